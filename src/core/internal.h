@@ -1,0 +1,40 @@
+/*
+ * internal.h - helpers shared by the library's translation units; never installed.
+ * Everything here is either static inline or a cq__ function, so kernel files compiled with
+ * ISA flags get their own copies and nothing leaks between instruction sets.
+ */
+#ifndef CQ_INTERNAL_H
+#define CQ_INTERNAL_H
+
+#include "cquanto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CQ_UNUSED(x) ((void)(x))
+#define CQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Internal invariants only; never for anything a file or a caller controls. */
+#define CQ_ASSERT(cond)                                                                   \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stderr, "cquanto: internal error %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                      \
+        }                                                                                 \
+    } while (0)
+
+/* Checked a*b for sizes; returns false on overflow. */
+static inline bool cq__mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool cq__add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+
+/* Allocation that reports through err. */
+void *cq__malloc(size_t n, cq_err *err, const char *what);
+void *cq__calloc(size_t count, size_t size, cq_err *err, const char *what);
+char *cq__strdup(const char *s, cq_err *err);
+
+#endif

@@ -1,0 +1,33 @@
+/* test_core.c - the tensor descriptor and error record. */
+#include "tst.h"
+#include "cquanto.h"
+
+TST(core_tensor_new_and_shape) {
+    cq_err err = {0};
+    cq_tensor *t = NULL;
+    int64_t shape[2] = {3, 5};
+    CHECK(cq_tensor_new(&t, CQ_F32, 2, shape, &err) == CQ_OK);
+    CHECK(t && cq_tensor_numel(t) == 15 && cq_tensor_nbytes(t) == 60);
+    CHECK(((uintptr_t)t->data & 63) == 0);
+    char buf[64];
+    CHECK(strcmp(cq_shape_str(2, shape, buf, sizeof buf), "[3, 5]") == 0);
+    cq_tensor_free(t);
+}
+
+TST(core_tensor_rejects_bad_shapes) {
+    cq_err err = {0};
+    cq_tensor *t = NULL;
+    int64_t neg[1] = {-1};
+    CHECK(cq_tensor_new(&t, CQ_F32, 1, neg, &err) == CQ_E_SHAPE && t == NULL);
+    int64_t huge[3] = {INT64_MAX / 2, 4, 4};
+    CHECK(cq_tensor_new(&t, CQ_F32, 3, huge, &err) == CQ_E_OVERFLOW && t == NULL);
+    CHECK(strstr(err.msg, "overflow") != NULL);
+}
+
+TST(core_err_prefix) {
+    cq_err err = {0};
+    cq_err_set(&err, CQ_E_NOTFOUND, "no tensor '%s'", "fc1.weight");
+    cq_err_prefix(&err, "loading %s: ", "model.safetensors");
+    CHECK(err.status == CQ_E_NOTFOUND);
+    CHECK(strcmp(err.msg, "loading model.safetensors: no tensor 'fc1.weight'") == 0);
+}

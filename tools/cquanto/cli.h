@@ -1,0 +1,39 @@
+/*
+ * cli.h - what the cquanto subcommands share. The CLI parses arguments, calls the library and
+ * prints; it holds no math. Exit codes: 0 success, 1 runtime failure (bad input file, I/O),
+ * 2 usage error. --help prints to stdout and exits 0.
+ */
+#ifndef CQ_CLI_H
+#define CQ_CLI_H
+
+#include "cquanto.h"
+
+#include <stdio.h>
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} cli_command;
+
+/* Prints "cquanto NAME: message" to stderr and returns 2 (usage error). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "cquanto NAME: <err->msg>" to stderr and returns 1 (runtime failure). */
+int cli_fail(const char *cmd, const cq_err *err);
+/* True when argv[i] is -h or --help. */
+int cli_is_help(const char *arg);
+/* Parses a positive integer argument; returns 0 on success. */
+int cli_parse_int(const char *s, long min, long max, long *out);
+
+/* "1.23 MB" style sizes into buf. */
+const char *cli_human_bytes(double bytes, char *buf, size_t n);
+
+/* Subcommands, one file each (cmd_NAME.c). */
+int cmd_inspect(int argc, char **argv);
+int cmd_cpu(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_dequantize(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+#endif
