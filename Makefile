@@ -6,7 +6,7 @@
 
 PREFIX  ?= /usr/local
 BUILD   ?= release
-B       := build/$(BUILD)
+B       ?= build/$(BUILD)
 CC      ?= cc
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
 JOBS    ?= 2

@@ -194,6 +194,24 @@ typedef enum cq_qtype {
 } cq_qtype;
 #define CQ_QFLOAT8 CQ_QFLOAT8_E4M3FN
 
+/* Static facts of a qtype, as in optimum-quanto's qtype table. */
+typedef struct cq_qtype_info {
+    const char *name;    /* canonical quanto name: "qint4", "qfloat8_e4m3fn" ... */
+    int bits;            /* 2, 4 or 8 */
+    bool is_float;       /* the float8 qtypes */
+    cq_dtype dtype;      /* quanto's qtype.dtype: I8 for the integer qtypes, the F8 dtype otherwise */
+    double qmin, qmax;   /* -2, 1 / -8, 7 / -128, 127 / -448, 448 / -57344, 57344 / -240, 240 */
+} cq_qtype_info;
+
+/* NULL for CQ_QNONE or an out-of-range value. */
+const cq_qtype_info *cq_qtype_get(cq_qtype q);
+/* Canonical name, "none" for CQ_QNONE. */
+const char *cq_qtype_name(cq_qtype q);
+/* Accepts the quanto names (qint2, qint4, qint8, qfloat8, qfloat8_e4m3fn, qfloat8_e5m2,
+ * qfloat8_e4m3fnuz) and the CLI's short names (int2, int4, int8, float8, float8_e4m3fn,
+ * float8_e5m2, float8_e4m3fnuz) and "none". Returns CQ_E_ARG (naming s) otherwise. */
+cq_status cq_qtype_parse(const char *s, cq_qtype *out, cq_err *err);
+
 /* @@QUANT_API@@ (declarations for src/quant/ go here) */
 
 /* ======================================================================================

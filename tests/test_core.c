@@ -31,3 +31,22 @@ TST(core_err_prefix) {
     CHECK(err.status == CQ_E_NOTFOUND);
     CHECK(strcmp(err.msg, "loading model.safetensors: no tensor 'fc1.weight'") == 0);
 }
+
+TST(core_dtype_names_round_trip) {
+    for (int t = CQ_DTYPE_INVALID + 1; t < CQ_DTYPE_COUNT; t++)
+        CHECKF(cq_dtype_from_name(cq_dtype_name((cq_dtype)t)) == (cq_dtype)t, "dtype %d", t);
+    CHECK(cq_dtype_from_name("F8_E4M3") == CQ_F8_E4M3FN);
+    CHECK(cq_dtype_from_name("f32") == CQ_DTYPE_INVALID);
+    CHECK(cq_dtype_size(CQ_BF16) == 2 && cq_dtype_size(CQ_I64) == 8 && cq_dtype_size(CQ_BOOL) == 1);
+}
+
+TST(core_qtype_parse) {
+    cq_qtype q;
+    cq_err err = {0};
+    CHECK(cq_qtype_parse("int4", &q, &err) == CQ_OK && q == CQ_QINT4);
+    CHECK(cq_qtype_parse("qfloat8", &q, &err) == CQ_OK && q == CQ_QFLOAT8_E4M3FN);
+    CHECK(!strcmp(cq_qtype_name(q), "qfloat8_e4m3fn"));
+    CHECK(cq_qtype_parse("float8_e5m2", &q, &err) == CQ_OK && q == CQ_QFLOAT8_E5M2);
+    CHECK(cq_qtype_get(CQ_QINT2)->qmin == -2 && cq_qtype_get(CQ_QINT2)->qmax == 1);
+    CHECK(cq_qtype_parse("int3", &q, &err) == CQ_E_ARG && strstr(err.msg, "int3"));
+}
