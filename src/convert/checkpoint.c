@@ -1,0 +1,680 @@
+/*
+ * checkpoint.c - cq_convert_quantize: one streaming pass over a checkpoint that writes
+ * optimum-quanto's frozen state for every planned module and copies everything else.
+ *
+ * Per output shard the tensors are declared up front (the plan gives every size), then cut into
+ * work items in file order: slices of copied tensors, blocks of packed rows of quantized ones,
+ * and a tail per quantized tensor that writes its scales. Items run on the ordered pipeline
+ * (stream.c): computed on any thread, written in order, so the bytes never depend on the thread
+ * count. A block of packed rows reads the vpi (= 8/bits) row ranges that share those bytes (the
+ * canonical packing pairs row r with rows r+R, r+2R...), so nothing but the scales is held per
+ * tensor. HQQ's stopping rule looks at the whole tensor's error, so HQQ weights (and single-row
+ * ones, which quanto treats per tensor) are quantized whole. Input pages are dropped as soon as
+ * they are consumed. The math is src/quant's; this file only slices and schedules.
+ */
+#include "convert_internal.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+/* Input bytes per work item: big enough to amortise the per-item calls, small enough that a
+ * block's input and output stay in the caches between compute and write. */
+#define ITEM_BYTES ((size_t)1 << 20)
+#define COPY_ITEM_BYTES ((size_t)8 << 20)
+/* Other files of the input folder are copied up to this size (tokenizers, generation configs). */
+#define SMALL_FILE_MAX ((uint64_t)256 << 20)
+
+typedef enum item_kind { ITEM_COPY, ITEM_BLOCK, ITEM_WHOLE, ITEM_TAIL } item_kind;
+
+typedef struct work_item {
+    item_kind kind;
+    int64_t tensor; /* index into plan->tensors */
+    int64_t a, b;   /* COPY: byte range; BLOCK: packed-row (or row) range */
+} work_item;
+
+/* Per quantized tensor, shared by its items. */
+typedef struct qtensor_state {
+    const cq_plan_entry *e;
+    char *names[CQ__MAX_OUT_SPECS]; /* full output names */
+    cq__out_spec specs[CQ__MAX_OUT_SPECS];
+    int n_specs;
+    int64_t rows, row_len; /* logical code rows and their length */
+    int64_t packed_rows;   /* R (== rows for 8-bit) */
+    int bits;
+    bool whole;
+    pthread_mutex_t *mu;   /* guards the lazy allocation below */
+    void *scale, *shift;   /* whole-tensor parameter buffers, filled by the blocks */
+    cq_qweight *qw;        /* ITEM_WHOLE result, kept until the tail */
+} qtensor_state;
+
+typedef struct shard_job {
+    cq_plan *plan;
+    const cq_convert_opts *opts;
+    const cq__ckpt_maps *maps;
+    const cq__map *map; /* this shard's */
+    cq_st_writer *writer;
+    work_item *items;
+    int64_t n_items, cap_items;
+    qtensor_state *qs; /* per plan tensor (only those of this shard are used) */
+    pthread_mutex_t mu;
+    /* progress */
+    int64_t *tensors_done;
+    uint64_t *bytes_done;
+    uint64_t bytes_total;
+    double t0;
+    cq_convert_stats *stats;
+} shard_job;
+
+static bool is_qbits(cq_qtype q) { return q == CQ_QINT2 || q == CQ_QINT4; }
+
+/* The plan's tensors are views into the io layer's mapping; read through ours instead, so that
+ * consumed pages can be released. */
+static const uint8_t *tensor_bytes(const shard_job *j, const cq__plan_tensor *pt) {
+    return cq__maps_data(j->maps, pt - j->plan->tensors);
+}
+
+static cq_status push_item(shard_job *j, item_kind k, int64_t tensor, int64_t a, int64_t b, cq_err *err) {
+    if (j->n_items == j->cap_items) {
+        int64_t nc = j->cap_items ? 2 * j->cap_items : 1024;
+        work_item *w = realloc(j->items, (size_t)nc * sizeof *w);
+        if (!w) return cq_err_set(err, CQ_E_NOMEM, "out of memory scheduling the work");
+        j->items = w;
+        j->cap_items = nc;
+    }
+    j->items[j->n_items++] = (work_item){k, tensor, a, b};
+    return CQ_OK;
+}
+
+/* ---- computing ----------------------------------------------------------------------------- */
+
+typedef struct block_result {
+    cq_tensor *data; /* the packed (or 8-bit) bytes of the block */
+} block_result;
+
+/* Scale and shift values of `n` logical rows starting at `row` into the tensor-wide buffers. */
+static void store_params(qtensor_state *q, int64_t row, int64_t n, const cq_tensor *scale, const cq_tensor *shift,
+                         int64_t skip) {
+    size_t ds = cq_dtype_size(q->e->dtype);
+    memcpy((uint8_t *)q->scale + (size_t)row * ds, (const uint8_t *)scale->data + (size_t)skip * ds, (size_t)n * ds);
+    if (shift) memcpy((uint8_t *)q->shift + (size_t)row * ds, (const uint8_t *)shift->data + (size_t)skip * ds, (size_t)n * ds);
+}
+
+/* Quantizes logical rows [r0, r0+n) (n >= 1) into codes (n rows of row_len) and the tensor's
+ * parameter buffers. A single row is computed with its neighbour, because quanto treats a
+ * one-row tensor per tensor, not per row. */
+static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *src, int64_t r0, int64_t n,
+                               uint8_t *codes, cq_err *err) {
+    const cq_plan_entry *e = q->e;
+    size_t ds = cq_dtype_size(e->dtype);
+    int64_t first = r0, count = n, skip = 0;
+    if (n == 1) {
+        first = r0 > 0 ? r0 - 1 : r0;
+        count = 2;
+        skip = r0 - first;
+    }
+    int64_t shape[2] = {count, q->row_len};
+    cq_tensor *x = NULL, *scale = NULL, *shift = NULL, *out = NULL;
+    cq_status s = cq_tensor_view(&x, e->dtype, 2, shape, (void *)(src + (size_t)first * (size_t)q->row_len * ds), err);
+    if (!s && is_qbits(e->weights)) {
+        s = cq_affine_optimize(x, e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
+        if (!s) s = cq_quantize_affine(x, q->bits, 0, 0, scale, shift, &out, err);
+    } else if (!s) {
+        s = cq_absmax_scale(x, e->weights, 0, &scale, err);
+        if (!s) s = cq_quantize_symmetric(x, cq_qtype_get(e->weights)->dtype, 0, scale, &out, err);
+    }
+    if (!s) {
+        memcpy(codes, (const uint8_t *)out->data + (size_t)skip * (size_t)q->row_len, (size_t)(n * q->row_len));
+        store_params(q, r0, n, scale, shift, skip);
+    }
+    cq_tensor_free(x);
+    cq_tensor_free(scale);
+    cq_tensor_free(shift);
+    cq_tensor_free(out);
+    return s;
+}
+
+static cq_status ensure_params(qtensor_state *q, cq_err *err) {
+    cq_status s = CQ_OK;
+    pthread_mutex_lock(q->mu);
+    if (!q->scale) {
+        size_t nb = (size_t)q->rows * cq_dtype_size(q->e->dtype);
+        q->scale = cq__malloc(nb ? nb : 1, err, "scales");
+        if (q->scale && is_qbits(q->e->weights)) q->shift = cq__malloc(nb ? nb : 1, err, "shifts");
+        if (!q->scale || (is_qbits(q->e->weights) && !q->shift)) s = CQ_E_NOMEM;
+    }
+    pthread_mutex_unlock(q->mu);
+    return s;
+}
+
+static cq_status compute_block(shard_job *j, const work_item *it, void **result, cq_err *err) {
+    const cq__plan_tensor *pt = &j->plan->tensors[it->tensor];
+    qtensor_state *q = &j->qs[it->tensor];
+    cq_status s = ensure_params(q, err);
+    if (s) return s;
+    const uint8_t *src = tensor_bytes(j, pt);
+    size_t ds = cq_dtype_size(q->e->dtype);
+    int64_t k = it->b - it->a;
+    block_result *r = cq__calloc(1, sizeof *r, err, "a block");
+    if (!r) return CQ_E_NOMEM;
+    int64_t out_shape[2] = {k, q->row_len};
+    s = cq_tensor_new(&r->data, q->bits < 8 ? CQ_U8 : q->specs[0].dtype, 2, out_shape, err);
+    if (!s && q->bits == 8) {
+        s = quantize_rows(j, q, src, it->a, k, r->data->data, err);
+        cq__map_release(j->map, src + (size_t)it->a * (size_t)q->row_len * ds, (size_t)(k * q->row_len) * ds);
+    } else if (!s) {
+        /* Packed rows [a, b) hold logical rows [a + i*R, b + i*R) in bit field i. */
+        int vpi = 8 / q->bits;
+        cq_tensor *codes = NULL;
+        int64_t cshape[2] = {vpi * k, q->row_len};
+        s = cq_tensor_new(&codes, CQ_U8, 2, cshape, err); /* zeroed: missing rows pack as 0 */
+        for (int i = 0; !s && i < vpi; i++) {
+            int64_t lo = it->a + i * q->packed_rows, hi = it->b + i * q->packed_rows;
+            if (hi > q->rows) hi = q->rows;
+            if (lo >= hi) break;
+            s = quantize_rows(j, q, src, lo, hi - lo, (uint8_t *)codes->data + (size_t)(i * k * q->row_len), err);
+            cq__map_release(j->map, src + (size_t)lo * (size_t)q->row_len * ds, (size_t)((hi - lo) * q->row_len) * ds);
+        }
+        if (!s) cq_pack_codes(codes->data, vpi * k, q->row_len, q->bits, r->data->data);
+        cq_tensor_free(codes);
+    }
+    if (s) {
+        cq_tensor_free(r->data);
+        free(r);
+        return s;
+    }
+    *result = r;
+    return CQ_OK;
+}
+
+static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
+    const cq__plan_tensor *pt = &j->plan->tensors[it->tensor];
+    qtensor_state *q = &j->qs[it->tensor];
+    const cq_plan_entry *e = q->e;
+    cq_tensor *w = NULL;
+    cq_status s = cq_tensor_view(&w, e->dtype, e->ndim, e->shape, (void *)tensor_bytes(j, pt), err);
+    if (!s) s = cq_qweight_quantize(w, e->weights, j->opts->optimizer, e->group_size, &q->qw, err);
+    if (!s && e->weights == CQ_QINT4) cq_qweight_apply_tinygemm_roundtrip(q->qw);
+    if (w) cq__map_release(j->map, w->data, cq_tensor_nbytes(w));
+    cq_tensor_free(w);
+    return s;
+}
+
+static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) {
+    shard_job *j = ctx;
+    const work_item *it = &j->items[i];
+    switch (it->kind) {
+    case ITEM_BLOCK: return compute_block(j, it, result, err);
+    case ITEM_WHOLE: return compute_whole(j, it, err);
+    default: return CQ_OK;
+    }
+}
+
+static void item_free(void *ctx, int64_t i, void *result) {
+    CQ_UNUSED(ctx);
+    CQ_UNUSED(i);
+    block_result *r = result;
+    if (!r) return;
+    cq_tensor_free(r->data);
+    free(r);
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static cq_status write_spec(shard_job *j, qtensor_state *q, int k, const void *data, cq_err *err) {
+    return cq_st_writer_write(j->writer, q->names[k], data, (size_t)q->specs[k].nbytes, err);
+}
+
+/* The shapes the quant layer produced must be the ones declared from the plan. */
+static cq_status check_against_spec(const qtensor_state *q, int k, const cq_tensor *t, cq_err *err) {
+    const cq__out_spec *sp = &q->specs[k];
+    bool same = t->dtype == sp->dtype && cq_tensor_nbytes(t) == sp->nbytes;
+    if (!same)
+        return cq_err_set(err, CQ_E_SHAPE, "%s: quantized as %s (%zu bytes) but planned as %s (%" PRIu64 " bytes)",
+                          q->names[k], cq_dtype_name(t->dtype), cq_tensor_nbytes(t), cq_dtype_name(sp->dtype),
+                          sp->nbytes);
+    return CQ_OK;
+}
+
+static cq_status write_unit_scales(shard_job *j, qtensor_state *q, int first, cq_err *err) {
+    uint8_t one[4];
+    cq_store_f32(one, q->e->dtype, 0, 1.0f);
+    cq_status s = CQ_OK;
+    for (int k = first; !s && k < q->n_specs; k++) s = write_spec(j, q, k, one, err);
+    return s;
+}
+
+static void tensor_done(shard_job *j, const cq__plan_tensor *pt) {
+    (*j->tensors_done)++;
+    *j->bytes_done += cq_tensor_nbytes(pt->t);
+    cq__report_progress(j->opts, *j->tensors_done, j->plan->n_tensors, *j->bytes_done, j->bytes_total, j->t0,
+                        pt->name);
+}
+
+/* quanto freezes bf16 qint4 group-128 weights through TinyGemm on CPU, which rewrites the shift
+ * (quanto-format.md 8.1); the quant layer knows when and how. */
+static void tinygemm_roundtrip(qtensor_state *q) {
+    const cq_plan_entry *e = q->e;
+    if (e->weights != CQ_QINT4) return;
+    cq_qweight w;
+    memset(&w, 0, sizeof w);
+    w.qtype = e->weights;
+    w.axis = 0;
+    w.group_size = e->group_size;
+    w.ndim = e->ndim;
+    for (int i = 0; i < e->ndim; i++) w.shape[i] = e->shape[i];
+    cq_tensor scale = {e->dtype, q->specs[1].ndim, {0}, q->scale, false};
+    cq_tensor shift = {e->dtype, q->specs[2].ndim, {0}, q->shift, false};
+    for (int i = 0; i < scale.ndim; i++) scale.shape[i] = shift.shape[i] = q->specs[1].shape[i];
+    cq_tensor data = {CQ_U8, q->specs[0].ndim, {0}, NULL, false};
+    for (int i = 0; i < data.ndim; i++) data.shape[i] = q->specs[0].shape[i];
+    w.data = &data;
+    w.scale = &scale;
+    w.shift = &shift;
+    cq_qweight_apply_tinygemm_roundtrip(&w);
+}
+
+static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
+    shard_job *j = ctx;
+    const work_item *it = &j->items[i];
+    const cq__plan_tensor *pt = &j->plan->tensors[it->tensor];
+    qtensor_state *q = &j->qs[it->tensor];
+    cq_status s = CQ_OK;
+    switch (it->kind) {
+    case ITEM_COPY: {
+        const uint8_t *src = tensor_bytes(j, pt);
+        s = cq_st_writer_write(j->writer, pt->name, src + it->a, (size_t)(it->b - it->a), err);
+        cq__map_release(j->map, src + it->a, (size_t)(it->b - it->a));
+        if (!s && it->b == (int64_t)cq_tensor_nbytes(pt->t)) {
+            if (pt->entry >= 0) s = write_unit_scales(j, q, 0, err); /* a LayerNorm given activations */
+            tensor_done(j, pt);
+        }
+        return s;
+    }
+    case ITEM_BLOCK: {
+        const block_result *r = result;
+        return cq_st_writer_write(j->writer, q->names[0], r->data->data, cq_tensor_nbytes(r->data), err);
+    }
+    case ITEM_WHOLE: {
+        const cq_tensor *parts[3] = {q->qw->data, q->qw->scale, q->qw->shift};
+        for (int k = 0; !s && k < (q->qw->shift ? 3 : 2); k++) {
+            s = check_against_spec(q, k, parts[k], err);
+            if (!s) s = write_spec(j, q, k, parts[k]->data, err);
+        }
+        if (!s) s = write_unit_scales(j, q, q->qw->shift ? 3 : 2, err);
+        cq_qweight_free(q->qw);
+        q->qw = NULL;
+        if (!s) {
+            j->stats->weights += cq_shape_numel(q->e->ndim, q->e->shape);
+            tensor_done(j, pt);
+        }
+        return s;
+    }
+    case ITEM_TAIL: {
+        tinygemm_roundtrip(q);
+        s = write_spec(j, q, 1, q->scale, err);
+        if (!s && is_qbits(q->e->weights)) s = write_spec(j, q, 2, q->shift, err);
+        if (!s) s = write_unit_scales(j, q, is_qbits(q->e->weights) ? 3 : 2, err);
+        free(q->scale);
+        free(q->shift);
+        q->scale = q->shift = NULL;
+        /* Pages shared with the neighbours at both ends go now that the whole tensor is done. */
+        cq__map_release(j->map, tensor_bytes(j, pt), cq_tensor_nbytes(pt->t));
+        if (!s) {
+            j->stats->weights += cq_shape_numel(q->e->ndim, q->e->shape);
+            tensor_done(j, pt);
+        }
+        return s;
+    }
+    }
+    return s;
+}
+
+/* ---- one shard ------------------------------------------------------------------------------- */
+
+static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
+    const cq__plan_tensor *pt = &j->plan->tensors[ti];
+    qtensor_state *q = &j->qs[ti];
+    q->e = &j->plan->entries[pt->entry];
+    q->mu = &j->mu;
+    q->n_specs = cq__plan_out_specs(q->e, q->specs);
+    const char *prefix = j->plan->entry_prefix[pt->entry];
+    for (int k = 0; k < q->n_specs; k++) {
+        size_t n = strlen(prefix) + strlen(q->specs[k].suffix) + 1;
+        q->names[k] = cq__malloc(n, err, "a tensor name");
+        if (!q->names[k]) return CQ_E_NOMEM;
+        snprintf(q->names[k], n, "%s%s", prefix, q->specs[k].suffix);
+    }
+    if (q->e->action != CQ_PLAN_QUANTIZE) return CQ_OK;
+    const cq_qtype_info *qi = cq_qtype_get(q->e->weights);
+    q->bits = qi->bits;
+    cq__plan_code_layout(q->e, &q->rows, &q->row_len);
+    q->packed_rows = q->bits < 8 ? cq_packed_rows(q->rows, q->bits) : q->rows;
+    q->whole = q->rows < 2 || (j->opts->optimizer == CQ_OPT_HQQ && q->bits < 8);
+    return CQ_OK;
+}
+
+static cq_status schedule(shard_job *j, int shard, cq_err *err) {
+    cq_status s = CQ_OK;
+    for (int64_t ti = 0; !s && ti < j->plan->n_tensors; ti++) {
+        const cq__plan_tensor *pt = &j->plan->tensors[ti];
+        if (pt->shard != shard) continue;
+        const cq_plan_entry *e = pt->entry >= 0 ? &j->plan->entries[pt->entry] : NULL;
+        if (!e || e->action == CQ_PLAN_ACTIVATIONS_ONLY) {
+            int64_t n = (int64_t)cq_tensor_nbytes(pt->t);
+            if (n == 0) s = push_item(j, ITEM_COPY, ti, 0, 0, err);
+            for (int64_t a = 0; !s && a < n; a += (int64_t)COPY_ITEM_BYTES)
+                s = push_item(j, ITEM_COPY, ti, a, a + (int64_t)COPY_ITEM_BYTES < n ? a + (int64_t)COPY_ITEM_BYTES : n, err);
+            continue;
+        }
+        qtensor_state *q = &j->qs[ti];
+        if (q->whole) {
+            s = push_item(j, ITEM_WHOLE, ti, 0, 0, err);
+            continue;
+        }
+        size_t in_row_bytes = (size_t)q->row_len * cq_dtype_size(e->dtype) * (size_t)(8 / q->bits);
+        int64_t per = (int64_t)(ITEM_BYTES / (in_row_bytes ? in_row_bytes : 1));
+        if (per < 1) per = 1;
+        for (int64_t a = 0; !s && a < q->packed_rows; a += per)
+            s = push_item(j, ITEM_BLOCK, ti, a, a + per < q->packed_rows ? a + per : q->packed_rows, err);
+        if (!s) s = push_item(j, ITEM_TAIL, ti, 0, 0, err);
+    }
+    return s;
+}
+
+/* The float shapes of this shard's int2/int4 weights that quanto's layout leaves ambiguous, as
+ * safetensors metadata (quanto ignores it; cquanto dequantize and inspect read it). */
+static cq_status add_shape_records(shard_job *j, int shard, cq_err *err) {
+    json_t *rec = json_object();
+    if (!rec) return cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    for (int64_t ti = 0; ti < j->plan->n_tensors; ti++) {
+        const cq__plan_tensor *pt = &j->plan->tensors[ti];
+        if (pt->shard != shard || pt->entry < 0) continue;
+        const cq_plan_entry *e = &j->plan->entries[pt->entry];
+        if (e->action != CQ_PLAN_QUANTIZE) continue;
+        char bias[2048];
+        snprintf(bias, sizeof bias, "%sbias", j->plan->entry_prefix[pt->entry]);
+        int64_t bi = cq_ckpt_find(j->plan->ckpt, bias);
+        const cq_tensor *b = bi >= 0 ? cq_ckpt_tensor(j->plan->ckpt, bi) : NULL;
+        if (!cq__shape_needs_record(e, b && b->ndim == 1 ? b->shape[0] : -1)) continue;
+        json_t *dims = json_array();
+        for (int d = 0; dims && d < e->ndim; d++) json_array_append_new(dims, json_integer(e->shape[d]));
+        if (!dims || json_object_set_new(rec, e->module, dims)) {
+            json_decref(rec);
+            return cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        }
+    }
+    cq_status s = CQ_OK;
+    if (json_object_size(rec)) {
+        char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        s = text ? cq_st_writer_add_metadata(j->writer, CQ__SHAPES_METADATA_KEY, text, err)
+                 : cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        free(text);
+    }
+    json_decref(rec);
+    return s;
+}
+
+static cq_status declare_shard(shard_job *j, int shard, cq_err *err) {
+    cq_status s = cq_st_writer_add_metadata(j->writer, "format", "pt", err);
+    if (!s) s = add_shape_records(j, shard, err);
+    for (int64_t ti = 0; !s && ti < j->plan->n_tensors; ti++) {
+        const cq__plan_tensor *pt = &j->plan->tensors[ti];
+        if (pt->shard != shard) continue;
+        const cq_plan_entry *e = pt->entry >= 0 ? &j->plan->entries[pt->entry] : NULL;
+        if (!e || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
+            s = cq_st_writer_declare(j->writer, pt->name, pt->t->dtype, pt->t->ndim, pt->t->shape, err);
+        if (!s && e) s = plan_quantized(j, ti, err);
+        for (int k = 0; !s && e && k < j->qs[ti].n_specs; k++)
+            s = cq_st_writer_declare(j->writer, j->qs[ti].names[k], j->qs[ti].specs[k].dtype, j->qs[ti].specs[k].ndim,
+                                     j->qs[ti].specs[k].shape, err);
+    }
+    return s;
+}
+
+static int thread_count(const cq_convert_opts *o) { return o->threads > 0 ? o->threads : cq_get_num_threads(); }
+
+static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__ckpt_maps *maps, int shard,
+                                const char *out_path,
+                                int64_t *tensors_done, uint64_t *bytes_done, double t0, cq_convert_stats *stats,
+                                cq_err *err) {
+    shard_job j;
+    memset(&j, 0, sizeof j);
+    j.plan = p;
+    j.opts = o;
+    j.maps = maps;
+    j.map = &maps->maps[shard];
+    j.tensors_done = tensors_done;
+    j.bytes_done = bytes_done;
+    j.bytes_total = p->bytes_before;
+    j.t0 = t0;
+    j.stats = stats;
+    pthread_mutex_init(&j.mu, NULL);
+    j.qs = cq__calloc((size_t)(p->n_tensors ? p->n_tensors : 1), sizeof *j.qs, err, "the shard state");
+    cq_status s = j.qs ? CQ_OK : CQ_E_NOMEM;
+    if (!s) s = cq_st_writer_open(out_path, &j.writer, err);
+    if (!s) s = declare_shard(&j, shard, err);
+    if (!s) s = schedule(&j, shard, err);
+    if (!s) {
+        static const cq__pipe_ops ops = {item_compute, item_write, item_free};
+        s = cq__pipe_run(j.n_items, thread_count(o), o, &j, &ops, err);
+    }
+    if (!s) s = cq_st_writer_commit(j.writer, err);
+    cq_st_writer_free(j.writer);
+    for (int64_t ti = 0; j.qs && ti < p->n_tensors; ti++) {
+        for (int k = 0; k < CQ__MAX_OUT_SPECS; k++) free(j.qs[ti].names[k]);
+        free(j.qs[ti].scale);
+        free(j.qs[ti].shift);
+        cq_qweight_free(j.qs[ti].qw);
+    }
+    free(j.qs);
+    free(j.items);
+    pthread_mutex_destroy(&j.mu);
+    return s;
+}
+
+/* ---- the folder around the tensors ------------------------------------------------------------- */
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* Other weight formats are never copied: the output would carry the float model twice. */
+static bool is_weight_file(const char *name) {
+    static const char *const ext[] = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack",
+                                      ".gguf", ".onnx", ".pb", ".tflite", ".npz", ".index.json"};
+    for (size_t i = 0; i < CQ_ARRAY_LEN(ext); i++)
+        if (has_suffix(name, ext[i])) return true;
+    return false;
+}
+
+static cq_status copy_small_files(const char *in_dir, const char *tmp, cq_err *err) {
+    DIR *d = opendir(in_dir);
+    if (!d) return CQ_OK; /* nothing to copy */
+    cq_status s = CQ_OK;
+    struct dirent *de;
+    while (!s && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (n[0] == '.' || is_weight_file(n) || !strcmp(n, "config.json") || !strcmp(n, "quanto_qmap.json")) continue;
+        char *src = cq_path_join(in_dir, n), *dst = cq_path_join(tmp, n);
+        struct stat st;
+        if (!src || !dst) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        else if (stat(src, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= SMALL_FILE_MAX)
+            s = cq_fs_copy_file(src, dst, err);
+        free(src);
+        free(dst);
+    }
+    closedir(d);
+    return s;
+}
+
+static cq_status write_qmap(const cq_plan *p, const char *tmp, cq_err *err) {
+    cq_qmap *m = NULL;
+    cq_status s = cq_qmap_new(&m, err);
+    for (int64_t i = 0; !s && i < p->n_entries; i++) {
+        const cq_plan_entry *e = &p->entries[i];
+        if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
+            s = cq_qmap_set(m, e->module, e->weights, e->activations, err);
+    }
+    char *path = s ? NULL : cq_path_join(tmp, "quanto_qmap.json");
+    if (!s && !path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!s) s = cq_qmap_save(m, path, err);
+    free(path);
+    cq_qmap_free(m);
+    return s;
+}
+
+/* config.json: the input's (or an empty one) with transformers' quantization_config. The
+ * modules left as Linear are listed in modules_to_not_convert. float8_e5m2 has no QuantoConfig
+ * spelling: then the config is copied without it (quanto_qmap.json still says everything). */
+static cq_status write_config(const cq_plan *p, const char *tmp, cq_err *err) {
+    cq_hfconfig *c = NULL;
+    cq_status s;
+    if (p->config) {
+        char *text = NULL;
+        s = cq_hfconfig_to_json(p->config, &text, err);
+        if (!s) s = cq_hfconfig_parse(text, strlen(text), "config.json", &c, err);
+        free(text);
+    } else {
+        s = cq_hfconfig_parse("{}", 2, "config.json", &c, err);
+    }
+    bool expressible = p->opts.weights != CQ_QFLOAT8_E5M2 && p->opts.activations != CQ_QFLOAT8_E5M2;
+    const char **skip = NULL;
+    if (!s && expressible) {
+        skip = cq__calloc((size_t)p->n_entries + 1, sizeof *skip, err, "a module list");
+        if (!skip) s = CQ_E_NOMEM;
+        int64_t n = 0;
+        for (int64_t i = 0; skip && i < p->n_entries; i++) {
+            cq_plan_action a = p->entries[i].action;
+            if (a == CQ_PLAN_SKIP_EXCLUDED || a == CQ_PLAN_SKIP_NOT_INCLUDED || a == CQ_PLAN_SKIP_CONV1D)
+                skip[n++] = p->entries[i].module;
+        }
+        if (!s) s = cq_hfconfig_set_quantization(c, p->opts.weights, p->opts.activations, n ? skip : NULL, err);
+    }
+    char *path = s ? NULL : cq_path_join(tmp, "config.json");
+    if (!s && !path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!s) s = cq_hfconfig_save(c, path, err);
+    free(path);
+    free(skip);
+    cq_hfconfig_free(c);
+    return s;
+}
+
+static cq_status write_index(const cq_plan *p, const char *tmp, cq_err *err) {
+    const char *index = cq_ckpt_index_path(p->ckpt);
+    if (!index) return CQ_OK;
+    int64_t cap = p->n_tensors * CQ__MAX_OUT_SPECS + 1, n = 0;
+    const char **names = calloc((size_t)cap, sizeof *names), **files = calloc((size_t)cap, sizeof *files);
+    char **owned = calloc((size_t)cap, sizeof *owned);
+    cq_status s = names && files && owned ? CQ_OK : cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    int64_t total = 0;
+    for (int64_t ti = 0; !s && ti < p->n_tensors; ti++) {
+        const cq__plan_tensor *pt = &p->tensors[ti];
+        const char *file = cq_ckpt_shard_file(p->ckpt, pt->shard);
+        const cq_plan_entry *e = pt->entry >= 0 ? &p->entries[pt->entry] : NULL;
+        if (!e || e->action == CQ_PLAN_ACTIVATIONS_ONLY) {
+            names[n] = pt->name;
+            files[n++] = file;
+            total += (int64_t)cq_tensor_nbytes(pt->t);
+        }
+        cq__out_spec specs[CQ__MAX_OUT_SPECS];
+        int ns = e ? cq__plan_out_specs(e, specs) : 0;
+        for (int k = 0; !s && k < ns; k++) {
+            size_t len = strlen(p->entry_prefix[pt->entry]) + strlen(specs[k].suffix) + 1;
+            owned[n] = cq__malloc(len, err, "a tensor name");
+            if (!owned[n]) {
+                s = CQ_E_NOMEM;
+                break;
+            }
+            snprintf(owned[n], len, "%s%s", p->entry_prefix[pt->entry], specs[k].suffix);
+            names[n] = owned[n];
+            files[n++] = file;
+            total += (int64_t)specs[k].nbytes;
+        }
+    }
+    char *path = s ? NULL : cq_path_join(tmp, base_name(index));
+    if (!s && !path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!s) s = cq_ckpt_write_index(path, total, n, names, files, err);
+    for (int64_t i = 0; owned && i < n; i++) free(owned[i]);
+    free(owned);
+    free(names);
+    free(files);
+    free(path);
+    return s;
+}
+
+/* True when a and b name the same existing folder or file. */
+static bool same_path(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
+cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_opts *opts, cq_convert_stats *stats,
+                              cq_err *err) {
+    cq_convert_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (!in || !out || !opts) return cq_err_set(err, CQ_E_ARG, "cq_convert_quantize: NULL argument");
+    if (!*out) return cq_err_set(err, CQ_E_ARG, "the output folder path is empty");
+    double t0 = cq__now();
+    if (cq_fs_exists(out) && !opts->overwrite)
+        return cq_err_set(err, CQ_E_EXISTS, "%s: already exists (use --force to replace it)", out);
+    cq_plan *p = NULL;
+    cq_status s = cq_plan_build(in, opts, &p, err);
+    if (s) return s;
+    if (same_path(cq_ckpt_dir(p->ckpt), out) || same_path(in, out)) {
+        cq_plan_free(p);
+        return cq_err_set(err, CQ_E_ARG, "%s: the output would replace the input", out);
+    }
+    char *tmp = NULL;
+    cq__ckpt_maps maps;
+    s = cq__maps_open(p->ckpt, &maps, err);
+    if (s) {
+        cq_plan_free(p);
+        return s;
+    }
+    s = cq_fs_temp_dir(out, &tmp, err);
+    int64_t tensors_done = 0;
+    uint64_t bytes_done = 0;
+    bool single_file = !cq_ckpt_index_path(p->ckpt) && !cq_fs_is_dir(in);
+    for (int shard = 0; !s && shard < cq_ckpt_shard_count(p->ckpt); shard++) {
+        char *path = cq_path_join(tmp, single_file ? "model.safetensors" : cq_ckpt_shard_file(p->ckpt, shard));
+        if (!path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        else s = quantize_shard(p, opts, &maps, shard, path, &tensors_done, &bytes_done, t0, stats, err);
+        free(path);
+    }
+    if (!s) s = write_index(p, tmp, err);
+    if (!s) s = write_qmap(p, tmp, err);
+    if (!s) s = write_config(p, tmp, err);
+    if (!s && cq_fs_is_dir(in)) s = copy_small_files(cq_ckpt_dir(p->ckpt), tmp, err);
+    if (!s && cq__cancelled(opts)) s = cq_err_set(err, CQ_E_IO, "interrupted");
+    if (!s) s = cq_fs_commit_dir(tmp, out, opts->overwrite, err);
+    if (s && tmp) cq_fs_remove_tree(tmp, NULL);
+    if (!s) {
+        stats->tensors = p->n_tensors;
+        stats->modules = p->n_quantized;
+        stats->bytes_in = p->bytes_before;
+        stats->bytes_out = p->bytes_after;
+        for (int64_t i = 0; i < p->n_entries; i++) {
+            const cq_plan_entry *e = &p->entries[i];
+            if (e->action != CQ_PLAN_QUANTIZE) continue;
+            cq__out_spec specs[CQ__MAX_OUT_SPECS];
+            int n = cq__plan_out_specs(e, specs);
+            for (int k = 0; k < n - 2; k++) stats->qweight_bytes += specs[k].nbytes; /* not the activation scales */
+        }
+        stats->bits_per_weight = stats->weights ? 8.0 * (double)stats->qweight_bytes / (double)stats->weights : 0.0;
+        stats->seconds = cq__now() - t0;
+    }
+    free(tmp);
+    cq__maps_close(&maps);
+    cq_plan_free(p);
+    return s;
+}

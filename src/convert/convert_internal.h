@@ -1,0 +1,142 @@
+/*
+ * convert_internal.h - what the files of src/convert/ share: the plan's private side (which
+ * output tensors each input tensor becomes), Python-fnmatch matching, the mapped view of a
+ * shard that lets the streamer drop pages it has finished with, and progress bookkeeping.
+ * Private; never installed. The math lives in src/quant and src/kernels, the file formats in
+ * src/io; this layer only decides, schedules and streams.
+ */
+#ifndef CQ_CONVERT_INTERNAL_H
+#define CQ_CONVERT_INTERNAL_H
+
+#include "core/internal.h"
+
+#include <pthread.h>
+
+/* Python's fnmatch.fnmatchcase (POSIX: case-sensitive): '*', '?', '[seq]', '[!seq]' with
+ * ranges; a '[' without a closing ']' is literal; no backslash escapes. Whole-string match. */
+bool cq__fnmatch(const char *pattern, const char *name);
+
+/* One output tensor of a planned module. */
+typedef struct cq__out_spec {
+    char suffix[24]; /* appended to the module prefix: "weight._data._data", "input_scale" ... */
+    cq_dtype dtype;
+    int ndim;
+    int64_t shape[CQ_MAX_DIMS];
+    uint64_t nbytes;
+} cq__out_spec;
+
+enum { CQ__MAX_OUT_SPECS = 5 };
+
+/* The tensors that replace (QUANTIZE) or join (ACTIVATIONS_ONLY) a planned module's weight:
+ * for QUANTIZE data, scale, [shift,] input_scale, output_scale in that order; for
+ * ACTIVATIONS_ONLY input_scale, output_scale. Returns how many (0 for skipped entries). */
+int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]);
+
+/* The quantized layout of a QUANTIZE entry: logical code rows (grouped rows, or output
+ * channels when not grouped) and the elements per row. */
+void cq__plan_code_layout(const cq_plan_entry *e, int64_t *rows, int64_t *row_len);
+
+/* What the streamer needs beyond the public entries. */
+typedef struct cq__plan_tensor {
+    const char *name;    /* borrowed from the checkpoint */
+    const cq_tensor *t;  /* borrowed from the checkpoint */
+    int shard;
+    int64_t entry;       /* the plan entry whose weight this is (QUANTIZE / ACTIVATIONS_ONLY), or -1 */
+} cq__plan_tensor;
+
+struct cq_plan {
+    cq_ckpt *ckpt;       /* owned */
+    cq_hfconfig *config; /* owned; NULL when the input has no config.json */
+    cq_convert_opts opts;
+    cq_plan_entry *entries;
+    char **entry_prefix; /* "<module>." ("" for the root module), owned */
+    int64_t n_entries;
+    cq__plan_tensor *tensors; /* every input tensor, checkpoint order */
+    int64_t n_tensors;
+    uint64_t bytes_before, bytes_after;
+    int64_t n_quantized;
+};
+
+/* A read-only mapping of one shard file, private to the streamer: unlike the io layer's view it
+ * may release pages (MADV_DONTNEED) once a tensor is done, so resident memory stays bounded by
+ * what is in flight rather than growing with the bytes read. */
+typedef struct cq__map {
+    const uint8_t *base;
+    size_t size;
+} cq__map;
+cq_status cq__map_open(const char *path, cq__map *m, cq_err *err);
+void cq__map_close(cq__map *m);
+/* Hints the kernel to read [p, p+n) ahead, and releases whole pages of it once done. */
+void cq__map_willneed(const cq__map *m, const void *p, size_t n);
+void cq__map_release(const cq__map *m, const void *p, size_t n);
+
+/* The ordered pipeline: items 0..n-1 are computed on `threads` threads (each holds at most one
+ * finished result), then written one at a time in item order. write may be NULL (compute-only
+ * work such as the report). The first failure in item order is the one reported; a cancel
+ * request stops it between items. free_result (may be NULL) releases a computed result. */
+typedef struct cq__pipe_ops {
+    cq_status (*compute)(void *ctx, int64_t item, void **result, cq_err *err);
+    cq_status (*write)(void *ctx, int64_t item, void *result, cq_err *err);
+    void (*free_result)(void *ctx, int64_t item, void *result);
+} cq__pipe_ops;
+cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts, void *ctx,
+                       const cq__pipe_ops *ops, cq_err *err);
+
+/* Every shard of a checkpoint mapped privately (see cq__map); tensor i's bytes are read
+ * through it (or through the io layer's aligned copy for the rare misaligned tensor). */
+typedef struct cq__ckpt_maps {
+    const cq_ckpt *ckpt;
+    cq__map *maps;
+    int n;
+} cq__ckpt_maps;
+cq_status cq__maps_open(const cq_ckpt *c, cq__ckpt_maps *m, cq_err *err);
+void cq__maps_close(cq__ckpt_maps *m);
+const void *cq__maps_data(const cq__ckpt_maps *m, int64_t i);
+void cq__maps_release(const cq__ckpt_maps *m, int64_t i);
+/* A view of checkpoint tensor i through the maps (free with cq_tensor_free). */
+cq_status cq__maps_view(const cq__ckpt_maps *m, int64_t i, cq_tensor **out, cq_err *err);
+
+/* ---- optimum-quanto module state in a checkpoint (qstate.c) ---- */
+
+/* safetensors metadata key under which cquanto records the float shapes of int2/int4 weights
+ * that quanto's layout leaves ambiguous: a JSON object {"<module>": [dims...]}. */
+#define CQ__SHAPES_METADATA_KEY "cquanto_weight_shapes"
+
+typedef struct cq__qmodule {
+    char *module;    /* owned; the prefix lives in the same allocation */
+    char *prefix;    /* "<module>." ("" for the root module) */
+    cq_qtype weights, activations;
+    int64_t data_idx, scale_idx, shift_idx, weight_idx; /* checkpoint indices, -1 when absent */
+    int ndim;        /* the float weight's shape (quantized modules only) */
+    int64_t shape[CQ_MAX_DIMS];
+} cq__qmodule;
+
+typedef struct cq__qmodules {
+    cq_qmap *qmap;
+    cq__qmodule *mods;
+    int64_t n;
+    int64_t *owner; /* per checkpoint tensor: the module whose quanto state it is, or -1 */
+} cq__qmodules;
+
+/* Reads quanto_qmap.json beside the checkpoint and locates every module's state; `like` (may be
+ * NULL) is a checkpoint whose "<m>.weight" tensors give the float shapes. */
+cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules *out, cq_err *err);
+void cq__qmodules_free(cq__qmodules *q);
+/* The module's quantized weight over the checkpoint's bytes (through maps when not NULL). */
+cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__ckpt_maps *maps, const cq__qmodule *m, cq_qweight **out,
+                             cq_err *err);
+/* Whether a planned int2/int4 weight's shape must be recorded for readers to recover it from
+ * the file alone (bias_out: the module's bias length, or -1). */
+bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out);
+
+/* Monotonic seconds. */
+double cq__now(void);
+
+/* The first n_tensors' names and sizes for progress; the progress callback wrapper. */
+void cq__report_progress(const cq_convert_opts *o, int64_t done, int64_t total, uint64_t bytes_done,
+                         uint64_t bytes_total, double t0, const char *current);
+
+/* Reads opts->cancel. */
+static inline bool cq__cancelled(const cq_convert_opts *o) { return o && o->cancel && *o->cancel; }
+
+#endif

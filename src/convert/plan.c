@@ -1,0 +1,494 @@
+/*
+ * plan.c - decides what `cquanto quantize` does to each tensor of a checkpoint: which modules
+ * are quantized (and with which group size), which are skipped and why, and the exact names,
+ * dtypes and shapes of the tensors that replace each quantized weight (optimum-quanto's frozen
+ * state dict, quanto-format.md 8.1). Reads only headers and config.json; touches no tensor data.
+ * Not here: the quantization math (src/quant) and the streaming itself (checkpoint.c).
+ */
+#include "convert_internal.h"
+
+#include <inttypes.h>
+
+/* ---- Python fnmatch ------------------------------------------------------------------------ */
+
+/* Matches one bracket expression starting at p ('[' already consumed); returns the position
+ * after the closing ']' and sets *hit, or NULL when the bracket is unterminated (then '[' is
+ * literal, as in Python). */
+static const char *match_bracket(const char *p, unsigned char c, bool *hit) {
+    const char *q = p;
+    bool negate = false;
+    if (*q == '!') {
+        negate = true;
+        q++;
+    }
+    const char *set = q;
+    if (*q == ']') q++; /* a leading ']' is a member */
+    while (*q && *q != ']') q++;
+    if (!*q) return NULL;
+    bool in = false;
+    for (const char *s = set; s < q; s++) {
+        if (s + 2 < q && s[1] == '-') {
+            if ((unsigned char)s[0] <= c && c <= (unsigned char)s[2]) in = true;
+            s += 2;
+        } else if ((unsigned char)*s == c) {
+            in = true;
+        }
+    }
+    *hit = negate ? !in : in;
+    return q + 1;
+}
+
+bool cq__fnmatch(const char *pattern, const char *name) {
+    const char *p = pattern, *n = name;
+    const char *star_p = NULL, *star_n = NULL;
+    while (*n) {
+        if (*p == '*') {
+            while (*p == '*') p++;
+            star_p = p;
+            star_n = n;
+            continue;
+        }
+        bool ok = false;
+        const char *next = p + 1;
+        if (*p == '?') {
+            ok = true;
+        } else if (*p == '[') {
+            bool hit = false;
+            const char *after = match_bracket(p + 1, (unsigned char)*n, &hit);
+            if (after) {
+                ok = hit;
+                next = after;
+            } else {
+                ok = *n == '[';
+            }
+        } else if (*p) {
+            ok = *p == *n;
+        }
+        if (ok) {
+            p = next;
+            n++;
+        } else if (star_p) {
+            p = star_p;
+            n = ++star_n;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*') p++;
+    return *p == '\0';
+}
+
+/* ---- module classification ------------------------------------------------------------------ */
+
+static const char *last_component(const char *module) {
+    const char *dot = strrchr(module, '.');
+    return dot ? dot + 1 : module;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static bool contains_ci(const char *s, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *s; s++)
+        if (!strncasecmp(s, needle, n)) return true;
+    return false;
+}
+
+/* Output projections onto the vocabulary (transformers' get_output_embeddings()). */
+static bool is_output_head(const char *module) {
+    static const char *const heads[] = {"lm_head", "embed_out", "output", "decoder"};
+    const char *last = last_component(module);
+    for (size_t i = 0; i < CQ_ARRAY_LEN(heads); i++)
+        if (!strcmp(last, heads[i])) return strcmp(heads[i], "decoder") || ends_with(module, "predictions.decoder");
+    return false;
+}
+
+/* Embedding tables by name: Llama/OPT embed_tokens and embed_positions, BERT word/position/
+ * token_type_embeddings, GPT-2 wte/wpe, GPT-NeoX embed_in, T5 shared and relative_attention_bias;
+ * generally any last component mentioning "embed". Only rank-2 tensors are tables (ViT's patch
+ * embedding is a Conv2d and stays a candidate). */
+static bool is_embedding_name(const char *module) {
+    static const char *const exact[] = {"wte", "wpe", "shared", "relative_attention_bias", "tok_embeddings"};
+    const char *last = last_component(module);
+    for (size_t i = 0; i < CQ_ARRAY_LEN(exact); i++)
+        if (!strcmp(last, exact[i])) return true;
+    return contains_ci(last, "embed");
+}
+
+/* GPT-2's transformers.pytorch_utils.Conv1D layers: not nn.Linear, so quanto leaves them. */
+static bool is_gpt2_family(const char *model_type) {
+    static const char *const fam[] = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer"};
+    for (size_t i = 0; model_type && i < CQ_ARRAY_LEN(fam); i++)
+        if (!strcmp(model_type, fam[i])) return true;
+    return false;
+}
+static bool is_conv1d_name(const char *module) {
+    static const char *const names[] = {"c_attn", "c_proj", "c_fc", "q_attn"};
+    const char *last = last_component(module);
+    for (size_t i = 0; i < CQ_ARRAY_LEN(names); i++)
+        if (!strcmp(last, names[i])) return true;
+    return false;
+}
+
+/* nn.LayerNorm by its state: 1-D weight and bias of one size, and a name saying so. */
+static bool looks_like_layernorm(const char *module) {
+    const char *last = last_component(module);
+    return contains_ci(last, "norm") || !strncmp(last, "ln", 2);
+}
+
+const char *cq_plan_action_name(cq_plan_action a) {
+    switch (a) {
+    case CQ_PLAN_QUANTIZE: return "quantize";
+    case CQ_PLAN_ACTIVATIONS_ONLY: return "activations";
+    case CQ_PLAN_SKIP_EMBEDDING: return "skip: embedding";
+    case CQ_PLAN_SKIP_TIED_HEAD: return "skip: tied to the embedding";
+    case CQ_PLAN_SKIP_CONV1D: return "skip: GPT-2 Conv1D";
+    case CQ_PLAN_SKIP_EXCLUDED: return "skip: --exclude";
+    case CQ_PLAN_SKIP_NOT_INCLUDED: return "skip: not --include'd";
+    }
+    return "?";
+}
+
+/* ---- output tensors of a module --------------------------------------------------------------- */
+
+static bool is_qbits(cq_qtype q) { return q == CQ_QINT2 || q == CQ_QINT4; }
+
+void cq__plan_code_layout(const cq_plan_entry *e, int64_t *rows, int64_t *row_len) {
+    int64_t numel = cq_shape_numel(e->ndim, e->shape);
+    if (e->group_size > 0) {
+        *rows = numel / e->group_size;
+        *row_len = e->group_size;
+    } else {
+        *rows = e->shape[0];
+        *row_len = e->shape[0] ? numel / e->shape[0] : 0;
+    }
+}
+
+static void set_spec(cq__out_spec *s, const char *suffix, cq_dtype dt, int ndim, const int64_t *shape) {
+    snprintf(s->suffix, sizeof s->suffix, "%s", suffix);
+    s->dtype = dt;
+    s->ndim = ndim;
+    for (int i = 0; i < ndim; i++) s->shape[i] = shape[i];
+    s->nbytes = (uint64_t)cq_shape_numel(ndim, shape) * cq_dtype_size(dt);
+}
+
+int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]) {
+    int n = 0;
+    if (e->action == CQ_PLAN_QUANTIZE) {
+        const cq_qtype_info *qi = cq_qtype_get(e->weights);
+        int64_t shape[CQ_MAX_DIMS];
+        if (!is_qbits(e->weights)) {
+            set_spec(&out[n++], "weight._data", qi->dtype, e->ndim, e->shape);
+            /* AbsmaxOptimizer along axis 0: keepdim (O,1[,1,1]); per tensor (0-dim) when O == 1. */
+            for (int i = 0; i < e->ndim; i++) shape[i] = i ? 1 : e->shape[0];
+            set_spec(&out[n++], "weight._scale", e->dtype, e->shape[0] == 1 ? 0 : e->ndim, shape);
+        } else {
+            /* Codes in the grouped shape (G, gs), or the weight's shape, packed along dim 0. */
+            int ndim = e->group_size > 0 ? 2 : e->ndim;
+            int64_t logical[CQ_MAX_DIMS];
+            if (e->group_size > 0) {
+                cq__plan_code_layout(e, &logical[0], &logical[1]);
+            } else {
+                for (int i = 0; i < ndim; i++) logical[i] = e->shape[i];
+            }
+            for (int i = 0; i < ndim; i++) shape[i] = i ? logical[i] : cq_packed_rows(logical[0], qi->bits);
+            set_spec(&out[n++], "weight._data._data", CQ_U8, ndim, shape);
+            /* MaxOptimizer keepdim along axis 0; with a single row quanto falls back to reducing
+             * over every dim but the last (quanto-format.md 12.7). */
+            for (int i = 0; i < ndim; i++)
+                shape[i] = logical[0] == 1 ? (i == ndim - 1 ? logical[i] : 1) : (i ? 1 : logical[0]);
+            set_spec(&out[n++], "weight._scale", e->dtype, ndim, shape);
+            set_spec(&out[n++], "weight._shift", e->dtype, ndim, shape);
+        }
+    }
+    if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY) {
+        set_spec(&out[n++], "input_scale", e->dtype, 0, NULL);
+        set_spec(&out[n++], "output_scale", e->dtype, 0, NULL);
+    }
+    return n;
+}
+
+/* ---- building ---------------------------------------------------------------------------------- */
+
+cq_convert_opts cq_convert_default_opts(void) {
+    cq_convert_opts o;
+    memset(&o, 0, sizeof o);
+    o.weights = CQ_QINT8;
+    o.activations = CQ_QNONE;
+    o.optimizer = CQ_OPT_DEFAULT;
+    o.group_size = -1;
+    return o;
+}
+
+void cq_plan_free(cq_plan *p) {
+    if (!p) return;
+    for (int64_t i = 0; i < p->n_entries; i++) free(p->entry_prefix[i]);
+    free(p->entry_prefix);
+    free(p->entries);
+    free(p->tensors);
+    cq_hfconfig_free(p->config);
+    cq_ckpt_close(p->ckpt);
+    free(p);
+}
+
+int64_t cq_plan_count(const cq_plan *p) { return p ? p->n_entries : 0; }
+
+const cq_plan_entry *cq_plan_entry_at(const cq_plan *p, int64_t i) {
+    return p && i >= 0 && i < p->n_entries ? &p->entries[i] : NULL;
+}
+
+void cq_plan_totals(const cq_plan *p, uint64_t *bytes_before, uint64_t *bytes_after, int64_t *n_quantized) {
+    if (bytes_before) *bytes_before = p ? p->bytes_before : 0;
+    if (bytes_after) *bytes_after = p ? p->bytes_after : 0;
+    if (n_quantized) *n_quantized = p ? p->n_quantized : 0;
+}
+
+static cq_status check_opts(const cq_convert_opts *o, cq_err *err) {
+    if (o->weights != CQ_QINT2 && o->weights != CQ_QINT4 && o->weights != CQ_QINT8 &&
+        o->weights != CQ_QFLOAT8_E4M3FN && o->weights != CQ_QFLOAT8_E5M2)
+        return cq_err_set(err, CQ_E_ARG, "weights %s: choose int2, int4, int8, float8 or float8_e5m2",
+                          cq_qtype_name(o->weights));
+    if (o->activations != CQ_QNONE && o->activations != CQ_QINT8 && o->activations != CQ_QFLOAT8_E4M3FN &&
+        o->activations != CQ_QFLOAT8_E5M2)
+        return cq_err_set(err, CQ_E_ARG, "activations %s: choose none, int8, float8 or float8_e5m2",
+                          cq_qtype_name(o->activations));
+    bool qbits = is_qbits(o->weights);
+    if (o->optimizer == CQ_OPT_ABSMAX && qbits)
+        return cq_err_set(err, CQ_E_ARG, "optimizer absmax is symmetric: it suits 8-bit weights, not %s (use max or hqq)",
+                          cq_qtype_name(o->weights));
+    if ((o->optimizer == CQ_OPT_MAX || o->optimizer == CQ_OPT_HQQ) && !qbits)
+        return cq_err_set(err, CQ_E_ARG, "optimizer %s is affine: it suits int2/int4 weights, not %s (use absmax)",
+                          o->optimizer == CQ_OPT_MAX ? "max" : "hqq", cq_qtype_name(o->weights));
+    if (o->group_size == 0 || o->group_size < -1)
+        return cq_err_set(err, CQ_E_ARG, "group size %" PRId64 ": give a positive size or auto", o->group_size);
+    if (o->group_size > 0 && !qbits)
+        return cq_err_set(err, CQ_E_ARG, "a group size applies to int2/int4 weights only (%s is per channel)",
+                          cq_qtype_name(o->weights));
+    for (int i = 0; i < o->n_include; i++)
+        if (!o->include[i] || !o->include[i][0])
+            return cq_err_set(err, CQ_E_ARG, "an --include pattern is empty (it would match no module)");
+    for (int i = 0; i < o->n_exclude; i++)
+        if (!o->exclude[i] || !o->exclude[i][0])
+            return cq_err_set(err, CQ_E_ARG, "an --exclude pattern is empty");
+    return CQ_OK;
+}
+
+static bool matches_any(const char *const *pats, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (cq__fnmatch(pats[i], name)) return true;
+    return false;
+}
+
+static bool is_quanto_state_name(const char *name) {
+    return ends_with(name, ".weight._data") || ends_with(name, ".weight._data._data") ||
+           ends_with(name, ".weight._scale") || ends_with(name, ".weight._shift") || !strcmp(name, "weight._data") ||
+           !strcmp(name, "weight._data._data");
+}
+
+/* Model facts from config.json that steer the skips. */
+typedef struct model_facts {
+    const char *model_type;
+    int64_t vocab_size; /* -1 unknown */
+    bool tied;
+} model_facts;
+
+static cq_plan_action classify(const char *module, const cq_tensor *t, const model_facts *f) {
+    if (t->ndim == 2 && is_output_head(module) && (f->vocab_size < 0 || t->shape[0] == f->vocab_size))
+        return f->tied ? CQ_PLAN_SKIP_TIED_HEAD : CQ_PLAN_QUANTIZE;
+    if (t->ndim == 2 && (is_embedding_name(module) || (f->vocab_size > 0 && t->shape[0] == f->vocab_size)))
+        return CQ_PLAN_SKIP_EMBEDDING;
+    if (t->ndim == 2 && (is_gpt2_family(f->model_type) || !f->model_type) && is_conv1d_name(module))
+        return CQ_PLAN_SKIP_CONV1D;
+    return CQ_PLAN_QUANTIZE;
+}
+
+static cq_status plan_entry_sizes(cq_plan *p, cq_plan_entry *e, const char *tensor_name, cq_err *err) {
+    const cq_convert_opts *o = &p->opts;
+    if (e->action == CQ_PLAN_QUANTIZE) {
+        if (e->dtype != CQ_F32 && e->dtype != CQ_F16 && e->dtype != CQ_BF16)
+            return cq_err_set(err, CQ_E_DTYPE,
+                              "%s: dtype %s cannot be quantized (F32, F16 or BF16 only); leave the module out "
+                              "with --exclude '%s'",
+                              tensor_name, cq_dtype_name(e->dtype), e->module);
+        if (e->shape[0] == 0 || cq_shape_numel(e->ndim, e->shape) == 0)
+            return cq_err_set(err, CQ_E_SHAPE, "%s: an empty weight cannot be quantized; use --exclude '%s'",
+                              tensor_name, e->module);
+        e->weights = o->weights;
+        e->activations = o->activations;
+        if (is_qbits(o->weights)) {
+            int64_t in_features = cq_shape_numel(e->ndim, e->shape) / e->shape[0];
+            if (o->group_size > 0) {
+                if (in_features % o->group_size)
+                    return cq_err_set(err, CQ_E_ARG,
+                                      "group size %" PRId64 " does not divide the %" PRId64
+                                      " input features of %s (leave it out with --exclude '%s' or use auto)",
+                                      o->group_size, in_features, e->module, e->module);
+                e->group_size = o->group_size;
+            } else {
+                e->group_size = cq_default_group_size(e->ndim, e->shape);
+            }
+        }
+        p->n_quantized++;
+    } else if (e->action == CQ_PLAN_ACTIVATIONS_ONLY) {
+        e->activations = o->activations;
+    }
+    e->bytes_after = 0;
+    cq__out_spec specs[CQ__MAX_OUT_SPECS];
+    int n = cq__plan_out_specs(e, specs);
+    for (int i = 0; i < n; i++) e->bytes_after += specs[i].nbytes;
+    if (e->action == CQ_PLAN_ACTIVATIONS_ONLY || n == 0) e->bytes_after += e->bytes_before; /* weight kept */
+    return CQ_OK;
+}
+
+static cq_status add_entry(cq_plan *p, int64_t *cap, const char *tensor_name, const cq_tensor *t, cq_plan_action a,
+                           cq_err *err) {
+    if (p->n_entries == *cap) {
+        int64_t nc = *cap ? 2 * *cap : 64;
+        cq_plan_entry *e = realloc(p->entries, (size_t)nc * sizeof *e);
+        if (!e) return cq_err_set(err, CQ_E_NOMEM, "out of memory planning");
+        p->entries = e;
+        char **pre = realloc(p->entry_prefix, (size_t)nc * sizeof *pre);
+        if (!pre) return cq_err_set(err, CQ_E_NOMEM, "out of memory planning");
+        p->entry_prefix = pre;
+        *cap = nc;
+    }
+    size_t len = strlen(tensor_name) - strlen("weight"); /* keeps the "." */
+    char *prefix = cq__malloc(len + 1 + len + 1, err, "a module name");
+    if (!prefix) return CQ_E_NOMEM;
+    memcpy(prefix, tensor_name, len);
+    prefix[len] = '\0';
+    /* The module name follows the prefix in the same allocation, without the trailing dot. */
+    char *module = prefix + len + 1;
+    memcpy(module, tensor_name, len ? len - 1 : 0);
+    module[len ? len - 1 : 0] = '\0';
+    cq_plan_entry *e = &p->entries[p->n_entries];
+    memset(e, 0, sizeof *e);
+    e->module = module;
+    e->dtype = t->dtype;
+    e->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) e->shape[i] = t->shape[i];
+    e->action = a;
+    e->bytes_before = cq_tensor_nbytes(t);
+    p->entry_prefix[p->n_entries] = prefix;
+    p->n_entries++;
+    return plan_entry_sizes(p, e, tensor_name, err);
+}
+
+static cq_status build(cq_plan *p, cq_err *err) {
+    const cq_convert_opts *o = &p->opts;
+    model_facts f = {NULL, -1, false};
+    if (p->config) {
+        f.model_type = cq_hfconfig_model_type(p->config);
+        f.tied = cq_hfconfig_tie_word_embeddings(p->config);
+        if (cq_hfconfig_int(p->config, "vocab_size", &f.vocab_size, NULL) != CQ_OK) f.vocab_size = -1;
+        if (cq_hfconfig_has(p->config, "quantization_config")) {
+            return cq_err_set(err, CQ_E_FORMAT,
+                              "%s: config.json already has a quantization_config: the checkpoint is quantized "
+                              "(dequantize it first)",
+                              cq_ckpt_dir(p->ckpt));
+        }
+    }
+    int64_t n = cq_ckpt_count(p->ckpt);
+    p->tensors = cq__calloc((size_t)(n ? n : 1), sizeof *p->tensors, err, "the plan");
+    if (!p->tensors) return CQ_E_NOMEM;
+    p->n_tensors = n;
+    int64_t cap = 0;
+    bool any_candidate = false;
+    for (int64_t i = 0; i < n; i++) {
+        const char *name = cq_ckpt_name(p->ckpt, i);
+        const cq_tensor *t = cq_ckpt_tensor(p->ckpt, i);
+        cq__plan_tensor *pt = &p->tensors[i];
+        pt->name = name;
+        pt->t = t;
+        pt->shard = cq_ckpt_tensor_shard(p->ckpt, i);
+        pt->entry = -1;
+        p->bytes_before += cq_tensor_nbytes(t);
+        if (is_quanto_state_name(name))
+            return cq_err_set(err, CQ_E_FORMAT,
+                              "%s: tensor '%s' is optimum-quanto state: the checkpoint is already quantized "
+                              "(dequantize it first)",
+                              cq_ckpt_dir(p->ckpt), name);
+        bool is_weight = !strcmp(name, "weight") || ends_with(name, ".weight");
+        if (!is_weight) continue;
+        cq_plan_action a;
+        if (t->ndim == 2 || t->ndim == 4) {
+            any_candidate = true;
+            char module[1024];
+            snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - (strlen(name) > 6 ? 7 : 6)), name);
+            a = classify(module, t, &f);
+            if (a == CQ_PLAN_QUANTIZE) {
+                if (o->n_include && !matches_any(o->include, o->n_include, module)) a = CQ_PLAN_SKIP_NOT_INCLUDED;
+                else if (matches_any(o->exclude, o->n_exclude, module)) a = CQ_PLAN_SKIP_EXCLUDED;
+            }
+        } else if (t->ndim == 1 && o->activations != CQ_QNONE) {
+            /* A LayerNorm when a bias of the same size sits beside it. */
+            char bias[1024];
+            snprintf(bias, sizeof bias, "%.*sbias", (int)(strlen(name) - 6), name);
+            const cq_tensor *b = NULL;
+            int64_t bi = cq_ckpt_find(p->ckpt, bias);
+            if (bi >= 0) b = cq_ckpt_tensor(p->ckpt, bi);
+            char module[1024];
+            snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - (strlen(name) > 6 ? 7 : 6)), name);
+            if (!b || b->ndim != 1 || b->shape[0] != t->shape[0] || !looks_like_layernorm(module)) continue;
+            if (!cq_dtype_is_float(t->dtype)) continue;
+            if (o->n_include && !matches_any(o->include, o->n_include, module)) continue;
+            if (matches_any(o->exclude, o->n_exclude, module)) continue;
+            a = CQ_PLAN_ACTIVATIONS_ONLY;
+        } else {
+            continue;
+        }
+        cq_status s = add_entry(p, &cap, name, t, a, err);
+        if (s) return s;
+        if (a == CQ_PLAN_QUANTIZE || a == CQ_PLAN_ACTIVATIONS_ONLY) pt->entry = p->n_entries - 1;
+    }
+    /* Totals: a quantized weight is replaced by its outputs; activation-only modules add two. */
+    p->bytes_after = p->bytes_before;
+    for (int64_t i = 0; i < p->n_entries; i++) {
+        const cq_plan_entry *e = &p->entries[i];
+        if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
+            p->bytes_after = p->bytes_after - e->bytes_before + e->bytes_after;
+    }
+    if (p->n_quantized == 0) {
+        if (!any_candidate)
+            return cq_err_set(err, CQ_E_ARG, "%s: no module to quantize (no rank-2 or rank-4 '.weight' tensor)",
+                              cq_ckpt_dir(p->ckpt));
+        if (o->n_include)
+            return cq_err_set(err, CQ_E_ARG,
+                              "the --include patterns match no quantizable module (see the plan with --dry-run)");
+        return cq_err_set(err, CQ_E_ARG,
+                          "nothing left to quantize: every candidate is an embedding, a tied head, a Conv1D or "
+                          "excluded (see the plan with --dry-run)");
+    }
+    return CQ_OK;
+}
+
+cq_status cq_plan_build(const char *in, const cq_convert_opts *opts, cq_plan **out, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_plan_build: out is NULL");
+    *out = NULL;
+    if (!in || !opts) return cq_err_set(err, CQ_E_ARG, "cq_plan_build: NULL input path or options");
+    cq_status s = check_opts(opts, err);
+    if (s) return s;
+    cq_plan *p = cq__calloc(1, sizeof *p, err, "the plan");
+    if (!p) return CQ_E_NOMEM;
+    p->opts = *opts;
+    s = cq_ckpt_open(in, &p->ckpt, err);
+    if (!s) {
+        char *cfg = cq_path_join(cq_ckpt_dir(p->ckpt), "config.json");
+        if (!cfg) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        else if (cq_fs_exists(cfg)) s = cq_hfconfig_load(cfg, &p->config, err);
+        free(cfg);
+    }
+    if (!s) s = build(p, err);
+    /* The option arrays belong to the caller; the plan keeps only what it copied. */
+    p->opts.include = p->opts.exclude = NULL;
+    p->opts.n_include = p->opts.n_exclude = 0;
+    if (s) {
+        cq_plan_free(p);
+        return s;
+    }
+    *out = p;
+    return CQ_OK;
+}

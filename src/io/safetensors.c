@@ -1,0 +1,720 @@
+/*
+ * safetensors.c - the safetensors format: a memory-mapped reader that validates the header
+ * with the reference implementation's rules (huggingface/safetensors, safetensors/src/tensor.rs)
+ * and a streaming writer that lays files out exactly as the reference writer does.
+ *
+ * Layout: [u64 LE N][N bytes of JSON header, space padded][data]. Tensors in the reader are
+ * views into the mapping (read-only; copied once only if misaligned). The writer fixes the
+ * layout when the first bytes arrive, then accepts each tensor's bytes in any tensor order,
+ * writing them at their offsets in a temp file that commit renames into place.
+ * Not here: sharded checkpoints (shards.c), dtype conversion, big-endian hosts.
+ */
+#include "io/io_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Dtypes the reference knows but cquanto cannot hold: valid files we refuse as unsupported. */
+static const char *const g_reference_only_dtypes[] = {"F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "F8_E5M2FNUZ", "C64"};
+
+/* The reference writer orders tensors by its Dtype enum, descending, then by name. This is
+ * the enum's relative order for the dtypes we have. */
+static int dtype_rank(cq_dtype t) {
+    switch (t) {
+    case CQ_BOOL: return 0;
+    case CQ_U8: return 1;
+    case CQ_I8: return 2;
+    case CQ_F8_E5M2: return 3;
+    case CQ_F8_E4M3FN: return 4;
+    case CQ_F8_E4M3FNUZ: return 5;
+    case CQ_I16: return 6;
+    case CQ_U16: return 7;
+    case CQ_F16: return 8;
+    case CQ_BF16: return 9;
+    case CQ_I32: return 10;
+    case CQ_U32: return 11;
+    case CQ_F32: return 12;
+    case CQ_F64: return 13;
+    case CQ_I64: return 14;
+    case CQ_U64: return 15;
+    default: return -1;
+    }
+}
+
+static uint64_t read_le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* shape's byte size for dtype t; false on overflow (of uint64_t or of size_t). */
+static bool shape_nbytes(cq_dtype t, int ndim, const int64_t *shape, uint64_t *out) {
+    uint64_t n = cq_dtype_size(t);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0 || cq__mul_overflow_u64(n, (uint64_t)shape[i], &n)) return false;
+    if (n > SIZE_MAX) return false;
+    *out = n;
+    return true;
+}
+
+/* ======================================================================================
+ * reading
+ * ====================================================================================== */
+
+typedef struct st_entry {
+    char *name;
+    cq_tensor t;
+    uint64_t begin, end;
+    size_t header_order;
+    void *aligned_copy; /* owned; set only for a misaligned tensor */
+} st_entry;
+
+struct cq_st_file {
+    char *path;
+    const uint8_t *base;
+    size_t size;
+    bool mapped;
+    uint64_t header_len;
+    st_entry *entries;
+    int64_t count;
+    int64_t *by_name; /* entry indices sorted by name */
+    char **meta_keys, **meta_values;
+    int64_t meta_count;
+};
+
+void cq_st_close(cq_st_file *f) {
+    if (!f) return;
+    for (int64_t i = 0; i < f->count; i++) {
+        free(f->entries[i].name);
+        cq_aligned_free(f->entries[i].aligned_copy);
+    }
+    for (int64_t i = 0; i < f->meta_count; i++) {
+        free(f->meta_keys[i]);
+        free(f->meta_values[i]);
+    }
+    free(f->meta_keys);
+    free(f->meta_values);
+    free(f->entries);
+    free(f->by_name);
+    if (f->mapped && f->size) munmap((void *)f->base, f->size);
+    free(f->path);
+    free(f);
+}
+
+static cq_status format_error(cq_err *err, const cq_st_file *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cq_status format_error(cq_err *err, const cq_st_file *f, const char *fmt, ...) {
+    char msg[CQ_ERR_MSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return cq_err_set(err, CQ_E_FORMAT, "%s: %s", f->path, msg);
+}
+
+/* A JSON integer >= 0, as the reference's usize fields require. */
+static bool get_uint(const json_t *v, uint64_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+static cq_status parse_metadata(cq_st_file *f, const json_t *meta, cq_err *err) {
+    if (json_is_null(meta)) return CQ_OK; /* serde reads null as an absent Option */
+    if (!json_is_object(meta)) return format_error(err, f, "\"__metadata__\" is not an object of strings");
+    size_t n = json_object_size(meta);
+    f->meta_keys = cq__calloc(n ? n : 1, sizeof *f->meta_keys, err, "metadata");
+    f->meta_values = cq__calloc(n ? n : 1, sizeof *f->meta_values, err, "metadata");
+    if (!f->meta_keys || !f->meta_values) return CQ_E_NOMEM;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)meta, key, v) {
+        if (!json_is_string(v))
+            return format_error(err, f, "\"__metadata__\" value of key '%.100s' is not a string", key);
+        f->meta_keys[f->meta_count] = cq__strdup(key, err);
+        f->meta_values[f->meta_count] = cq__strdup(json_string_value(v), err);
+        f->meta_count++;
+        if (!f->meta_keys[f->meta_count - 1] || !f->meta_values[f->meta_count - 1]) return CQ_E_NOMEM;
+    }
+    return CQ_OK;
+}
+
+static cq_status parse_tensor_info(cq_st_file *f, const char *name, const json_t *info, st_entry *e, cq_err *err) {
+    if (!json_is_object(info)) return format_error(err, f, "tensor '%.100s': entry is not an object", name);
+    const json_t *dt = json_object_get(info, "dtype");
+    if (!json_is_string(dt)) return format_error(err, f, "tensor '%.100s': missing or non-string \"dtype\"", name);
+    const char *dts = json_string_value(dt);
+    e->t.dtype = cq_dtype_from_name(dts);
+    if (e->t.dtype == CQ_DTYPE_INVALID) {
+        for (size_t i = 0; i < CQ_ARRAY_LEN(g_reference_only_dtypes); i++)
+            if (!strcmp(dts, g_reference_only_dtypes[i]))
+                return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: tensor '%.100s': dtype %s is not supported by cquanto",
+                                  f->path, name, dts);
+        return format_error(err, f, "tensor '%.100s': unknown dtype \"%.40s\"", name, dts);
+    }
+    const json_t *shape = json_object_get(info, "shape");
+    if (!json_is_array(shape)) return format_error(err, f, "tensor '%.100s': missing \"shape\" array", name);
+    size_t ndim = json_array_size(shape);
+    for (size_t i = 0; i < ndim; i++) {
+        uint64_t d;
+        if (!get_uint(json_array_get(shape, i), &d))
+            return format_error(err, f, "tensor '%.100s': shape entry %zu is not a non-negative integer", name, i);
+        if (i < CQ_MAX_DIMS) e->t.shape[i] = (int64_t)d;
+    }
+    if (ndim > CQ_MAX_DIMS)
+        return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: tensor '%.100s': rank %zu exceeds cquanto's maximum of %d",
+                          f->path, name, ndim, CQ_MAX_DIMS);
+    e->t.ndim = (int)ndim;
+    const json_t *offs = json_object_get(info, "data_offsets");
+    if (!json_is_array(offs) || json_array_size(offs) != 2 || !get_uint(json_array_get(offs, 0), &e->begin) ||
+        !get_uint(json_array_get(offs, 1), &e->end))
+        return format_error(err, f, "tensor '%.100s': \"data_offsets\" is not two non-negative integers", name);
+    if (e->end < e->begin)
+        return format_error(err, f, "tensor '%.100s': data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
+                            name, e->begin, e->end);
+    uint64_t nbytes;
+    char sbuf[160];
+    if (!shape_nbytes(e->t.dtype, e->t.ndim, e->t.shape, &nbytes))
+        return format_error(err, f, "tensor '%.100s': byte size of shape %s overflows", name,
+                            cq_shape_str(e->t.ndim, e->t.shape, sbuf, sizeof sbuf));
+    if (nbytes != e->end - e->begin)
+        return format_error(err, f,
+                            "tensor '%.100s': %s %s needs %" PRIu64 " bytes but data_offsets [%" PRIu64 ", %" PRIu64
+                            "] hold %" PRIu64,
+                            name, dts, cq_shape_str(e->t.ndim, e->t.shape, sbuf, sizeof sbuf), nbytes, e->begin,
+                            e->end, e->end - e->begin);
+    return CQ_OK;
+}
+
+static int cmp_offsets(const void *a, const void *b) {
+    const st_entry *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return x->header_order < y->header_order ? -1 : x->header_order > y->header_order;
+}
+
+/* qsort has no context argument; the name index sorts indices into this array. */
+static _Thread_local const st_entry *g_sort_entries;
+static int cmp_by_name(const void *a, const void *b) {
+    return strcmp(g_sort_entries[*(const int64_t *)a].name, g_sort_entries[*(const int64_t *)b].name);
+}
+
+static cq_status check_layout(cq_st_file *f, cq_err *err) {
+    qsort(f->entries, (size_t)f->count, sizeof *f->entries, cmp_offsets);
+    uint64_t expected = 0;
+    for (int64_t i = 0; i < f->count; i++) {
+        const st_entry *e = &f->entries[i];
+        if (e->begin < expected)
+            return format_error(err, f,
+                                "tensor '%.100s': data_offsets [%" PRIu64 ", %" PRIu64
+                                "] overlap tensor '%.100s', which ends at %" PRIu64,
+                                e->name, e->begin, e->end, f->entries[i - 1].name, expected);
+        if (e->begin > expected)
+            return format_error(err, f,
+                                "tensor '%.100s': data_offsets [%" PRIu64 ", %" PRIu64 "] leave a %" PRIu64
+                                "-byte hole after offset %" PRIu64,
+                                e->name, e->begin, e->end, e->begin - expected, expected);
+        expected = e->end;
+    }
+    uint64_t data_size = f->size - 8 - f->header_len;
+    if (expected > data_size)
+        return format_error(err, f,
+                            "tensors need %" PRIu64 " data bytes but only %" PRIu64
+                            " follow the header (truncated file?)",
+                            expected, data_size);
+    if (expected < data_size)
+        return format_error(err, f, "%" PRIu64 " bytes after the last tensor's data belong to no tensor",
+                            data_size - expected);
+    return CQ_OK;
+}
+
+/* Points every tensor at its bytes; copies the rare misaligned one. */
+static cq_status place_tensors(cq_st_file *f, cq_err *err) {
+    const uint8_t *data = f->base + 8 + f->header_len;
+    for (int64_t i = 0; i < f->count; i++) {
+        st_entry *e = &f->entries[i];
+        const uint8_t *p = data + e->begin;
+        size_t nbytes = (size_t)(e->end - e->begin);
+        size_t align = cq_dtype_size(e->t.dtype);
+        if (nbytes && (uintptr_t)p % align) {
+            e->aligned_copy = cq_aligned_alloc(nbytes);
+            if (!e->aligned_copy)
+                return cq_err_set(err, CQ_E_NOMEM, "%s: out of memory copying misaligned tensor '%s'", f->path,
+                                  e->name);
+            memcpy(e->aligned_copy, p, nbytes);
+            p = e->aligned_copy;
+        }
+        e->t.data = (void *)p;
+        e->t.owns_data = false;
+    }
+    f->by_name = cq__malloc((size_t)(f->count ? f->count : 1) * sizeof *f->by_name, err, "a name index");
+    if (!f->by_name) return CQ_E_NOMEM;
+    for (int64_t i = 0; i < f->count; i++) f->by_name[i] = i;
+    g_sort_entries = f->entries;
+    qsort(f->by_name, (size_t)f->count, sizeof *f->by_name, cmp_by_name);
+    return CQ_OK;
+}
+
+static cq_status parse(cq_st_file *f, cq_err *err) {
+    if (f->size < 8)
+        return format_error(err, f, "file is %zu bytes, too short for the 8-byte header length", f->size);
+    uint64_t n = read_le64(f->base);
+    if (n > CQ_ST_MAX_HEADER_SIZE)
+        return format_error(err, f, "header length %" PRIu64 " exceeds the limit of %d bytes", n,
+                            CQ_ST_MAX_HEADER_SIZE);
+    if (n > f->size - 8)
+        return format_error(err, f, "header length %" PRIu64 " is larger than the %zu bytes after the length field",
+                            n, f->size - 8);
+    f->header_len = n;
+    const char *h = (const char *)f->base + 8;
+    size_t bad;
+    if (!cq__utf8_valid(h, (size_t)n, &bad))
+        return format_error(err, f, "header is not valid UTF-8 (byte %zu of the header)", bad);
+    if (n == 0 || h[0] != '{') return format_error(err, f, "header does not start with '{'");
+    json_error_t je;
+    json_t *root = json_loadb(h, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        if (json_error_code(&je) == json_error_duplicate_key)
+            return format_error(err, f, "duplicate name in header: %s", je.text);
+        return format_error(err, f, "header is not valid JSON: %s (column %d)", je.text, je.column);
+    }
+    cq_status s = CQ_OK;
+    size_t nkeys = json_object_size(root);
+    f->entries = cq__calloc(nkeys ? nkeys : 1, sizeof *f->entries, err, "tensor entries");
+    if (!f->entries) s = CQ_E_NOMEM;
+    const char *key;
+    json_t *v;
+    size_t order = 0;
+    json_object_foreach(root, key, v) {
+        if (s) break;
+        if (!strcmp(key, "__metadata__")) {
+            s = parse_metadata(f, v, err);
+            continue;
+        }
+        st_entry *e = &f->entries[f->count];
+        e->header_order = order++;
+        e->name = cq__strdup(key, err);
+        if (!e->name) {
+            s = CQ_E_NOMEM;
+            break;
+        }
+        f->count++;
+        s = parse_tensor_info(f, key, v, e, err);
+    }
+    json_decref(root);
+    if (!s) s = check_layout(f, err);
+    if (!s) s = place_tensors(f, err);
+    return s;
+}
+
+static cq_status new_file(const char *label, cq_st_file **out, cq_err *err) {
+    *out = cq__calloc(1, sizeof **out, err, "a safetensors handle");
+    if (!*out) return CQ_E_NOMEM;
+    (*out)->path = cq__strdup(label, err);
+    if (!(*out)->path) {
+        free(*out);
+        *out = NULL;
+        return CQ_E_NOMEM;
+    }
+    return CQ_OK;
+}
+
+cq_status cq_st_open_memory(const void *data, size_t size, const char *label, cq_st_file **out, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_open_memory: out is NULL");
+    *out = NULL;
+    if (!data && size) return cq_err_set(err, CQ_E_ARG, "cq_st_open_memory: data is NULL");
+    cq_st_file *f;
+    cq_status s = new_file(label ? label : "<memory>", &f, err);
+    if (s) return s;
+    f->base = data;
+    f->size = size;
+    s = parse(f, err);
+    if (s) {
+        cq_st_close(f);
+        return s;
+    }
+    *out = f;
+    return CQ_OK;
+}
+
+cq_status cq_st_open(const char *path, cq_st_file **out, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_open: out is NULL");
+    *out = NULL;
+    if (!path) return cq_err_set(err, CQ_E_ARG, "cq_st_open: path is NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cq_err_set(err, CQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return cq_err_set(err, CQ_E_IO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return cq_err_set(err, CQ_E_IO, "%s: %s", path,
+                          S_ISDIR(st.st_mode) ? "is a folder, not a safetensors file" : "not a regular file");
+    }
+    cq_st_file *f;
+    cq_status s = new_file(path, &f, err);
+    if (s) {
+        close(fd);
+        return s;
+    }
+    f->size = (size_t)st.st_size;
+    if (f->size > 0) {
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            s = cq_err_set(err, CQ_E_IO, "%s: cannot map the file: %s", path, strerror(errno));
+            f->size = 0;
+        } else {
+            f->base = p;
+            f->mapped = true;
+        }
+    }
+    close(fd);
+    if (!s) s = parse(f, err);
+    if (s) {
+        cq_st_close(f);
+        return s;
+    }
+    *out = f;
+    return CQ_OK;
+}
+
+const char *cq_st_path(const cq_st_file *f) { return f ? f->path : NULL; }
+int64_t cq_st_count(const cq_st_file *f) { return f ? f->count : 0; }
+uint64_t cq_st_header_size(const cq_st_file *f) { return f ? f->header_len : 0; }
+uint64_t cq_st_data_size(const cq_st_file *f) { return f ? f->size - 8 - f->header_len : 0; }
+
+const char *cq_st_name(const cq_st_file *f, int64_t i) {
+    return f && i >= 0 && i < f->count ? f->entries[i].name : NULL;
+}
+
+const cq_tensor *cq_st_tensor(const cq_st_file *f, int64_t i) {
+    return f && i >= 0 && i < f->count ? &f->entries[i].t : NULL;
+}
+
+uint64_t cq_st_file_offset(const cq_st_file *f, int64_t i) {
+    return f && i >= 0 && i < f->count ? 8 + f->header_len + f->entries[i].begin : 0;
+}
+
+int64_t cq_st_find(const cq_st_file *f, const char *name) {
+    if (!f || !name) return -1;
+    int64_t lo = 0, hi = f->count - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->entries[f->by_name[mid]].name, name);
+        if (c == 0) return f->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+cq_status cq_st_get(const cq_st_file *f, const char *name, const cq_tensor **out, cq_err *err) {
+    if (out) *out = NULL;
+    if (!f || !name || !out) return cq_err_set(err, CQ_E_ARG, "cq_st_get: NULL argument");
+    int64_t i = cq_st_find(f, name);
+    if (i < 0) return cq_err_set(err, CQ_E_NOTFOUND, "%s: no tensor named '%s'", f->path, name);
+    *out = &f->entries[i].t;
+    return CQ_OK;
+}
+
+const char *cq_st_metadata(const cq_st_file *f, const char *key) {
+    if (!f || !key) return NULL;
+    for (int64_t i = 0; i < f->meta_count; i++)
+        if (!strcmp(f->meta_keys[i], key)) return f->meta_values[i];
+    return NULL;
+}
+
+int64_t cq_st_metadata_count(const cq_st_file *f) { return f ? f->meta_count : 0; }
+const char *cq_st_metadata_key(const cq_st_file *f, int64_t i) {
+    return f && i >= 0 && i < f->meta_count ? f->meta_keys[i] : NULL;
+}
+const char *cq_st_metadata_value(const cq_st_file *f, int64_t i) {
+    return f && i >= 0 && i < f->meta_count ? f->meta_values[i] : NULL;
+}
+
+/* ======================================================================================
+ * writing
+ * ====================================================================================== */
+
+typedef struct wr_tensor {
+    char *name;
+    cq_dtype dtype;
+    int ndim;
+    int64_t shape[CQ_MAX_DIMS];
+    uint64_t nbytes, begin, written;
+} wr_tensor;
+
+struct cq_st_writer {
+    cq__afile af;
+    json_t *metadata; /* insertion-ordered object of strings, NULL when none */
+    wr_tensor *tensors;
+    int64_t count, cap;
+    int64_t *by_name; /* after sealing: indices sorted by name */
+    uint64_t data_start;
+    bool sealed, failed;
+};
+
+void cq_st_writer_free(cq_st_writer *w) {
+    if (!w) return;
+    cq__afile_abort(&w->af);
+    for (int64_t i = 0; i < w->count; i++) free(w->tensors[i].name);
+    free(w->tensors);
+    free(w->by_name);
+    json_decref(w->metadata);
+    free(w);
+}
+
+cq_status cq_st_writer_open(const char *path, cq_st_writer **out, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_writer_open: out is NULL");
+    *out = NULL;
+    cq_st_writer *w = cq__calloc(1, sizeof *w, err, "a safetensors writer");
+    if (!w) return CQ_E_NOMEM;
+    cq_status s = cq__afile_open(&w->af, path, err);
+    if (s) {
+        free(w);
+        return s;
+    }
+    *out = w;
+    return CQ_OK;
+}
+
+static cq_status writer_usable(cq_st_writer *w, bool want_sealed, cq_err *err) {
+    if (!w) return cq_err_set(err, CQ_E_ARG, "safetensors writer is NULL");
+    if (w->failed || w->af.fd < 0)
+        return cq_err_set(err, CQ_E_ARG, "%s: the writer already failed or was committed",
+                          w->af.final_path ? w->af.final_path : "safetensors writer");
+    if (!want_sealed && w->sealed)
+        return cq_err_set(err, CQ_E_ARG, "%s: cannot declare after tensor data was written", w->af.final_path);
+    return CQ_OK;
+}
+
+cq_status cq_st_writer_add_metadata(cq_st_writer *w, const char *key, const char *value, cq_err *err) {
+    cq_status s = writer_usable(w, false, err);
+    if (s) return s;
+    if (!key || !value) return cq_err_set(err, CQ_E_ARG, "%s: metadata key or value is NULL", w->af.final_path);
+    if (!w->metadata && !(w->metadata = json_object()))
+        return cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    json_t *v = json_string(value);
+    if (!v)
+        return cq_err_set(err, CQ_E_ARG, "%s: metadata value of '%.100s' is not valid UTF-8", w->af.final_path, key);
+    if (json_object_set_new(w->metadata, key, v) != 0)
+        return cq_err_set(err, CQ_E_ARG, "%s: metadata key '%.100s' is not valid UTF-8", w->af.final_path, key);
+    return CQ_OK;
+}
+
+cq_status cq_st_writer_declare(cq_st_writer *w, const char *name, cq_dtype dt, int ndim, const int64_t *shape,
+                               cq_err *err) {
+    cq_status s = writer_usable(w, false, err);
+    if (s) return s;
+    const char *path = w->af.final_path;
+    if (!name || !*name) return cq_err_set(err, CQ_E_ARG, "%s: tensor name is empty", path);
+    if (!cq__utf8_valid(name, strlen(name), NULL))
+        return cq_err_set(err, CQ_E_ARG, "%s: tensor name '%.100s' is not valid UTF-8", path, name);
+    if (!strcmp(name, "__metadata__"))
+        return cq_err_set(err, CQ_E_ARG, "%s: '__metadata__' cannot name a tensor", path);
+    if (dtype_rank(dt) < 0) return cq_err_set(err, CQ_E_DTYPE, "%s: tensor '%s': invalid dtype %d", path, name, dt);
+    if (ndim < 0 || ndim > CQ_MAX_DIMS || (ndim && !shape))
+        return cq_err_set(err, CQ_E_SHAPE, "%s: tensor '%s': rank %d outside 0..%d", path, name, ndim, CQ_MAX_DIMS);
+    uint64_t nbytes;
+    if (!shape_nbytes(dt, ndim, shape, &nbytes))
+        return cq_err_set(err, CQ_E_SHAPE, "%s: tensor '%s': negative or overflowing shape", path, name);
+    for (int64_t i = 0; i < w->count; i++)
+        if (!strcmp(w->tensors[i].name, name))
+            return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s' declared twice", path, name);
+    if (w->count == w->cap) {
+        int64_t cap = w->cap ? w->cap * 2 : 64;
+        wr_tensor *t = realloc(w->tensors, (size_t)cap * sizeof *t);
+        if (!t) return cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        w->tensors = t;
+        w->cap = cap;
+    }
+    wr_tensor *t = &w->tensors[w->count];
+    memset(t, 0, sizeof *t);
+    t->name = cq__strdup(name, err);
+    if (!t->name) return CQ_E_NOMEM;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->nbytes = nbytes;
+    w->count++;
+    return CQ_OK;
+}
+
+static _Thread_local const wr_tensor *g_sort_tensors;
+static int cmp_reference_order(const void *a, const void *b) {
+    const wr_tensor *x = &g_sort_tensors[*(const int64_t *)a], *y = &g_sort_tensors[*(const int64_t *)b];
+    int rx = dtype_rank(x->dtype), ry = dtype_rank(y->dtype);
+    if (rx != ry) return ry - rx;
+    return strcmp(x->name, y->name);
+}
+static int cmp_tensor_names(const void *a, const void *b) {
+    return strcmp(g_sort_tensors[*(const int64_t *)a].name, g_sort_tensors[*(const int64_t *)b].name);
+}
+
+static json_t *tensor_info_json(const wr_tensor *t) {
+    json_t *shape = json_array(), *offs = json_array(), *info = json_object();
+    bool ok = shape && offs && info;
+    for (int d = 0; ok && d < t->ndim; d++) ok = json_array_append_new(shape, json_integer(t->shape[d])) == 0;
+    ok = ok && json_array_append_new(offs, json_integer((json_int_t)t->begin)) == 0 &&
+         json_array_append_new(offs, json_integer((json_int_t)(t->begin + t->nbytes))) == 0;
+    ok = ok && json_object_set_new(info, "dtype", json_string(cq_dtype_name(t->dtype))) == 0;
+    ok = ok && json_object_set(info, "shape", shape) == 0 && json_object_set(info, "data_offsets", offs) == 0;
+    json_decref(shape);
+    json_decref(offs);
+    if (!ok) {
+        json_decref(info);
+        return NULL;
+    }
+    return info;
+}
+
+/* Fixes offsets in the reference order and writes the header. */
+static cq_status seal(cq_st_writer *w, cq_err *err) {
+    const char *path = w->af.final_path;
+    int64_t n = w->count;
+    int64_t *order = cq__malloc((size_t)(n ? n : 1) * sizeof *order, err, "a tensor order");
+    w->by_name = cq__malloc((size_t)(n ? n : 1) * sizeof *w->by_name, err, "a name index");
+    json_t *root = json_object();
+    cq_status s = CQ_OK;
+    if (!order || !w->by_name || !root) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!s) {
+        for (int64_t i = 0; i < n; i++) order[i] = w->by_name[i] = i;
+        g_sort_tensors = w->tensors;
+        qsort(order, (size_t)n, sizeof *order, cmp_reference_order);
+        qsort(w->by_name, (size_t)n, sizeof *w->by_name, cmp_tensor_names);
+        if (w->metadata && json_object_set(root, "__metadata__", w->metadata) != 0)
+            s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    }
+    uint64_t offset = 0;
+    for (int64_t k = 0; !s && k < n; k++) {
+        wr_tensor *t = &w->tensors[order[k]];
+        t->begin = offset;
+        if (cq__add_overflow_u64(offset, t->nbytes, &offset) || offset > (uint64_t)INT64_MAX / 2) {
+            s = cq_err_set(err, CQ_E_OVERFLOW, "%s: total data size overflows", path);
+            break;
+        }
+        json_t *info = tensor_info_json(t);
+        if (!info || json_object_set_new(root, t->name, info) != 0)
+            s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (!s) s = cq__json_emit(root, &cq__json_serde_compact, &text, &len, err);
+    json_decref(root);
+    free(order);
+    if (!s) {
+        size_t padded = (len + 7) / 8 * 8;
+        char *h = realloc(text, padded + 8);
+        if (!h) {
+            s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+        } else {
+            text = h;
+            memmove(h + 8, h, len);
+            memset(h + 8 + len, ' ', padded - len);
+            for (int i = 0; i < 8; i++) h[i] = (char)(((uint64_t)padded >> (8 * i)) & 0xFF);
+            w->data_start = 8 + (uint64_t)padded;
+            s = cq__afile_pwrite(&w->af, h, padded + 8, 0, err);
+        }
+    }
+    free(text);
+    if (s) w->failed = true;
+    else w->sealed = true;
+    return s;
+}
+
+cq_status cq_st_writer_write(cq_st_writer *w, const char *name, const void *data, size_t nbytes, cq_err *err) {
+    cq_status s = writer_usable(w, true, err);
+    if (s) return s;
+    if (!w->sealed && (s = seal(w, err))) return s;
+    int64_t lo = 0, hi = w->count - 1, found = -1;
+    while (name && lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(w->tensors[w->by_name[mid]].name, name);
+        if (c == 0) {
+            found = w->by_name[mid];
+            break;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    if (found < 0) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
+    wr_tensor *t = &w->tensors[found];
+    if (nbytes > t->nbytes - t->written)
+        return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s': %zu more bytes would exceed its %" PRIu64, w->af.final_path,
+                          name, nbytes, t->nbytes);
+    if (nbytes && !data) return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s': data is NULL", w->af.final_path, name);
+    s = cq__afile_pwrite(&w->af, data, nbytes, w->data_start + t->begin + t->written, err);
+    if (s) {
+        w->failed = true;
+        return s;
+    }
+    t->written += nbytes;
+    return CQ_OK;
+}
+
+cq_status cq_st_writer_write_tensor(cq_st_writer *w, const char *name, const cq_tensor *t, cq_err *err) {
+    cq_status s = writer_usable(w, true, err);
+    if (s) return s;
+    if (!t || !name) return cq_err_set(err, CQ_E_ARG, "%s: NULL tensor or name", w->af.final_path);
+    const wr_tensor *d = NULL;
+    for (int64_t i = 0; i < w->count && !d; i++)
+        if (!strcmp(w->tensors[i].name, name)) d = &w->tensors[i];
+    if (!d) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
+    bool same = d->dtype == t->dtype && d->ndim == t->ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = d->shape[i] == t->shape[i];
+    if (!same) {
+        char a[160], b[160];
+        return cq_err_set(err, CQ_E_SHAPE, "%s: tensor '%s' was declared %s %s but is %s %s", w->af.final_path, name,
+                          cq_dtype_name(d->dtype), cq_shape_str(d->ndim, d->shape, a, sizeof a),
+                          cq_dtype_name(t->dtype), cq_shape_str(t->ndim, t->shape, b, sizeof b));
+    }
+    return cq_st_writer_write(w, name, t->data, (size_t)d->nbytes, err);
+}
+
+cq_status cq_st_writer_commit(cq_st_writer *w, cq_err *err) {
+    cq_status s = writer_usable(w, true, err);
+    if (s) return s;
+    if (!w->sealed && (s = seal(w, err))) return s;
+    for (int64_t i = 0; i < w->count; i++) {
+        const wr_tensor *t = &w->tensors[i];
+        if (t->written != t->nbytes) {
+            w->failed = true;
+            return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s' got %" PRIu64 " of its %" PRIu64 " bytes",
+                              w->af.final_path, t->name, t->written, t->nbytes);
+        }
+    }
+    s = cq__afile_commit(&w->af, err);
+    w->failed = true; /* committed or failed: no further use either way */
+    return s;
+}
+
+cq_status cq_st_save(const char *path, int64_t n, const char *const *names, const cq_tensor *const *tensors,
+                     const char *const *metadata, cq_err *err) {
+    if (n < 0 || (n > 0 && (!names || !tensors)))
+        return cq_err_set(err, CQ_E_ARG, "cq_st_save: %s: bad tensor list", path ? path : "(null)");
+    cq_st_writer *w;
+    cq_status s = cq_st_writer_open(path, &w, err);
+    for (int64_t i = 0; !s && metadata && metadata[i]; i += 2) {
+        if (!metadata[i + 1]) {
+            s = cq_err_set(err, CQ_E_ARG, "%s: metadata key '%s' has no value", path, metadata[i]);
+            break;
+        }
+        s = cq_st_writer_add_metadata(w, metadata[i], metadata[i + 1], err);
+    }
+    for (int64_t i = 0; !s && i < n; i++) {
+        if (!tensors[i]) s = cq_err_set(err, CQ_E_ARG, "%s: tensor %" PRId64 " is NULL", path, i);
+        else s = cq_st_writer_declare(w, names[i], tensors[i]->dtype, tensors[i]->ndim, tensors[i]->shape, err);
+    }
+    for (int64_t i = 0; !s && i < n; i++) s = cq_st_writer_write_tensor(w, names[i], tensors[i], err);
+    if (!s) s = cq_st_writer_commit(w, err);
+    cq_st_writer_free(w);
+    return s;
+}

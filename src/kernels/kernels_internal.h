@@ -1,0 +1,189 @@
+/*
+ * kernels_internal.h - what the kernel files share: the repacked weight layout (struct
+ * cq_mm_weight), the argument block of the matmul tile kernels, and the per-ISA kernel tables
+ * the dispatcher chooses from. Never installed. Everything here is a type, a declaration or a
+ * static inline helper, so ISA-flagged files get their own copies of the helpers.
+ *
+ * Packed weight layout (docs/KERNELS.md has the pictures). Output rows are grouped in tiles of
+ * 16 (the last tile padded with zero rows). Input features k are split into the weight's
+ * groups; each group is padded with zero codes to `gsp`, a multiple of the layout's granule,
+ * so Kp = groups_per_row * gsp. Inside a tile the data is k-major:
+ *   qint8 (granule 4):  per quad of k, 64 bytes: lane r (bytes 4r..4r+3) = w[r][4j..4j+3] ^ 0x80
+ *                        (biased to unsigned: the vpdpbusd / AMX u8 operand)
+ *   qint4 (granule 8):  per octet j, 64 bytes: lane r byte i: low nibble = code[r][8j+i],
+ *                        high nibble = code[r][8j+4+i]
+ *   qint2 (granule 16): per 16 k, 64 bytes: lane r byte i, bits 2p..2p+1 = code[r][16j+4p+i]
+ *   float8 (granule 1): per k, 16 bytes: byte r = w[r][k]
+ * Scales (and shifts) are stored in the scale dtype as [tile][group][16].
+ */
+#ifndef CQ_KERNELS_INTERNAL_H
+#define CQ_KERNELS_INTERNAL_H
+
+#include "core/internal.h"
+
+#define CQ_TILE_ROWS 16
+#define CQ_W8A8_MAX_K 65536
+
+/* Largest activation block in fast mode, and the block used inside longer groups. */
+#define CQ_FAST_MAX_BLOCK 256
+#define CQ_FAST_LONG_BLOCK 128
+
+struct cq_mm_weight {
+    cq_qtype qtype;
+    int bits;          /* 8, 4 or 2 */
+    bool is_float8;
+    int64_t n, k;      /* logical shape */
+    int64_t gs;        /* group size; k for per-channel */
+    int64_t groups;    /* groups per row = k / gs */
+    int64_t gsp;       /* group length in the layout (gs rounded up to the granule) */
+    int64_t kp;        /* groups * gsp */
+    int64_t ntiles;    /* ceil(n / 16) */
+    size_t tile_bytes; /* code bytes per tile */
+    cq_dtype scale_dtype;
+    size_t scale_elt;  /* 2 or 4 */
+    uint8_t *codes;    /* ntiles * tile_bytes, 64-byte aligned */
+    void *scale;       /* [ntiles][groups][16] in scale_dtype */
+    void *shift;       /* same, qint2/4 only */
+    bool fast_ok;
+    int64_t blk;       /* fast mode: activation block length inside a group */
+    int64_t nblk;      /* fast mode: blocks per group = ceil(gs / blk); the last one ends at gsp */
+    size_t nbytes;     /* codes + scales + shifts that one pass streams */
+};
+
+static inline int64_t cq__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t cq__round_up(int64_t a, int64_t b) { return cq__ceil_div(a, b) * b; }
+
+/* Logical k of a (group, offset-in-padded-group) position, and its validity. */
+static inline int cq__granule(int bits, bool is_float8) { return is_float8 ? 1 : bits == 8 ? 4 : bits == 4 ? 8 : 16; }
+
+/* Scale / shift of (tile, group, lane) as f32 (exact for every scale dtype). */
+static inline float cq__ld_scale(const cq_mm_weight *w, const void *base, int64_t tile, int64_t g, int lane) {
+    int64_t i = (tile * w->groups + g) * CQ_TILE_ROWS + lane;
+    if (w->scale_dtype == CQ_F32) return ((const float *)base)[i];
+    return cq_load_f32(base, w->scale_dtype, i);
+}
+
+/* Code of logical element (row n, feature k) read from the tiled layout: the signed value for
+ * qint8, the unsigned code for qint2/4, the raw byte for float8. Used by the reference kernels
+ * and by unpacking; never in a hot loop. */
+static inline int cq__w_code(const cq_mm_weight *w, int64_t n, int64_t k) {
+    int64_t t = n / CQ_TILE_ROWS, r = n % CQ_TILE_ROWS;
+    int64_t g = k / w->gs, kk = g * w->gsp + k % w->gs; /* position along the padded row */
+    const uint8_t *tile = w->codes + (size_t)t * w->tile_bytes;
+    if (w->is_float8) return tile[kk * 16 + r];
+    if (w->bits == 8) return (int)(int8_t)(tile[(kk / 4) * 64 + r * 4 + kk % 4] ^ 0x80);
+    if (w->bits == 4) {
+        uint8_t b = tile[(kk / 8) * 64 + r * 4 + kk % 4];
+        return (kk % 8) < 4 ? (b & 15) : (b >> 4);
+    }
+    uint8_t b = tile[(kk / 16) * 64 + r * 4 + kk % 4];
+    return (b >> (2 * ((kk % 16) / 4))) & 3;
+}
+
+/* ---- fast-mode activations -----------------------------------------------------------------
+ * Each activation row, quantized per block, is stored as kp int8 codes (zero in the padding)
+ * followed by one record per block, all 64-byte aligned: row stride cq__qrow_bytes(). */
+typedef struct cq__qblock {
+    float d;      /* block scale absmax/127 (0 for an all-zero block) */
+    int32_t qsum; /* sum of the block's codes */
+    float dq;     /* d * (float)qsum */
+    int32_t pad;
+} cq__qblock;
+
+static inline size_t cq__qrow_codes_bytes(const cq_mm_weight *w) { return (size_t)cq__round_up(w->kp, 64); }
+static inline size_t cq__qrow_bytes(const cq_mm_weight *w) {
+    return cq__qrow_codes_bytes(w) + (size_t)cq__round_up(w->groups * w->nblk * (int64_t)sizeof(cq__qblock), 64);
+}
+
+/* ---- tile kernels ------------------------------------------------------------------------------
+ * A matmul kernel computes the outputs of rows [m0, m1) and of the columns in tiles [t0, t1)
+ * (columns 16*t0 .. min(16*t1, N) - 1). Activations are
+ * prepared by the driver (matmul.c): f32 rows for exact mode, int8 rows (+ per-row sums) for
+ * W8A8, quantized rows for fast mode. `scratch` is this thread's slice of the workspace. */
+typedef struct cq__mm_args {
+    const cq_mm_weight *w;
+    int64_t m;
+    const float *xf;     /* exact: M rows of k floats, stride ldx */
+    const int8_t *xq;    /* W8A8: M rows of k int8, stride ldx (bytes) */
+    const int32_t *xsum; /* W8A8: sum of each row's codes */
+    const uint8_t *xb;   /* fast: M rows of cq__qrow_bytes() each */
+    int64_t ldx;
+    float x_scale;       /* W8A8 */
+    const float *bias;
+    void *y;
+    cq_dtype y_dtype;
+    int64_t ldy;
+    size_t scratch_bytes; /* per thread */
+} cq__mm_args;
+
+typedef void (*cq__mm_fn)(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1, void *scratch);
+/* Scratch bytes per thread a variant needs (0 if none); NULL means none. */
+typedef size_t (*cq__mm_scratch_fn)(const cq_mm_weight *w, int64_t m);
+
+/* Quantizes rows of x (F32 or BF16) per block for fast mode into xb (row stride
+ * cq__qrow_bytes(w)); rows [m0, m1). */
+typedef void (*cq__qrows_fn)(const cq_mm_weight *w, const void *x, cq_dtype xt, int64_t ldx, int64_t m0,
+                             int64_t m1, uint8_t *xb);
+
+/* ---- the per-ISA tables ------------------------------------------------------------------------
+ * One struct of function pointers per ISA level; NULL where the level has no variant of that
+ * op (the dispatcher then falls back to the next lower level). CQ__OPS lists each op once:
+ * its field, its report name and its type. */
+typedef void (*cq__f32_to_u16_fn)(const float *, uint16_t *, int64_t);
+typedef void (*cq__u16_to_f32_fn)(const uint16_t *, float *, int64_t);
+typedef void (*cq__f32_to_u8_fn)(const float *, uint8_t *, int64_t);
+typedef void (*cq__u8_to_f32_fn)(const uint8_t *, float *, int64_t);
+typedef float (*cq__absmax_fn)(const void *, cq_dtype, int64_t);
+typedef void (*cq__quantize_i8_fn)(const void *, cq_dtype, int64_t, float, int8_t *);
+typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_dtype);
+
+#define CQ__OPS(X)                                                \
+    X(f32_to_f16, "convert_f32_f16", cq__f32_to_u16_fn)          \
+    X(f16_to_f32, "convert_f16_f32", cq__u16_to_f32_fn)          \
+    X(f32_to_bf16, "convert_f32_bf16", cq__f32_to_u16_fn)        \
+    X(bf16_to_f32, "convert_bf16_f32", cq__u16_to_f32_fn)        \
+    X(f32_to_e4m3, "convert_f32_e4m3fn", cq__f32_to_u8_fn)       \
+    X(e4m3_to_f32, "convert_e4m3fn_f32", cq__u8_to_f32_fn)       \
+    X(f32_to_e5m2, "convert_f32_e5m2", cq__f32_to_u8_fn)         \
+    X(e5m2_to_f32, "convert_e5m2_f32", cq__u8_to_f32_fn)         \
+    X(absmax, "absmax", cq__absmax_fn)                           \
+    X(quantize_i8, "quantize_i8", cq__quantize_i8_fn)            \
+    X(dequantize_i8, "dequantize_i8", cq__dequantize_i8_fn)      \
+    X(quantize_rows, "quantize_act_blocks", cq__qrows_fn)        \
+    X(matmul_w8a8, "matmul_w8a8", cq__mm_fn)                     \
+    X(matmul_exact, "matmul_exact", cq__mm_fn)                   \
+    X(matmul_fast, "matmul_fast", cq__mm_fn)
+
+#define CQ__OP_FIELD(field, name, type) type field;
+typedef struct cq__kernels {
+    CQ__OPS(CQ__OP_FIELD)
+    cq__mm_scratch_fn scratch_w8a8, scratch_exact, scratch_fast;
+} cq__kernels;
+#undef CQ__OP_FIELD
+
+extern const cq__kernels cq__kernels_ref;
+#if defined(__x86_64__)
+extern const cq__kernels cq__kernels_avx2;
+extern const cq__kernels cq__kernels_avx512;
+extern const cq__kernels cq__kernels_amx;
+#endif
+#if defined(__aarch64__)
+extern const cq__kernels cq__kernels_neon;
+#endif
+
+/* The table of one level (NULL if not built for this architecture); tests compare every table
+ * the CPU supports against cq__kernels_ref. */
+const cq__kernels *cq__kernels_for(cq_isa isa);
+/* The dispatched table: for each op, the variant of the highest active level that has one. */
+const cq__kernels *cq__kernels_active(void);
+
+/* cpu.c: the raw detection (once) and the AMX tile permission for this process. */
+bool cq__cpu_level_ok(cq_isa isa);
+
+/* ---- helpers shared by the reference and the drivers ------------------------------------- */
+
+/* Rounds an f32 to a storage dtype's precision and stores it (F32, F16, BF16). */
+static inline void cq__store_y(void *y, cq_dtype t, int64_t i, float v) { cq_store_f32(y, t, i, v); }
+static inline float cq__round_y(float v, cq_dtype t) { return t == CQ_F32 ? v : cq_round_to_dtype(v, t); }
+
+#endif

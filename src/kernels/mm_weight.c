@@ -1,0 +1,222 @@
+/*
+ * mm_weight.c - the repacked weight of cq_matmul: validates the canonical quanto tensors,
+ * lays them out in the kernels' tile format once (kernels_internal.h describes it), and
+ * writes them back unchanged (cq_mm_weight_unpack). This is a constructor, so it allocates;
+ * the matmul kernels never do. It holds no arithmetic beyond moving codes and scales.
+ */
+#include "kernels/kernels_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int weight_bits(cq_qtype q) {
+    switch (q) {
+    case CQ_QINT8:
+    case CQ_QFLOAT8_E4M3FN:
+    case CQ_QFLOAT8_E5M2: return 8;
+    case CQ_QINT4: return 4;
+    case CQ_QINT2: return 2;
+    default: return 0;
+    }
+}
+
+/* Byte offset of the code of (tile row r, padded position kk) and the bit shift inside it. */
+static inline size_t code_pos(const cq_mm_weight *w, int r, int64_t kk, int *shift) {
+    if (w->is_float8) {
+        *shift = 0;
+        return (size_t)kk * 16 + (size_t)r;
+    }
+    if (w->bits == 8) {
+        *shift = 0;
+        return (size_t)(kk / 4) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
+    }
+    if (w->bits == 4) {
+        *shift = (int)((kk % 8) / 4) * 4;
+        return (size_t)(kk / 8) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
+    }
+    *shift = (int)((kk % 16) / 4) * 2;
+    return (size_t)(kk / 16) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
+}
+
+/* Canonical source code of (row n, feature k): the raw byte for 8-bit qtypes (int8 as its
+ * two's-complement byte), else the 2/4-bit code, packed or not. */
+static inline uint8_t src_code(const cq_mm_weight *w, const cq_mm_weight_src *s, int64_t n, int64_t k) {
+    const uint8_t *d = s->data;
+    if (w->bits == 8 || s->codes_unpacked) return d[n * w->k + k];
+    int64_t groups_total = w->n * w->groups, gi = n * w->groups + k / w->gs;
+    return cq_packed_code(d, groups_total, w->gs, w->bits, gi, k % w->gs);
+}
+
+static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
+    if (!s) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: src is NULL");
+    if (s->qtype == CQ_QFLOAT8_E4M3FNUZ)
+        return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_mm_weight_new: qfloat8_e4m3fnuz weights have no kernel");
+    if (!bits) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qtype %d is not a weight qtype", (int)s->qtype);
+    if (s->out_features < 1 || s->in_features < 1)
+        return cq_err_set(err, CQ_E_SHAPE, "cq_mm_weight_new: shape [%lld, %lld] must be positive",
+                          (long long)s->out_features, (long long)s->in_features);
+    if (s->out_features > ((int64_t)1 << 40) || s->in_features > ((int64_t)1 << 30))
+        return cq_err_set(err, CQ_E_OVERFLOW, "cq_mm_weight_new: shape [%lld, %lld] is too large",
+                          (long long)s->out_features, (long long)s->in_features);
+    if (s->scale_dtype != CQ_F32 && s->scale_dtype != CQ_F16 && s->scale_dtype != CQ_BF16)
+        return cq_err_set(err, CQ_E_DTYPE, "cq_mm_weight_new: scale dtype %s is not F32, F16 or BF16",
+                          cq_dtype_name(s->scale_dtype));
+    if (!s->data || !s->scale) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: data or scale is NULL");
+    if (bits == 8) {
+        if (s->group_size != 0 && s->group_size != s->in_features)
+            return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: 8-bit weights are per channel (group_size %lld)",
+                              (long long)s->group_size);
+        if (s->shift) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: 8-bit weights take no shift");
+    } else {
+        if (!s->shift) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qint%d weights need a shift", bits);
+        if (s->group_size < 0 || (s->group_size > 0 && s->in_features % s->group_size != 0))
+            return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: group_size %lld does not divide in_features %lld",
+                              (long long)s->group_size, (long long)s->in_features);
+    }
+    return CQ_OK;
+}
+
+static void fill_layout(cq_mm_weight *w, const cq_mm_weight_src *s) {
+    size_t se = w->scale_elt;
+    int64_t scale_cols = w->groups; /* scale index of (n, g) = n * groups + g */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(cq_get_num_threads()) if (w->ntiles > 8)
+    for (int64_t t = 0; t < w->ntiles; t++) {
+        uint8_t *tile = w->codes + (size_t)t * w->tile_bytes;
+        memset(tile, w->bits == 8 && !w->is_float8 ? 0x80 : 0, w->tile_bytes);
+        for (int r = 0; r < CQ_TILE_ROWS; r++) {
+            int64_t n = t * CQ_TILE_ROWS + r;
+            if (n >= w->n) break;
+            for (int64_t g = 0; g < w->groups; g++) {
+                size_t dst = ((size_t)(t * w->groups + g) * CQ_TILE_ROWS + (size_t)r) * se;
+                size_t src = (size_t)(n * scale_cols + g) * se;
+                memcpy((uint8_t *)w->scale + dst, (const uint8_t *)s->scale + src, se);
+                if (w->shift) memcpy((uint8_t *)w->shift + dst, (const uint8_t *)s->shift + src, se);
+                for (int64_t j = 0; j < w->gs; j++) {
+                    int sh;
+                    size_t pos = code_pos(w, r, g * w->gsp + j, &sh);
+                    uint8_t c = src_code(w, s, n, g * w->gs + j);
+                    if (w->bits == 8) tile[pos] = w->is_float8 ? c : (uint8_t)(c ^ 0x80);
+                    else tile[pos] |= (uint8_t)(c << sh);
+                }
+            }
+        }
+    }
+}
+
+/* Codes out of range, and e4m3fn NaN codes, are refused before anything is allocated. */
+static cq_status check_codes(const cq_mm_weight_src *s, int bits, cq_err *err) {
+    const uint8_t *d = s->data;
+    int64_t n = s->out_features, k = s->in_features;
+    if (bits < 8 && s->codes_unpacked) {
+        for (int64_t i = 0; i < n * k; i++)
+            if (d[i] >> bits)
+                return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: code %u at [%lld, %lld] exceeds %d bits", d[i],
+                                  (long long)(i / k), (long long)(i % k), bits);
+    }
+    if (s->qtype == CQ_QFLOAT8_E4M3FN) {
+        for (int64_t i = 0; i < n * k; i++)
+            if ((d[i] & 0x7f) == 0x7f)
+                return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qfloat8_e4m3fn weight is NaN at [%lld, %lld]",
+                                  (long long)(i / k), (long long)(i % k));
+    }
+    return CQ_OK;
+}
+
+cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: out is NULL");
+    *out = NULL;
+    int bits = s ? weight_bits(s->qtype) : 0;
+    cq_status st = validate(s, bits, err);
+    if (st) return st;
+    st = check_codes(s, bits, err);
+    if (st) return st;
+
+    cq_mm_weight *w = cq__calloc(1, sizeof *w, err, "matmul weight");
+    if (!w) return CQ_E_NOMEM;
+    w->qtype = s->qtype;
+    w->bits = bits;
+    w->is_float8 = s->qtype == CQ_QFLOAT8_E4M3FN || s->qtype == CQ_QFLOAT8_E5M2;
+    w->n = s->out_features;
+    w->k = s->in_features;
+    w->gs = (bits == 8 || s->group_size == 0) ? w->k : s->group_size;
+    w->groups = w->k / w->gs;
+    w->gsp = cq__round_up(w->gs, cq__granule(bits, w->is_float8));
+    w->kp = w->groups * w->gsp;
+    w->ntiles = cq__ceil_div(w->n, CQ_TILE_ROWS);
+    w->tile_bytes = (size_t)w->kp * CQ_TILE_ROWS * (size_t)bits / 8;
+    w->scale_dtype = s->scale_dtype;
+    w->scale_elt = cq_dtype_size(s->scale_dtype);
+    w->fast_ok = !w->is_float8 && (w->groups == 1 || w->gs % 16 == 0);
+    w->blk = w->gs <= CQ_FAST_MAX_BLOCK ? w->gs : CQ_FAST_LONG_BLOCK;
+    w->nblk = cq__ceil_div(w->gs, w->blk);
+
+    uint64_t code_bytes, scale_bytes;
+    if (cq__mul_overflow_u64((uint64_t)w->ntiles, (uint64_t)w->tile_bytes, &code_bytes) ||
+        cq__mul_overflow_u64((uint64_t)(w->ntiles * CQ_TILE_ROWS) * (uint64_t)w->groups, w->scale_elt, &scale_bytes)) {
+        free(w);
+        return cq_err_set(err, CQ_E_OVERFLOW, "cq_mm_weight_new: weight too large");
+    }
+    size_t scale_pad = (size_t)cq__round_up((int64_t)scale_bytes, 64);
+    size_t total = (size_t)code_bytes + scale_pad * (bits < 8 ? 2 : 1);
+    w->codes = cq_aligned_alloc(total);
+    if (!w->codes) {
+        free(w);
+        return cq_err_set(err, CQ_E_NOMEM, "cq_mm_weight_new: out of memory (%zu bytes)", total);
+    }
+    memset(w->codes + code_bytes, 0, total - (size_t)code_bytes);
+    w->scale = w->codes + code_bytes;
+    w->shift = bits < 8 ? (uint8_t *)w->scale + scale_pad : NULL;
+    w->nbytes = (size_t)code_bytes + (size_t)scale_bytes * (bits < 8 ? 2 : 1);
+    fill_layout(w, s);
+    *out = w;
+    return CQ_OK;
+}
+
+void cq_mm_weight_free(cq_mm_weight *w) {
+    if (!w) return;
+    cq_aligned_free(w->codes);
+    free(w);
+}
+
+void cq_mm_weight_get_info(const cq_mm_weight *w, cq_mm_weight_info *info) {
+    if (!w || !info) return;
+    info->qtype = w->qtype;
+    info->out_features = w->n;
+    info->in_features = w->k;
+    info->group_size = w->gs;
+    info->scale_dtype = w->scale_dtype;
+    info->fast_ok = w->fast_ok;
+    info->nbytes = w->nbytes;
+}
+
+cq_status cq_mm_weight_unpack(const cq_mm_weight *w, bool codes_unpacked, void *data, void *scale, void *shift,
+                              cq_err *err) {
+    if (!w || !data || !scale || (w->bits < 8 && !shift))
+        return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_unpack: NULL argument");
+    size_t se = w->scale_elt;
+    int64_t groups_total = w->n * w->groups;
+    bool packed = w->bits < 8 && !codes_unpacked;
+    int64_t R = cq__ceil_div(groups_total, 8 / w->bits);
+    if (packed) memset(data, 0, (size_t)R * (size_t)w->gs);
+    for (int64_t n = 0; n < w->n; n++) {
+        int64_t t = n / CQ_TILE_ROWS;
+        int r = (int)(n % CQ_TILE_ROWS);
+        for (int64_t g = 0; g < w->groups; g++) {
+            size_t src = ((size_t)(t * w->groups + g) * CQ_TILE_ROWS + (size_t)r) * se;
+            size_t dst = (size_t)(n * w->groups + g) * se;
+            memcpy((uint8_t *)scale + dst, (const uint8_t *)w->scale + src, se);
+            if (w->bits < 8) memcpy((uint8_t *)shift + dst, (const uint8_t *)w->shift + src, se);
+        }
+        for (int64_t k = 0; k < w->k; k++) {
+            int c = cq__w_code(w, n, k);
+            if (!packed) {
+                ((uint8_t *)data)[n * w->k + k] = (uint8_t)c;
+                continue;
+            }
+            int64_t gi = n * w->groups + k / w->gs;
+            ((uint8_t *)data)[(gi % R) * w->gs + k % w->gs] |= (uint8_t)(c << (w->bits * (gi / R)));
+        }
+    }
+    return CQ_OK;
+}

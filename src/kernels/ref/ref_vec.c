@@ -1,0 +1,134 @@
+/*
+ * ref_vec.c - scalar reference of the elementwise kernels: dtype conversions (delegating to the
+ * core scalar casts, which define them), absmax, quanto's per-tensor int8 quantization and
+ * dequantization, and the per-block activation quantization of the fast matmul mode.
+ * This file is the specification the SIMD variants must match bit for bit; it is compiled
+ * without ISA flags and favours clarity over speed.
+ */
+#include "kernels/kernels_internal.h"
+
+#include <math.h>
+
+static void f32_to_f16_ref(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f32_to_f16(x[i]);
+}
+static void f16_to_f32_ref(const uint16_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f16_to_f32(x[i]);
+}
+static void f32_to_bf16_ref(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f32_to_bf16(x[i]);
+}
+static void bf16_to_f32_ref(const uint16_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_bf16_to_f32(x[i]);
+}
+static void f32_to_e4m3_ref(const float *x, uint8_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f32_to_f8_e4m3fn(x[i]);
+}
+static void e4m3_to_f32_ref(const uint8_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f8_e4m3fn_to_f32(x[i]);
+}
+static void f32_to_e5m2_ref(const float *x, uint8_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f32_to_f8_e5m2(x[i]);
+}
+static void e5m2_to_f32_ref(const uint8_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = cq_f8_e5m2_to_f32(x[i]);
+}
+
+/* NaN-propagating like torch.amax: any NaN element gives NaN (a positive quiet NaN). */
+static float absmax_ref(const void *x, cq_dtype t, int64_t n) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float v = fabsf(cq_load_f32(x, t, i));
+        if (v != v) return NAN;
+        if (v > m) m = v;
+    }
+    return m;
+}
+
+/* quanto's quantize_symmetric for int8: divide in the input dtype (f32 then rounded to it),
+ * round half to even, clamp to [-128, 127]. NaN (and anything divided by a zero scale) -> 0. */
+static void quantize_i8_ref(const void *x, cq_dtype t, int64_t n, float scale, int8_t *q) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = cq__round_y(cq_load_f32(x, t, i) / scale, t);
+        if (scale == 0.0f || v != v) {
+            q[i] = 0;
+            continue;
+        }
+        v = nearbyintf(v);
+        q[i] = (int8_t)(v < -128.0f ? -128 : v > 127.0f ? 127 : (int)v);
+    }
+}
+
+static void dequantize_i8_ref(const int8_t *q, int64_t n, float scale, void *y, cq_dtype t) {
+    for (int64_t i = 0; i < n; i++) cq__store_y(y, t, i, scale * (float)q[i]);
+}
+
+/* Fast-mode activation blocks. Per block: amax over the block (NaN ignored); blocks whose amax
+ * is below 2^-100 (or zero) are all-zero with d = 0, which keeps 1/d finite. Otherwise
+ * d = amax / 127, id = 1 / d, q = round_half_even(clamp(x * id, -127, 127)) where the clamp
+ * maps NaN to -127 (what max(x, lo) does on x86 and vmaxnm does on arm). */
+#define CQ_FAST_TINY 0x1p-100f
+
+static void quantize_rows_ref(const cq_mm_weight *w, const void *x, cq_dtype xt, int64_t ldx, int64_t m0,
+                              int64_t m1, uint8_t *xb) {
+    size_t row_bytes = cq__qrow_bytes(w), code_bytes = cq__qrow_codes_bytes(w);
+    for (int64_t m = m0; m < m1; m++) {
+        uint8_t *out = xb + (size_t)m * row_bytes;
+        int8_t *codes = (int8_t *)out;
+        cq__qblock *blocks = (cq__qblock *)(out + code_bytes);
+        memset(codes, 0, code_bytes);
+        for (int64_t g = 0; g < w->groups; g++) {
+            for (int64_t b = 0; b < w->nblk; b++) {
+                int64_t k0 = b * w->blk, k1 = k0 + w->blk < w->gs ? k0 + w->blk : w->gs;
+                int64_t base = m * ldx + g * w->gs;
+                float amax = 0.0f;
+                for (int64_t k = k0; k < k1; k++) {
+                    float v = fabsf(cq_load_f32(x, xt, base + k));
+                    if (v > amax) amax = v;
+                }
+                cq__qblock *blk = &blocks[g * w->nblk + b];
+                blk->d = 0.0f, blk->qsum = 0, blk->dq = 0.0f, blk->pad = 0;
+                if (!(amax >= CQ_FAST_TINY)) continue;
+                float d = amax / 127.0f, id = 1.0f / d;
+                int32_t qsum = 0;
+                for (int64_t k = k0; k < k1; k++) {
+                    float v = cq_load_f32(x, xt, base + k) * id;
+                    if (!(v >= -127.0f)) v = -127.0f;
+                    if (v > 127.0f) v = 127.0f;
+                    int q = (int)nearbyintf(v);
+                    codes[g * w->gsp + k] = (int8_t)q;
+                    qsum += q;
+                }
+                blk->d = d, blk->qsum = qsum, blk->dq = d * (float)qsum;
+            }
+        }
+    }
+}
+
+/* The tile-kernel part of the table lives in ref_matmul.c. */
+extern void cq__ref_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1,
+                                 void *scratch);
+extern void cq__ref_matmul_exact(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1,
+                                 void *scratch);
+extern void cq__ref_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1,
+                                 void *scratch);
+extern size_t cq__ref_scratch_exact(const cq_mm_weight *w, int64_t m);
+
+const cq__kernels cq__kernels_ref = {
+    .f32_to_f16 = f32_to_f16_ref,
+    .f16_to_f32 = f16_to_f32_ref,
+    .f32_to_bf16 = f32_to_bf16_ref,
+    .bf16_to_f32 = bf16_to_f32_ref,
+    .f32_to_e4m3 = f32_to_e4m3_ref,
+    .e4m3_to_f32 = e4m3_to_f32_ref,
+    .f32_to_e5m2 = f32_to_e5m2_ref,
+    .e5m2_to_f32 = e5m2_to_f32_ref,
+    .absmax = absmax_ref,
+    .quantize_i8 = quantize_i8_ref,
+    .dequantize_i8 = dequantize_i8_ref,
+    .quantize_rows = quantize_rows_ref,
+    .matmul_w8a8 = cq__ref_matmul_w8a8,
+    .matmul_exact = cq__ref_matmul_exact,
+    .matmul_fast = cq__ref_matmul_fast,
+    .scratch_exact = cq__ref_scratch_exact,
+};

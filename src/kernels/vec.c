@@ -1,0 +1,90 @@
+/*
+ * vec.c - the public elementwise kernels (cq_vec_*): each forwards to the dispatched variant,
+ * splitting long arrays into fixed chunks across threads. Chunks are independent (absmax
+ * combines them with max, which is exact), so the thread count never changes a result.
+ */
+#include "kernels/kernels_internal.h"
+
+#include <math.h>
+
+#define VEC_CHUNK ((int64_t)1 << 16)
+
+static inline int64_t n_chunks(int64_t n) { return n <= 0 ? 0 : cq__ceil_div(n, VEC_CHUNK); }
+
+/* Runs STMT for chunks [lo, hi) of n elements, in parallel when there are several. */
+#define FOR_CHUNKS(n, STMT)                                                                            \
+    do {                                                                                               \
+        int64_t nc_ = n_chunks(n);                                                                     \
+        _Pragma("omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (nc_ > 1)")  \
+        for (int64_t c_ = 0; c_ < nc_; c_++) {                                                         \
+            int64_t lo = c_ * VEC_CHUNK, len = (n) - lo < VEC_CHUNK ? (n) - lo : VEC_CHUNK;           \
+            STMT;                                                                                      \
+        }                                                                                              \
+    } while (0)
+
+void cq_vec_f32_to_f16(const float *x, uint16_t *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->f32_to_f16(x + lo, y + lo, len));
+}
+void cq_vec_f16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->f16_to_f32(x + lo, y + lo, len));
+}
+void cq_vec_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->f32_to_bf16(x + lo, y + lo, len));
+}
+void cq_vec_bf16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->bf16_to_f32(x + lo, y + lo, len));
+}
+void cq_vec_f32_to_f8_e4m3fn(const float *x, uint8_t *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->f32_to_e4m3(x + lo, y + lo, len));
+}
+void cq_vec_f8_e4m3fn_to_f32(const uint8_t *x, float *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->e4m3_to_f32(x + lo, y + lo, len));
+}
+void cq_vec_f32_to_f8_e5m2(const float *x, uint8_t *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->f32_to_e5m2(x + lo, y + lo, len));
+}
+void cq_vec_f8_e5m2_to_f32(const uint8_t *x, float *y, int64_t n) {
+    const cq__kernels *k = cq__kernels_active();
+    FOR_CHUNKS(n, k->e5m2_to_f32(x + lo, y + lo, len));
+}
+
+static bool is_16bit_float(cq_dtype t) { return t == CQ_F16 || t == CQ_BF16; }
+
+float cq_vec_absmax(const void *x, cq_dtype dtype, int64_t n) {
+    if (n <= 0 || (dtype != CQ_F32 && !is_16bit_float(dtype))) return 0.0f;
+    const cq__kernels *k = cq__kernels_active();
+    size_t es = cq_dtype_size(dtype);
+    int64_t nc = n_chunks(n);
+    float result = 0.0f;
+    bool nan = false;
+#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (nc > 1) \
+    reduction(max : result) reduction(|| : nan)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = c * VEC_CHUNK, len = n - lo < VEC_CHUNK ? n - lo : VEC_CHUNK;
+        float m = k->absmax((const char *)x + (size_t)lo * es, dtype, len);
+        if (m != m) nan = true;
+        else if (m > result) result = m;
+    }
+    return nan ? NAN : result;
+}
+
+void cq_vec_quantize_i8(const void *x, cq_dtype dtype, int64_t n, float scale, int8_t *q) {
+    if (dtype != CQ_F32 && !is_16bit_float(dtype)) return;
+    const cq__kernels *k = cq__kernels_active();
+    size_t es = cq_dtype_size(dtype);
+    FOR_CHUNKS(n, k->quantize_i8((const char *)x + (size_t)lo * es, dtype, len, scale, q + lo));
+}
+
+void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_dtype dtype) {
+    if (dtype != CQ_F32 && !is_16bit_float(dtype)) return;
+    const cq__kernels *k = cq__kernels_active();
+    size_t es = cq_dtype_size(dtype);
+    FOR_CHUNKS(n, k->dequantize_i8(q + lo, len, scale, (char *)y + (size_t)lo * es, dtype));
+}

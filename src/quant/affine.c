@@ -1,0 +1,266 @@
+/*
+ * affine.c - 2/4-bit affine quantization with a float shift, as optimum-quanto does it:
+ * AffineOptimizer.__call__ (grouping, the axis-of-size-1 fallback), MaxOptimizer
+ * (scale = (rmax - rmin) / (2^bits - 1), shift = -rmin), quanto::quantize_affine
+ * (codes = clamp(round((x + shift) / scale))) and QBitsDequantizer (scale * code - shift,
+ * then ungroup). Each op rounds to the input dtype. Divergence: a zero scale (a constant group)
+ * gives code 0, which dequantizes to -shift = the constant, where quanto produces NaN.
+ * HQQ is in hqq.c; packing in pack.c.
+ */
+#include "quant_internal.h"
+
+#define AFFINE_CHUNK ((int64_t)1 << 14)
+
+cq_hqq_opts cq_hqq_default_opts(void) { return (cq_hqq_opts){0.7, 10.0, 1.01, 20}; }
+
+/* ---- MaxOptimizer ------------------------------------------------------------------------ */
+
+cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **scale, cq_tensor **shift,
+                           cq_err *err) {
+    *scale = *shift = NULL;
+    /* quanto reduces over dims 1.. for axis 0 and over all but the last dim otherwise, which
+     * includes its axis-None fallback. */
+    int red_axis = axis == 0 ? 0 : -1;
+    int ndim;
+    int64_t shape[CQ_MAX_DIMS];
+    cq__keepdim_shape(x->ndim, x->shape, red_axis, &ndim, shape);
+    cq_status s = cq_tensor_new(scale, x->dtype, ndim, shape, err);
+    if (!s) s = cq_tensor_new(shift, x->dtype, ndim, shape, err);
+    cq__layout l = cq__axis_layout(x->ndim, x->shape, red_axis);
+    float *mn = NULL, *mx = NULL;
+    if (!s) {
+        mn = cq__malloc((size_t)(l.n ? l.n : 1) * sizeof(float), err, "affine minima");
+        mx = cq__malloc((size_t)(l.n ? l.n : 1) * sizeof(float), err, "affine maxima");
+        if (!mn || !mx) s = CQ_E_NOMEM;
+    }
+    if (s) {
+        free(mn), free(mx);
+        cq_tensor_free(*scale), cq_tensor_free(*shift);
+        *scale = *shift = NULL;
+        return s;
+    }
+    cq__reduce_minmax(x->data, x->dtype, l, mn, mx);
+    float qrange = (float)((1 << bits) - 1);
+    for (int64_t j = 0; j < l.n; j++) {
+        float range = cq__rnd(mx[j] - mn[j], x->dtype);
+        cq__st((*scale)->data, x->dtype, j, cq__rnd(range / qrange, x->dtype));
+        cq__st((*shift)->data, x->dtype, j, -mn[j]);
+    }
+    free(mn), free(mx);
+    return CQ_OK;
+}
+
+/* ---- codes and dequantization ------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) void codes_chunk(const void *x, cq_dtype dt, const void *scale,
+                                                              const void *shift, cq__layout l, int64_t lo,
+                                                              int64_t hi, float qmax, uint8_t *codes) {
+    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
+    float s = cq__ld(scale, dt, j), sh = cq__ld(shift, dt, j);
+    for (int64_t i = lo; i < hi; i++) {
+        float v = 0.0f;
+        if (s != 0.0f) {
+            v = cq__rint(cq__rnd(cq__rnd(cq__ld(x, dt, i) + sh, dt) / s, dt));
+            v = v < 0.0f ? 0.0f : v > qmax ? qmax : v;
+        }
+        codes[i] = v == v ? (uint8_t)v : 0;
+        if (++r == l.inner) {
+            r = 0;
+            if (++j == l.n) j = 0;
+            s = cq__ld(scale, dt, j);
+            sh = cq__ld(shift, dt, j);
+        }
+    }
+}
+
+void cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
+                      int bits, uint8_t *codes) {
+    int64_t n = cq_tensor_numel(x), chunks = (n + AFFINE_CHUNK - 1) / AFFINE_CHUNK;
+    float qmax = (float)((1 << bits) - 1);
+#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * AFFINE_CHUNK, hi = lo + AFFINE_CHUNK < n ? lo + AFFINE_CHUNK : n;
+        switch (x->dtype) {
+        case CQ_F16: codes_chunk(x->data, CQ_F16, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
+        case CQ_BF16: codes_chunk(x->data, CQ_BF16, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
+        default: codes_chunk(x->data, CQ_F32, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void dequant_chunk(const uint8_t *codes, const void *scale,
+                                                                const void *shift, cq_dtype dt, cq__layout l,
+                                                                int64_t lo, int64_t hi, void *out, bool out_f32) {
+    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
+    float s = cq__ld(scale, dt, j), sh = cq__ld(shift, dt, j);
+    for (int64_t i = lo; i < hi; i++) {
+        float v = cq__rnd(cq__rnd(s * (float)codes[i], dt) - sh, dt);
+        if (out_f32) ((float *)out)[i] = v;
+        else cq__st(out, dt, i, v);
+        if (++r == l.inner) {
+            r = 0;
+            if (++j == l.n) j = 0;
+            s = cq__ld(scale, dt, j);
+            sh = cq__ld(shift, dt, j);
+        }
+    }
+}
+
+static void affine_dequant_into(const uint8_t *codes, int64_t n, const cq_tensor *scale, const cq_tensor *shift,
+                                cq__layout lay, void *out, bool out_f32) {
+    int64_t chunks = (n + AFFINE_CHUNK - 1) / AFFINE_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * AFFINE_CHUNK, hi = lo + AFFINE_CHUNK < n ? lo + AFFINE_CHUNK : n;
+        switch (scale->dtype) {
+        case CQ_F16: dequant_chunk(codes, scale->data, shift->data, CQ_F16, lay, lo, hi, out, out_f32); break;
+        case CQ_BF16: dequant_chunk(codes, scale->data, shift->data, CQ_BF16, lay, lo, hi, out, out_f32); break;
+        default: dequant_chunk(codes, scale->data, shift->data, CQ_F32, lay, lo, hi, out, out_f32); break;
+        }
+    }
+}
+
+void cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
+                        void *out) {
+    affine_dequant_into(codes, lay.outer * lay.n * lay.inner, scale, shift, lay, out, false);
+}
+
+/* ---- public entry points ------------------------------------------------------------------ */
+
+/* scale and shift: float, same dtype (as `dt` when given) and shape. */
+static cq_status check_scale_shift(const cq_tensor *scale, const cq_tensor *shift, cq_dtype dt, const char *fn,
+                                   cq_err *err) {
+    if (!scale || !shift) return cq_err_set(err, CQ_E_ARG, "%s: scale and shift are required", fn);
+    cq_status s = cq__check_float(scale, "scale", err);
+    if (s) return s;
+    if (shift->dtype != scale->dtype)
+        return cq_err_set(err, CQ_E_DTYPE, "%s: shift dtype %s differs from scale dtype %s (only float shifts "
+                          "are supported)", fn, cq_dtype_name(shift->dtype), cq_dtype_name(scale->dtype));
+    if (dt != CQ_DTYPE_INVALID && scale->dtype != dt)
+        return cq_err_set(err, CQ_E_DTYPE, "%s: scale dtype %s differs from input dtype %s", fn,
+                          cq_dtype_name(scale->dtype), cq_dtype_name(dt));
+    if (!cq_tensor_same_shape(scale, shift)) {
+        char b1[96], b2[96];
+        return cq_err_set(err, CQ_E_SHAPE, "%s: scale shape %s differs from shift shape %s", fn,
+                          cq_shape_str(scale->ndim, scale->shape, b1, sizeof b1),
+                          cq_shape_str(shift->ndim, shift->shape, b2, sizeof b2));
+    }
+    return CQ_OK;
+}
+
+/* x grouped when group_size > 0 (a new tensor in *tmp), else x itself. */
+static cq_status maybe_group(const cq_tensor *x, int axis, int64_t group_size, const cq_tensor **g,
+                             cq_tensor **tmp, cq_err *err) {
+    *tmp = NULL;
+    *g = x;
+    if (group_size <= 0) return CQ_OK;
+    cq_status s = cq_group(x, axis, group_size, tmp, err);
+    if (!s) *g = *tmp;
+    return s;
+}
+
+cq_status cq_affine_optimize(const cq_tensor *x, cq_qtype q, int axis, int64_t group_size,
+                             cq_optimizer_kind opt, const cq_hqq_opts *hqq, cq_tensor **scale,
+                             cq_tensor **shift, cq_err *err) {
+    *scale = *shift = NULL;
+    const cq_qtype_info *qi = cq_qtype_get(q);
+    if (!qi || qi->bits >= 8)
+        return cq_err_set(err, CQ_E_ARG, "affine optimizer: qtype %s is not qint2 or qint4", cq_qtype_name(q));
+    if (opt != CQ_OPT_DEFAULT && opt != CQ_OPT_MAX && opt != CQ_OPT_HQQ)
+        return cq_err_set(err, CQ_E_ARG, "affine optimizer: optimizer %d is not max or hqq (absmax is symmetric)",
+                          (int)opt);
+    cq_status s = cq__check_float(x, "affine optimizer input", err);
+    if (s) return s;
+    if (x->ndim < 2) return cq_err_set(err, CQ_E_SHAPE, "affine optimizer: input must have at least 2 dims");
+    s = cq__check_axis(&axis, x->ndim, false, "affine optimizer", err);
+    if (s) return s;
+    const cq_tensor *g;
+    cq_tensor *tmp;
+    s = maybe_group(x, axis, group_size, &g, &tmp, err);
+    if (s) return s;
+    /* AffineOptimizer: an axis of size 1 becomes None (then reduced per last dim). */
+    int eff_axis = g->shape[axis == 0 ? 0 : g->ndim - 1] == 1 ? CQ_AXIS_NONE : axis;
+    if (opt == CQ_OPT_HQQ) {
+        if (eff_axis == CQ_AXIS_NONE)
+            s = cq_err_set(err, CQ_E_SHAPE, "hqq optimizer: needs more than one %s along axis %d (quanto fails "
+                           "here too)", group_size > 0 ? "group" : "index", axis);
+        else s = cq__hqq_optimize(g, qi->bits, eff_axis, hqq, scale, shift, err);
+    } else {
+        s = cq__max_optimize(g, qi->bits, eff_axis, scale, shift, err);
+    }
+    cq_tensor_free(tmp);
+    return s;
+}
+
+cq_status cq_quantize_affine(const cq_tensor *x, int bits, int axis, int64_t group_size,
+                             const cq_tensor *scale, const cq_tensor *shift, cq_tensor **codes,
+                             cq_err *err) {
+    *codes = NULL;
+    if (bits < 1 || bits > 8) return cq_err_set(err, CQ_E_ARG, "quantize_affine: bits %d outside 1..8", bits);
+    cq_status s = cq__check_float(x, "quantize_affine input", err);
+    if (s) return s;
+    s = cq__check_axis(&axis, x->ndim, false, "quantize_affine", err);
+    if (s) return s;
+    s = check_scale_shift(scale, shift, x->dtype, "quantize_affine", err);
+    if (s) return s;
+    const cq_tensor *g;
+    cq_tensor *tmp;
+    s = maybe_group(x, axis, group_size, &g, &tmp, err);
+    if (s) return s;
+    cq__layout lay;
+    s = cq__param_layout(g, scale, "quantize_affine scale", &lay, err);
+    if (!s) s = cq_tensor_new(codes, CQ_U8, g->ndim, g->shape, err);
+    if (!s) cq__affine_codes(g, scale, shift, lay, bits, (*codes)->data);
+    cq_tensor_free(tmp);
+    return s;
+}
+
+cq_status cq_dequantize_affine(const cq_tensor *codes, const cq_tensor *scale, const cq_tensor *shift,
+                               int axis, int orig_ndim, const int64_t *orig_shape, cq_dtype out_dtype,
+                               cq_tensor **out, cq_err *err) {
+    *out = NULL;
+    if (!codes || codes->dtype != CQ_U8)
+        return cq_err_set(err, CQ_E_DTYPE, "dequantize_affine: codes must be U8, got %s",
+                          codes ? cq_dtype_name(codes->dtype) : "(null)");
+    cq_status s = check_scale_shift(scale, shift, CQ_DTYPE_INVALID, "dequantize_affine", err);
+    if (s) return s;
+    s = cq__check_out_dtype(out_dtype, scale->dtype, &out_dtype, err);
+    if (s) return s;
+    cq__layout lay;
+    s = cq__param_layout(codes, scale, "dequantize_affine scale", &lay, err);
+    if (s) return s;
+    if (orig_shape && cq_shape_numel(orig_ndim, orig_shape) != cq_tensor_numel(codes)) {
+        char b1[96], b2[96];
+        return cq_err_set(err, CQ_E_SHAPE, "dequantize_affine: codes of shape %s cannot be ungrouped to %s",
+                          cq_shape_str(codes->ndim, codes->shape, b1, sizeof b1),
+                          cq_shape_str(orig_ndim, orig_shape, b2, sizeof b2));
+    }
+    cq_tensor *flat;
+    s = cq_tensor_new(&flat, out_dtype, codes->ndim, codes->shape, err);
+    if (s) return s;
+    affine_dequant_into(codes->data, cq_tensor_numel(codes), scale, shift, lay, flat->data, out_dtype == CQ_F32);
+    if (!orig_shape) {
+        *out = flat;
+        return CQ_OK;
+    }
+    bool axis_last = axis == -1 || (orig_ndim >= 1 && axis == orig_ndim - 1);
+    if (axis != 0 && !axis_last) {
+        cq_tensor_free(flat);
+        return cq_err_set(err, CQ_E_ARG, "dequantize_affine: axis %d is not supported (0 or -1)", axis);
+    }
+    if (!axis_last) {
+        /* Axis 0 grouping is a reshape: relabel the buffer. */
+        if (orig_ndim < 0 || orig_ndim > CQ_MAX_DIMS) {
+            cq_tensor_free(flat);
+            return cq_err_set(err, CQ_E_SHAPE, "dequantize_affine: original rank %d outside 0..%d", orig_ndim,
+                              CQ_MAX_DIMS);
+        }
+        flat->ndim = orig_ndim;
+        memcpy(flat->shape, orig_shape, (size_t)orig_ndim * sizeof(int64_t));
+        *out = flat;
+        return CQ_OK;
+    }
+    s = cq_ungroup(flat, -1, orig_ndim, orig_shape, out, err);
+    cq_tensor_free(flat);
+    return s;
+}

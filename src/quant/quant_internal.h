@@ -1,0 +1,91 @@
+/*
+ * quant_internal.h - helpers shared by the files of src/quant/: element load/store and
+ * per-op rounding for the three input dtypes, the (outer, n, inner) broadcast layout every
+ * scale and reduction uses, and argument checks. Private; never installed.
+ */
+#ifndef CQ_QUANT_INTERNAL_H
+#define CQ_QUANT_INTERNAL_H
+
+#include "core/internal.h"
+#include "core/float_bits.h"
+
+/* Every per-axis quantity (a scale, a shift, a reduction result) indexes a tensor viewed as
+ * (outer, n, inner): element (o, j, r) at flat index (o*n + j)*inner + r uses parameter j.
+ * Per tensor is (1, 1, numel); axis 0 is (1, shape[0], rest); axis -1 is (rest, shape[-1], 1). */
+typedef struct cq__layout {
+    int64_t outer, n, inner;
+} cq__layout;
+
+/* F32, F16 and BF16 are the dtypes quanto quantizes; everything is computed in f32 and rounded
+ * back after each op (what torch does on CPU). always_inline so that loops instantiated with a
+ * constant dtype lose the switch. */
+static inline __attribute__((always_inline)) float cq__rnd(float v, cq_dtype dt) {
+    switch (dt) {
+    case CQ_F16: return cq__round_f16(v);
+    case CQ_BF16: return cq__round_bf16(v);
+    default: return v;
+    }
+}
+
+static inline __attribute__((always_inline)) float cq__ld(const void *p, cq_dtype dt, int64_t i) {
+    switch (dt) {
+    case CQ_F16: return cq__f16_bits_to_f32(((const uint16_t *)p)[i]);
+    case CQ_BF16: return cq__bf16_bits_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+    }
+}
+
+/* v must already be representable in dt (the conversion is then exact). */
+static inline __attribute__((always_inline)) void cq__st(void *p, cq_dtype dt, int64_t i, float v) {
+    switch (dt) {
+    case CQ_F16: ((uint16_t *)p)[i] = cq__f32_to_f16_bits(v); break;
+    case CQ_BF16: ((uint16_t *)p)[i] = cq__f32_to_bf16_bits(v); break;
+    default: ((float *)p)[i] = v; break;
+    }
+}
+
+/* NaN-propagating max/min as torch.amax/amin. */
+static inline float cq__maxf(float m, float a) { return (a > m || a != a) ? a : m; }
+static inline float cq__minf(float m, float a) { return (a < m || a != a) ? a : m; }
+
+static inline bool cq__is_quant_float(cq_dtype t) { return t == CQ_F32 || t == CQ_F16 || t == CQ_BF16; }
+
+/* CQ_E_DTYPE unless t is F32/F16/BF16; `what` names the tensor. */
+cq_status cq__check_float(const cq_tensor *t, const char *what, cq_err *err);
+/* Normalises axis (ndim-1 -> -1); CQ_E_ARG unless 0, -1 or (allow_none) CQ_AXIS_NONE. */
+cq_status cq__check_axis(int *axis, int ndim, bool allow_none, const char *fn, cq_err *err);
+/* The layout of reducing x over every dim but `axis` (0, -1 or CQ_AXIS_NONE). */
+cq__layout cq__axis_layout(int ndim, const int64_t *shape, int axis);
+/* The layout under which `param` (0-dim, or same ndim with at most one non-unit dim equal to
+ * the matching dim of x) broadcasts over x. */
+cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
+                           cq_err *err);
+/* Per slot j of layout l: min and max of x (mn NULL: max of |x| into mx). Exact, threaded. */
+void cq__reduce_minmax(const void *x, cq_dtype dt, cq__layout l, float *mn, float *mx);
+/* keepdim shape of a reduction over every dim but `axis` (ndim 0 for CQ_AXIS_NONE). */
+void cq__keepdim_shape(int ndim, const int64_t *shape, int axis, int *out_ndim, int64_t *out_shape);
+
+/* Resolves a dequantize output dtype: INVALID -> the scale dtype; else the scale dtype or F32. */
+cq_status cq__check_out_dtype(cq_dtype out_dtype, cq_dtype scale_dtype, cq_dtype *resolved, cq_err *err);
+
+/* MaxOptimizer on an already grouped tensor: (scale, shift) new tensors of x's dtype with
+ * keepdim shapes for `axis` (0, -1, or CQ_AXIS_NONE meaning quanto's per-last-dim fallback). */
+cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **scale, cq_tensor **shift,
+                           cq_err *err);
+/* HqqOptimizer.optimize on an already grouped tensor; same outputs as cq__max_optimize. */
+cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_opts *opts,
+                           cq_tensor **scale, cq_tensor **shift, cq_err *err);
+/* Affine codes of x under (scale, shift) laid out as lay (no grouping, no checks). */
+void cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift,
+                      cq__layout lay, int bits, uint8_t *codes);
+/* scale * code - shift (two roundings in dt) into out (dtype dt, same numel as codes). */
+void cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
+                        cq__layout lay, void *out);
+
+/* torch's CPU float sum (ATen's cascade_sum as dispatched on an AVX-512 machine) of a 2-D
+ * f32 array, reducing over `size0` elements of stride `stride0` for each of `size1` outputs
+ * of stride `stride1` (one of the strides must be 1). See hqq.c. */
+void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t size1, int64_t stride1,
+                      float *out);
+
+#endif

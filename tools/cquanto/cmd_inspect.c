@@ -1,0 +1,204 @@
+/*
+ * cmd_inspect.c - `cquanto inspect PATH`: what a safetensors file or checkpoint folder holds.
+ * Lists each tensor (name, dtype, shape, elements, bytes, shard) with totals per dtype, and for
+ * a quanto checkpoint (quanto_qmap.json beside it) each quantized module's qtypes and effective
+ * bits per weight: the bytes of its weight tensors (weight, or weight._data/_scale/_shift and
+ * the packed weight._data._data) * 8 / the original weight's element count. Reads only; the
+ * library validates everything, so a bad input is one line on stderr and exit 1.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cquanto inspect [--summary] [--qmap FILE] PATH\n\n"
+            "PATH is a .safetensors file, a *.safetensors.index.json, or a folder holding a checkpoint\n"
+            "(model.safetensors, shards with an index, or a single .safetensors file).\n\n"
+            "Prints every tensor's name, dtype, shape, element count and bytes, then totals per dtype.\n"
+            "When quanto_qmap.json sits beside the checkpoint (or --qmap names one), also prints each\n"
+            "quantized module's weight and activation qtypes and its effective bits per weight:\n"
+            "bytes of the module's weight tensors * 8 / elements of the original weight.\n\n"
+            "  --summary     skip the per-tensor table\n"
+            "  --qmap FILE   the quantization map to use (default: PATH's folder/quanto_qmap.json)\n"
+            "  -h, --help    this help\n\n"
+            "exit status: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
+}
+
+static int digits(uint64_t v) {
+    int n = 1;
+    while (v >= 10) v /= 10, n++;
+    return n;
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+static void print_tensors(const cq_ckpt *c) {
+    int64_t n = cq_ckpt_count(c);
+    bool sharded = cq_ckpt_shard_count(c) > 1;
+    int wname = 4, wshape = 5, wel = 8, wbytes = 5;
+    char shape[256];
+    for (int64_t i = 0; i < n; i++) {
+        const cq_tensor *t = cq_ckpt_tensor(c, i);
+        wname = max_int(wname, (int)strlen(cq_ckpt_name(c, i)));
+        wshape = max_int(wshape, (int)strlen(cq_shape_str(t->ndim, t->shape, shape, sizeof shape)));
+        wel = max_int(wel, digits((uint64_t)cq_tensor_numel(t)));
+        wbytes = max_int(wbytes, digits(cq_tensor_nbytes(t)));
+    }
+    printf("%-*s  %-11s  %-*s  %*s  %*s%s\n", wname, "name", "dtype", wshape, "shape", wel, "elements", wbytes, "bytes",
+           sharded ? "  shard" : "");
+    for (int64_t i = 0; i < n; i++) {
+        const cq_tensor *t = cq_ckpt_tensor(c, i);
+        printf("%-*s  %-11s  %-*s  %*" PRId64 "  %*zu", wname, cq_ckpt_name(c, i), cq_dtype_name(t->dtype), wshape,
+               cq_shape_str(t->ndim, t->shape, shape, sizeof shape), wel, cq_tensor_numel(t), wbytes,
+               cq_tensor_nbytes(t));
+        if (sharded) printf("  %5d", cq_ckpt_tensor_shard(c, i) + 1);
+        printf("\n");
+    }
+    printf("\n");
+}
+
+static void print_totals(const cq_ckpt *c) {
+    int64_t count[CQ_DTYPE_COUNT] = {0}, elems[CQ_DTYPE_COUNT] = {0};
+    uint64_t bytes[CQ_DTYPE_COUNT] = {0}, total_bytes = 0;
+    int64_t total_elems = 0;
+    for (int64_t i = 0; i < cq_ckpt_count(c); i++) {
+        const cq_tensor *t = cq_ckpt_tensor(c, i);
+        count[t->dtype]++;
+        elems[t->dtype] += cq_tensor_numel(t);
+        bytes[t->dtype] += cq_tensor_nbytes(t);
+        total_elems += cq_tensor_numel(t);
+        total_bytes += cq_tensor_nbytes(t);
+    }
+    char human[32];
+    for (int d = 1; d < CQ_DTYPE_COUNT; d++)
+        if (count[d])
+            printf("  %-11s %6" PRId64 " tensors  %14" PRId64 " elements  %14" PRIu64 " bytes\n", cq_dtype_name((cq_dtype)d),
+                   count[d], elems[d], bytes[d]);
+    printf("total: %" PRId64 " tensors, %" PRId64 " elements, %" PRIu64 " bytes (%s)\n", cq_ckpt_count(c), total_elems,
+           total_bytes, cli_human_bytes((double)total_bytes, human, sizeof human));
+}
+
+/* One quantized module's weight storage, from the checkpoint's tensors. */
+typedef struct module_weight {
+    uint64_t bytes;     /* all tensors named <module>.weight or <module>.weight.* */
+    int64_t elements;   /* of the original (unquantized) weight; 0 if unknown */
+} module_weight;
+
+static const cq_tensor *find(const cq_ckpt *c, const char *module, const char *suffix) {
+    char name[1024];
+    snprintf(name, sizeof name, "%s%s", module, suffix);
+    int64_t i = cq_ckpt_find(c, name);
+    return i < 0 ? NULL : cq_ckpt_tensor(c, i);
+}
+
+static module_weight measure_module(const cq_ckpt *c, const char *module, cq_qtype wq) {
+    module_weight mw = {0, 0};
+    size_t len = strlen(module);
+    for (int64_t i = 0; i < cq_ckpt_count(c); i++) {
+        const char *n = cq_ckpt_name(c, i);
+        if (strncmp(n, module, len) || strncmp(n + len, ".weight", 7) || (n[len + 7] && n[len + 7] != '.')) continue;
+        mw.bytes += cq_tensor_nbytes(cq_ckpt_tensor(c, i));
+    }
+    const cq_tensor *plain = find(c, module, ".weight"), *data = find(c, module, ".weight._data"),
+                    *packed = find(c, module, ".weight._data._data"), *scale = find(c, module, ".weight._scale");
+    if (plain) {
+        mw.elements = cq_tensor_numel(plain); /* not frozen, or weights left in float */
+    } else if (data) {
+        mw.elements = cq_tensor_numel(data); /* 8-bit: codes keep the weight's shape */
+    } else if (packed && scale && scale->ndim >= 1 && packed->ndim >= 1) {
+        /* Packed rows share bytes; the scale has one row per original row (or group), each
+         * as long as a packed row: (G, 1) scale with (ceil(G/k), gs) data. */
+        mw.elements = scale->shape[0] * (packed->ndim > 1 ? cq_shape_numel(packed->ndim - 1, packed->shape + 1) : 1);
+    } else if (packed && cq_qtype_get(wq)) {
+        mw.elements = cq_tensor_numel(packed) * (8 / cq_qtype_get(wq)->bits);
+    }
+    return mw;
+}
+
+static void print_quanto(const cq_ckpt *c, const cq_qmap *m, const char *qmap_path) {
+    int64_t n = cq_qmap_count(m);
+    printf("\nquantization map %s: %" PRId64 " modules\n", qmap_path, n);
+    int wmod = 6;
+    for (int64_t i = 0; i < n; i++) wmod = max_int(wmod, (int)strlen(cq_qmap_module(m, i)));
+    printf("%-*s  %-16s  %-16s  %14s  %12s  %11s\n", wmod, "module", "weights", "activations", "weight elements",
+           "weight bytes", "bits/weight");
+    uint64_t all_bytes = 0;
+    int64_t all_elems = 0, missing = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *mod = cq_qmap_module(m, i);
+        module_weight mw = measure_module(c, mod, cq_qmap_weights(m, i));
+        printf("%-*s  %-16s  %-16s  ", wmod, mod, cq_qtype_name(cq_qmap_weights(m, i)),
+               cq_qtype_name(cq_qmap_activations(m, i)));
+        if (mw.elements > 0) {
+            printf("%14" PRId64 "  %12" PRIu64 "  %11.3f\n", mw.elements, mw.bytes, (double)mw.bytes * 8.0 / (double)mw.elements);
+            all_bytes += mw.bytes;
+            all_elems += mw.elements;
+        } else {
+            printf("%14s  %12" PRIu64 "  %11s\n", "-", mw.bytes, "(no weight)");
+            missing++;
+        }
+    }
+    if (all_elems > 0)
+        printf("overall: %.3f bits per weight over %" PRId64 " weights of %" PRId64 " modules (%" PRIu64 " bytes)\n",
+               (double)all_bytes * 8.0 / (double)all_elems, all_elems, n - missing, all_bytes);
+    if (missing) printf("note: %" PRId64 " modules in the map have no weight tensors in the checkpoint\n", missing);
+}
+
+int cmd_inspect(int argc, char **argv) {
+    const char *path = NULL, *qmap_arg = NULL;
+    bool summary = false;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--summary")) {
+            summary = true;
+        } else if (!strcmp(argv[i], "--qmap")) {
+            if (++i >= argc) return cli_usage_error("inspect", "--qmap needs a file");
+            qmap_arg = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
+        } else if (path) {
+            return cli_usage_error("inspect", "one PATH only (got '%s' and '%s')", path, argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) return cli_usage_error("inspect", "missing PATH");
+
+    cq_err err = {0};
+    cq_ckpt *c = NULL;
+    if (cq_ckpt_open(path, &c, &err) != CQ_OK) return cli_fail("inspect", &err);
+    char *qmap_path = qmap_arg ? strdup(qmap_arg) : cq_path_join(cq_ckpt_dir(c), "quanto_qmap.json");
+    cq_qmap *m = NULL;
+    int rc = 0;
+    if (qmap_path && (qmap_arg || cq_fs_exists(qmap_path)) && cq_qmap_load(qmap_path, &m, &err) != CQ_OK)
+        rc = cli_fail("inspect", &err);
+    if (rc == 0) {
+        int nshards = cq_ckpt_shard_count(c);
+        if (cq_ckpt_index_path(c))
+            printf("%s: %d shards (%s), %" PRId64 " tensors\n", path, nshards, cq_ckpt_index_path(c), cq_ckpt_count(c));
+        else
+            printf("%s: %" PRId64 " tensors\n", path, cq_ckpt_count(c));
+        for (int s = 0; s < nshards; s++) {
+            const cq_st_file *f = cq_ckpt_shard(c, s);
+            if (nshards > 1)
+                printf("  shard %d  %s  %" PRId64 " tensors  %" PRIu64 " bytes\n", s + 1, cq_ckpt_shard_file(c, s),
+                       cq_st_count(f), 8 + cq_st_header_size(f) + cq_st_data_size(f));
+            for (int64_t k = 0; k < cq_st_metadata_count(f); k++)
+                printf("  metadata %s%s%s = %s\n", nshards > 1 ? cq_ckpt_shard_file(c, s) : "", nshards > 1 ? ": " : "",
+                       cq_st_metadata_key(f, k), cq_st_metadata_value(f, k));
+        }
+        printf("\n");
+        if (!summary) print_tensors(c);
+        print_totals(c);
+        if (m) print_quanto(c, m, qmap_path);
+    }
+    cq_qmap_free(m);
+    free(qmap_path);
+    cq_ckpt_close(c);
+    return rc;
+}
