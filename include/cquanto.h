@@ -487,6 +487,8 @@ typedef struct cq_mm_weight cq_mm_weight;
  * group size, code range and, for e4m3fn, rejects NaN codes (quanto never produces them). */
 cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *src, cq_err *err);
 void cq_mm_weight_free(cq_mm_weight *w);
+/* An independent copy (same layout, its own memory). */
+cq_status cq_mm_weight_clone(const cq_mm_weight *w, cq_mm_weight **out, cq_err *err);
 
 typedef struct cq_mm_weight_info {
     cq_qtype qtype;
@@ -897,7 +899,9 @@ cq_status cq_report_write_svg(const cq_report *r, const char *title, const char 
  * inference) nothing is recorded and outputs never require a gradient.
  *
  * Op signature: cq_status cq_OP(cq_tape *t, inputs..., cq_var **out, cq_err *err). Inputs are
- * never modified. *out is NULL on failure. A tape belongs to one thread at a time. */
+ * never modified (except the running stats cq_batch_norm2d updates in training). *out is NULL
+ * on failure. A tape belongs to one thread at a time. Results never depend on the thread
+ * count. docs/NN.md has the PyTorch correspondence and the measured accuracy. */
 typedef struct cq_tape cq_tape;
 
 typedef struct cq_var {
@@ -927,7 +931,7 @@ void cq_tape_reset(cq_tape *t);
  *     bool was = cq_tape_set_grad_enabled(t, false); ... ; cq_tape_set_grad_enabled(t, was); */
 bool cq_tape_set_grad_enabled(cq_tape *t, bool on);
 bool cq_tape_grad_enabled(const cq_tape *t);
-/* Bytes the tape currently holds (for tests and progress displays). */
+/* Bytes of intermediates currently in use on the tape (0 after a reset). */
 size_t cq_tape_bytes(const cq_tape *t);
 
 /* A tape-owned var copying src (converted to f32): how a batch of inputs enters a step. */

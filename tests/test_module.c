@@ -357,6 +357,19 @@ TST(module_requantize_errors) {
     CHECK(cq_model_requantize(m, "/nonexistent", &err) != CQ_OK);
     CHECK(cq_model_requantize(m, "tests/data/lenet_ref/quanto_mixed", &err) == CQ_OK);
     CHECK(cq_model_requantize(m, "tests/data/lenet_ref/quanto_mixed", &err) == CQ_E_ARG); /* already quantized */
+    /* a map naming a module that cannot be quantized fails before anything changes */
+    char dir[] = "/tmp/cqrqXXXXXX";
+    cq_qmap *map = NULL;
+    char *path = NULL;
+    if (mkdtemp(dir) && (path = cq_path_join(dir, "quanto_qmap.json")) && cq_qmap_new(&map, &err) == CQ_OK &&
+        cq_qmap_set(map, "fc1", CQ_QINT8, CQ_QNONE, &err) == CQ_OK &&
+        cq_qmap_set(map, "bn", CQ_QINT8, CQ_QNONE, &err) == CQ_OK && cq_qmap_save(map, path, &err) == CQ_OK) {
+        CHECK(cq_model_requantize(small, dir, &err) == CQ_E_UNSUPPORTED && strstr(err.msg, "BatchNorm2d"));
+        CHECK(!cq_module_get_qinfo(cq_module_find(cq_model_root(small), "fc1")).quantized);
+    }
+    cq_qmap_free(map);
+    free(path);
+    cq_fs_remove_tree(dir, NULL);
     cq_model_free(small);
     cq_model_free(m);
 }

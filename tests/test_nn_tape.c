@@ -306,3 +306,46 @@ TST(nn_lenet_step_thread_invariant) {
     free(one);
     free(four);
 }
+
+/* Sizes above the thresholds where OpenBLAS runs multi-threaded (2^24 multiply-adds) and
+ * where the OpenMP loops split (2^20 elements: im2col/col2im, layer norm, gelu): 1 vs 4
+ * threads must give the same bytes. */
+static void big_step(int threads, float *out, size_t n_out) {
+    cq_err err = {0};
+    cq_set_num_threads(threads);
+    const int64_t xs[4] = {5, 16, 128, 128}, ws[4] = {16, 16, 3, 3}, ls[2] = {32, 2048}, lb[1] = {32};
+    cq_var *x = tnn_var(4, xs, true), *w = tnn_var(4, ws, true), *lw = tnn_var(2, ls, true), *b = tnn_var(1, lb, true);
+    uint64_t seed = 33;
+    tnn_fill_normal(x, &seed, 1.0);
+    tnn_fill_normal(w, &seed, 0.1);
+    tnn_fill_normal(lw, &seed, 0.05);
+    cq_tape *t = new_tape();
+    cq_conv2d_opts o = cq_conv2d_default_opts();
+    o.padding[0] = o.padding[1] = 1;
+    const int64_t rs[2] = {640, 2048};
+    cq_var *c, *r, *n, *z, *h, *loss;
+    bool ok = !cq_conv2d(t, x, w, NULL, &o, &c, &err) && !cq_reshape(t, c, 2, rs, &r, &err) &&
+              !cq_layer_norm(t, r, 1, NULL, NULL, 1e-5f, &n, &err) && !cq_gelu(t, n, false, &z, &err) &&
+              !cq_linear(t, z, lw, b, &h, &err) && !cq_mean(t, h, &loss, &err) && !cq_backward(t, loss, &err);
+    CHECKF(ok, "%s", err.msg);
+    cq_var *grads[4] = {x, w, lw, b};
+    size_t used = 0;
+    for (int i = 0; i < 4 && ok; i++) {
+        size_t n_el = (size_t)cq_var_numel(grads[i]);
+        if (used + n_el <= n_out) memcpy(out + used, grads[i]->grad->data, n_el * sizeof(float));
+        used += n_el;
+    }
+    cq_tape_free(t);
+    for (int i = 0; i < 4; i++) cq_var_free(grads[i]);
+    cq_set_num_threads(0);
+}
+
+TST(nn_large_gemm_conv_thread_invariant) {
+    enum { N = 5 * 16 * 128 * 128 + 16 * 16 * 9 + 32 * 2048 + 32 };
+    float *one = calloc(N, sizeof(float)), *four = calloc(N, sizeof(float));
+    big_step(1, one, N);
+    big_step(4, four, N);
+    CHECK_BYTES(one, four, N * sizeof(float), "conv/layer-norm/linear gradients, 1 vs 4 threads");
+    free(one);
+    free(four);
+}

@@ -189,12 +189,13 @@ def gen_dtype_casts(gen):
                      ("bf16", torch.bfloat16), ("i32", torch.int32), ("i16", torch.int16), ("i8", torch.int8),
                      ("u8", torch.uint8)):
         fx.add("conv.i64_to_" + name, xi.to(dt))
-    xf = torch.tensor([0.0, 0.5, 0.99, 1.0, 1.5, 2.5, -0.5, -1.5, -2.7, 100.9, 127.9, -128.9, 3.3e4, -3.2e4,
+    # Ordered so that each integer type's prefix is in range (out of range is undefined in torch).
+    xf = torch.tensor([0.0, 0.5, 0.99, 1.0, 1.5, 2.5, -0.5, -1.5, -2.7, 100.9, 127.9, -128.9, -3.2e4, 3.3e4,
                        2.0e9, -2.1e9, 8.0e18], dtype=torch.float32)
     fx.add("conv.f32i", xf)
     fx.add("conv.f32i_to_i64", xf.to(torch.int64))
     fx.add("conv.f32i_to_i32", xf[:16].to(torch.int32))
-    fx.add("conv.f32i_to_i16", xf[:14].to(torch.int16))
+    fx.add("conv.f32i_to_i16", xf[:13].to(torch.int16))
     fx.add("conv.f32i_to_i8", xf[:12].to(torch.int8))
     fx.add("conv.f32i_to_u8", xf[:6].to(torch.uint8))
     fx.add("conv.f32i_to_bool", xf.to(torch.bool))

@@ -129,6 +129,9 @@ cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__ckpt_maps *maps, const 
  * the file alone (bias_out: the module's bias length, or -1). */
 bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out);
 
+/* Input bytes per quantization work item (checkpoint.c); tests lower it. */
+extern size_t cq__convert_item_bytes;
+
 /* Monotonic seconds. */
 double cq__now(void);
 

@@ -165,12 +165,17 @@ cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts
     ps.ops = ops;
     if (threads < 1) threads = 1;
     if (threads > n_items) threads = n_items > 0 ? (int)n_items : 1;
+    /* The pipeline is the parallelism: the library calls made inside an item run on one thread
+     * each (their own parallel regions would only add fork/join and spin-wait costs per item). */
+    int saved = cq_get_num_threads();
+    cq_set_num_threads(1);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
     pipe_worker(&ps);
 #else
     pipe_worker(&ps);
 #endif
+    cq_set_num_threads(saved);
     pthread_cond_destroy(&ps.cv);
     pthread_mutex_destroy(&ps.mu);
     if (ps.failed) {

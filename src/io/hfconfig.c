@@ -31,7 +31,10 @@ cq_status cq_hfconfig_parse(const char *text, size_t n, const char *label, cq_hf
     if (!text && n) return cq_err_set(err, CQ_E_ARG, "cq_hfconfig_parse: text is NULL");
     json_t *root;
     cq_status s = cq__json_parse_object(text ? text : "", n, label, &root, err);
-    if (s) return s;
+    if (s) {
+        cq__err_one_line(err);
+        return s;
+    }
     cq_hfconfig *c = cq__calloc(1, sizeof *c, err, "a config");
     if (c) c->label = cq__strdup(label, err);
     if (!c || !c->label) {

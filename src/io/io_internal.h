@@ -58,6 +58,10 @@ cq_status cq__json_emit(const json_t *v, const cq__json_style *style, char **out
  * "<label>: not valid JSON: <reason> (line L, column C)". */
 cq_status cq__json_parse_object(const char *text, size_t n, const char *label, json_t **out, cq_err *err);
 
+/* Replaces control characters in err->msg with '?': messages quote names and JSON text taken
+ * from files, and must stay one line whatever a file holds. */
+void cq__err_one_line(cq_err *err);
+
 /* ---- UTF-8 ----------------------------------------------------------------------------- */
 
 /* True when s[0..n) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF);

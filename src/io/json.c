@@ -48,6 +48,12 @@ bad:
     return false;
 }
 
+void cq__err_one_line(cq_err *err) {
+    if (!err) return;
+    for (char *p = err->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
+}
+
 /* ---- output buffer ---------------------------------------------------------------------- */
 
 typedef struct strbuf {

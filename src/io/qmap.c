@@ -104,7 +104,10 @@ cq_status cq_qmap_parse(const char *text, size_t n, const char *label, cq_qmap *
     if (!text && n) return cq_err_set(err, CQ_E_ARG, "cq_qmap_parse: text is NULL");
     json_t *root;
     cq_status s = cq__json_parse_object(text ? text : "", n, label, &root, err);
-    if (s) return s;
+    if (s) {
+        cq__err_one_line(err);
+        return s;
+    }
     cq_qmap *m;
     s = cq_qmap_new(&m, err);
     const char *module;
@@ -121,6 +124,7 @@ cq_status cq_qmap_parse(const char *text, size_t n, const char *label, cq_qmap *
     }
     json_decref(root);
     if (s) {
+        cq__err_one_line(err);
         cq_qmap_free(m);
         return s;
     }

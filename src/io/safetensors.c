@@ -281,7 +281,7 @@ static cq_status parse(cq_st_file *f, cq_err *err) {
     if (!root) {
         if (json_error_code(&je) == json_error_duplicate_key)
             return format_error(err, f, "duplicate name in header: %s", je.text);
-        return format_error(err, f, "header is not valid JSON: %s (column %d)", je.text, je.column);
+        return format_error(err, f, "header is not valid JSON: %s (byte %d of the header)", je.text, je.position);
     }
     cq_status s = CQ_OK;
     size_t nkeys = json_object_size(root);
@@ -335,6 +335,7 @@ cq_status cq_st_open_memory(const void *data, size_t size, const char *label, cq
     f->size = size;
     s = parse(f, err);
     if (s) {
+        cq__err_one_line(err);
         cq_st_close(f);
         return s;
     }
@@ -379,6 +380,7 @@ cq_status cq_st_open(const char *path, cq_st_file **out, cq_err *err) {
     close(fd);
     if (!s) s = parse(f, err);
     if (s) {
+        cq__err_one_line(err);
         cq_st_close(f);
         return s;
     }
@@ -630,21 +632,24 @@ static cq_status seal(cq_st_writer *w, cq_err *err) {
     return s;
 }
 
+/* Index of a declared tensor (after sealing), -1 if none. */
+static int64_t writer_find(const cq_st_writer *w, const char *name) {
+    int64_t lo = 0, hi = w->count - 1;
+    while (name && lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(w->tensors[w->by_name[mid]].name, name);
+        if (c == 0) return w->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
 cq_status cq_st_writer_write(cq_st_writer *w, const char *name, const void *data, size_t nbytes, cq_err *err) {
     cq_status s = writer_usable(w, true, err);
     if (s) return s;
     if (!w->sealed && (s = seal(w, err))) return s;
-    int64_t lo = 0, hi = w->count - 1, found = -1;
-    while (name && lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->tensors[w->by_name[mid]].name, name);
-        if (c == 0) {
-            found = w->by_name[mid];
-            break;
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
+    int64_t found = writer_find(w, name);
     if (found < 0) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
     wr_tensor *t = &w->tensors[found];
     if (nbytes > t->nbytes - t->written)
@@ -664,9 +669,9 @@ cq_status cq_st_writer_write_tensor(cq_st_writer *w, const char *name, const cq_
     cq_status s = writer_usable(w, true, err);
     if (s) return s;
     if (!t || !name) return cq_err_set(err, CQ_E_ARG, "%s: NULL tensor or name", w->af.final_path);
-    const wr_tensor *d = NULL;
-    for (int64_t i = 0; i < w->count && !d; i++)
-        if (!strcmp(w->tensors[i].name, name)) d = &w->tensors[i];
+    if (!w->sealed && (s = seal(w, err))) return s;
+    int64_t found = writer_find(w, name);
+    const wr_tensor *d = found >= 0 ? &w->tensors[found] : NULL;
     if (!d) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
     bool same = d->dtype == t->dtype && d->ndim == t->ndim;
     for (int i = 0; same && i < t->ndim; i++) same = d->shape[i] == t->shape[i];

@@ -274,6 +274,7 @@ cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err) {
     else s = open_single(c, target, err);
     free(target);
     if (s) {
+        cq__err_one_line(err);
         cq_ckpt_close(c);
         return s;
     }

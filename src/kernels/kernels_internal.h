@@ -48,6 +48,7 @@ struct cq_mm_weight {
     int64_t blk;       /* fast mode: activation block length inside a group */
     int64_t nblk;      /* fast mode: blocks per group = ceil(gs / blk); the last one ends at gsp */
     size_t nbytes;     /* codes + scales + shifts that one pass streams */
+    size_t alloc_bytes; /* the one allocation behind codes, scale and shift */
 };
 
 static inline int64_t cq__ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

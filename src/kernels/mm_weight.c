@@ -160,6 +160,7 @@ cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err
     size_t scale_pad = (size_t)cq__round_up((int64_t)scale_bytes, 64);
     size_t total = (size_t)code_bytes + scale_pad * (bits < 8 ? 2 : 1);
     w->codes = cq_aligned_alloc(total);
+    w->alloc_bytes = total;
     if (!w->codes) {
         free(w);
         return cq_err_set(err, CQ_E_NOMEM, "cq_mm_weight_new: out of memory (%zu bytes)", total);
@@ -177,6 +178,26 @@ void cq_mm_weight_free(cq_mm_weight *w) {
     if (!w) return;
     cq_aligned_free(w->codes);
     free(w);
+}
+
+cq_status cq_mm_weight_clone(const cq_mm_weight *w, cq_mm_weight **out, cq_err *err) {
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_clone: out is NULL");
+    *out = NULL;
+    if (!w) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_clone: weight is NULL");
+    cq_mm_weight *c = cq__malloc(sizeof *c, err, "matmul weight");
+    if (!c) return CQ_E_NOMEM;
+    *c = *w;
+    size_t total = w->alloc_bytes;
+    c->codes = cq_aligned_alloc(total);
+    if (!c->codes) {
+        free(c);
+        return cq_err_set(err, CQ_E_NOMEM, "cq_mm_weight_clone: out of memory (%zu bytes)", total);
+    }
+    memcpy(c->codes, w->codes, total);
+    c->scale = c->codes + ((uint8_t *)w->scale - w->codes);
+    c->shift = w->shift ? c->codes + ((uint8_t *)w->shift - w->codes) : NULL;
+    *out = c;
+    return CQ_OK;
 }
 
 void cq_mm_weight_get_info(const cq_mm_weight *w, cq_mm_weight_info *info) {

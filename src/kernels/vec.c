@@ -15,6 +15,11 @@ static inline int64_t n_chunks(int64_t n) { return n <= 0 ? 0 : cq__ceil_div(n, 
 #define FOR_CHUNKS(n, STMT)                                                                            \
     do {                                                                                               \
         int64_t nc_ = n_chunks(n);                                                                     \
+        if (nc_ == 1) { /* one chunk: no parallel region (its fork/join costs more than the work) */ \
+            int64_t lo = 0, len = (n);                                                                 \
+            STMT;                                                                                      \
+            break;                                                                                     \
+        }                                                                                              \
         _Pragma("omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (nc_ > 1)")  \
         for (int64_t c_ = 0; c_ < nc_; c_++) {                                                         \
             int64_t lo = c_ * VEC_CHUNK, len = (n) - lo < VEC_CHUNK ? (n) - lo : VEC_CHUNK;           \
@@ -62,6 +67,7 @@ float cq_vec_absmax(const void *x, cq_dtype dtype, int64_t n) {
     const cq__kernels *k = cq__kernels_active();
     size_t es = cq_dtype_size(dtype);
     int64_t nc = n_chunks(n);
+    if (nc == 1) return k->absmax(x, dtype, n); /* no parallel region for one chunk */
     float result = 0.0f;
     bool nan = false;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (nc > 1) \

@@ -28,7 +28,10 @@ typedef struct cq__qstate {
     float input_scale, output_scale;
     bool quantize_input;      /* Linear only (spec 5.1) */
     cq_qweight *frozen;       /* set by freeze; the float weight is then gone */
-    cq_var *frozen_dequant;   /* frozen weight dequantized to f32 (float path), lazily made */
+    /* Derived from `frozen` on first use and dropped with it: */
+    cq_var *frozen_dequant;   /* the weight dequantized to f32, for the float paths */
+    cq_mm_weight *mm;         /* the kernels' packed weight, for a frozen Linear */
+    bool mm_unavailable;      /* the kernels have no matmul for this weight */
 } cq__qstate;
 
 struct cq_module {
@@ -77,9 +80,14 @@ cq_status cq__layer_norm_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **o
 /* qmodule.c: the forward of a quantized module, and freeing its state. */
 cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err);
 void cq__qstate_free(cq__qstate *q);
+/* Whether a module can be quantized with these qtypes (nothing changes). */
+cq_status cq__qmodule_check(const cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
+                            cq_err *err);
 /* Quantizes one module with the given qtypes (used by cq_quantize and requantize). */
 cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
                                cq_err *err);
+/* Drops the frozen weight and what was derived from it. */
+void cq__qstate_drop_frozen(cq__qstate *q);
 /* Installs a frozen weight (ownership taken, also on failure) in place of the float one. */
 cq_status cq__qmodule_set_frozen(cq_module *m, cq_qweight *qw, cq_err *err);
 

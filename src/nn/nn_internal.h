@@ -57,10 +57,12 @@ static inline float cq__rng_uniform(uint64_t *state) {
         if (!(ptr)) return cq_err_set(err, CQ_E_ARG, "%s: argument %s is NULL", op, name); \
     } while (0)
 
-/* OpenMP parallel-for only when the loop is large enough to pay for the threads. Each
- * iteration writes its own outputs, so the thread count never changes a result. */
+/* OpenMP parallel-for only when the loop is large enough (about 1 ms) to pay for waking the
+ * threads: on a loaded machine every parallel region can wait a scheduler slice for its
+ * slowest thread. Each iteration writes its own outputs, so the thread count never changes a
+ * result. */
 #define CQ__PRAGMA(x) _Pragma(#x)
 #define CQ__OMP_ROWS(work) \
-    CQ__PRAGMA(omp parallel for schedule(static) num_threads(cq_get_num_threads()) if ((work) > 32768))
+    CQ__PRAGMA(omp parallel for schedule(static) num_threads(cq_get_num_threads()) if ((work) > 1048576))
 
 #endif

@@ -22,13 +22,27 @@ cq_conv2d_opts cq_conv2d_default_opts(void) {
     return o;
 }
 
-/* col[(ci*kh + ki)*kw + kj][oh*OW + ow] = x[ci][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw] or 0. */
+/* Output columns ow whose input column ow*sw - pw + kj*dw lies inside [0, W): [*lo, *hi). */
+static void valid_cols(const conv_geom *g, int64_t kj, int64_t *lo, int64_t *hi) {
+    int64_t off = kj * g->dw - g->pw; /* iw = ow*sw + off */
+    int64_t first = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    int64_t last = g->w - 1 - off < 0 ? -1 : (g->w - 1 - off) / g->sw; /* inclusive */
+    *lo = first;
+    *hi = last + 1 < g->ow ? last + 1 : g->ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* col[(ci*kh + ki)*kw + kj][oh*OW + ow] = x[ci][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw] or 0.
+ * The valid column range is found once per kernel column, so the inner loop has no branch
+ * (a memcpy when the stride is 1). */
 static void im2col(const conv_geom *g, const float *x, float *col) {
     CQ__OMP_ROWS(g->k * g->p)
     for (int64_t ci = 0; ci < g->cg; ci++) {
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
                 float *row = col + ((ci * g->kh + ki) * g->kw + kj) * g->p;
+                int64_t lo, hi, off = kj * g->dw - g->pw;
+                valid_cols(g, kj, &lo, &hi);
                 for (int64_t oh = 0; oh < g->oh; oh++) {
                     int64_t ih = oh * g->sh - g->ph + ki * g->dh;
                     float *dst = row + oh * g->ow;
@@ -36,11 +50,14 @@ static void im2col(const conv_geom *g, const float *x, float *col) {
                         memset(dst, 0, sizeof(float) * (size_t)g->ow);
                         continue;
                     }
-                    const float *src = x + (ci * g->h + ih) * g->w;
-                    for (int64_t ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->sw - g->pw + kj * g->dw;
-                        dst[ow] = (iw >= 0 && iw < g->w) ? src[iw] : 0.0f;
+                    const float *src = x + (ci * g->h + ih) * g->w; /* iw = ow*sw + off, valid in [lo, hi) */
+                    for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+                    if (g->sw == 1) {
+                        if (hi > lo) memcpy(dst + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * g->sw + off];
                     }
+                    for (int64_t ow = hi; ow < g->ow; ow++) dst[ow] = 0.0f;
                 }
             }
     }
@@ -54,15 +71,14 @@ static void col2im_add(const conv_geom *g, const float *col, float *gx) {
         for (int64_t ki = 0; ki < g->kh; ki++)
             for (int64_t kj = 0; kj < g->kw; kj++) {
                 const float *row = col + ((ci * g->kh + ki) * g->kw + kj) * g->p;
+                int64_t lo, hi, off = kj * g->dw - g->pw;
+                valid_cols(g, kj, &lo, &hi);
                 for (int64_t oh = 0; oh < g->oh; oh++) {
                     int64_t ih = oh * g->sh - g->ph + ki * g->dh;
                     if (ih < 0 || ih >= g->h) continue;
                     float *dst = gx + (ci * g->h + ih) * g->w;
                     const float *src = row + oh * g->ow;
-                    for (int64_t ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->sw - g->pw + kj * g->dw;
-                        if (iw >= 0 && iw < g->w) dst[iw] += src[ow];
-                    }
+                    for (int64_t ow = lo; ow < hi; ow++) dst[ow * g->sw + off] += src[ow];
                 }
             }
     }

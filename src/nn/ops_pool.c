@@ -78,29 +78,39 @@ static cq_status pool_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
     return CQ_OK;
 }
 
+/* Kernel taps t in [*lo, *hi) whose position start + t*d lies inside [0, n). */
+static void kernel_range(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi) {
+    *lo = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t inside = n - start <= 0 ? 0 : (n - start + d - 1) / d;
+    *hi = inside < k ? inside : k;
+    if (*hi < *lo) *hi = *lo;
+}
+
 static void max_pool_plane(const pool_ctx *c, const float *xp, float *yp, int32_t *am) {
-    for (int64_t i = 0; i < c->oh; i++)
+    for (int64_t i = 0; i < c->oh; i++) {
+        int64_t hs = i * c->s[0] - c->p[0], a0, a1;
+        kernel_range(hs, c->k[0], c->d[0], c->h, &a0, &a1);
         for (int64_t j = 0; j < c->ow; j++) {
-            int64_t hs = i * c->s[0] - c->p[0], ws = j * c->s[1] - c->p[1];
+            int64_t ws = j * c->s[1] - c->p[1], b0, b1;
+            kernel_range(ws, c->k[1], c->d[1], c->w, &b0, &b1);
+            /* PyTorch: start at -inf on the first tap; a later tap wins if greater or NaN */
             float best = -INFINITY;
-            int64_t best_idx = -1;
-            for (int64_t ki = 0; ki < c->k[0]; ki++) {
-                int64_t h = hs + ki * c->d[0];
-                if (h < 0 || h >= c->h) continue;
-                for (int64_t kj = 0; kj < c->k[1]; kj++) {
-                    int64_t w = ws + kj * c->d[1];
-                    if (w < 0 || w >= c->w) continue;
-                    float v = xp[h * c->w + w];
-                    if (best_idx < 0) best_idx = h * c->w + w; /* all -inf: the first element */
+            int64_t best_idx = (a0 < a1 && b0 < b1) ? (hs + a0 * c->d[0]) * c->w + ws + b0 * c->d[1] : 0;
+            for (int64_t ki = a0; ki < a1; ki++) {
+                int64_t row = (hs + ki * c->d[0]) * c->w;
+                for (int64_t kj = b0; kj < b1; kj++) {
+                    int64_t idx = row + ws + kj * c->d[1];
+                    float v = xp[idx];
                     if (v > best || isnan(v)) {
                         best = v;
-                        best_idx = h * c->w + w;
+                        best_idx = idx;
                     }
                 }
             }
             yp[i * c->ow + j] = best;
             am[i * c->ow + j] = (int32_t)best_idx;
         }
+    }
 }
 
 static void avg_pool_plane(const pool_ctx *c, const float *xp, float *yp) {

@@ -10,10 +10,19 @@
 
 #include <fnmatch.h>
 
-void cq__qstate_free(cq__qstate *q) {
-    if (!q) return;
+void cq__qstate_drop_frozen(cq__qstate *q) {
     cq_qweight_free(q->frozen);
     cq_var_free(q->frozen_dequant);
+    cq_mm_weight_free(q->mm);
+    q->frozen = NULL;
+    q->frozen_dequant = NULL;
+    q->mm = NULL;
+    q->mm_unavailable = false;
+}
+
+void cq__qstate_free(cq__qstate *q) {
+    if (!q) return;
+    cq__qstate_drop_frozen(q);
     free(q);
 }
 
@@ -41,8 +50,8 @@ static cq_status check_qtypes(cq_qtype weights, cq_qtype activations, cq_optimiz
     return CQ_OK;
 }
 
-cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
-                               cq_err *err) {
+cq_status cq__qmodule_check(const cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
+                            cq_err *err) {
     cq_status s = check_qtypes(weights, activations, opt, err);
     if (s) return s;
     if (m->q) return cq_err_set(err, CQ_E_ARG, "%s is already quantized", m->name);
@@ -50,11 +59,18 @@ cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activati
     if (!weighted && m->kind != CQ_MODULE_LAYER_NORM)
         return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: a %s cannot be quantized (Linear, Conv2d and LayerNorm can)",
                           m->name, cq_module_kind_name(m->kind));
-    if (m->kind == CQ_MODULE_LAYER_NORM && (weights != CQ_QNONE || activations == CQ_QNONE))
+    if (m->kind == CQ_MODULE_LAYER_NORM && weights != CQ_QNONE)
         return cq_err_set(err, CQ_E_ARG, "%s: a LayerNorm only takes activation quantization (weights none)",
                           m->name);
-    if (weighted && weights == CQ_QNONE && activations == CQ_QNONE)
-        return cq_err_set(err, CQ_E_ARG, "%s: nothing to quantize (weights and activations are none)", m->name);
+    if (weighted && weights != CQ_QNONE && !cq__weight_var(m) && !(m->q && m->q->frozen))
+        return cq_err_set(err, CQ_E_ARG, "%s has no weight to quantize", m->name);
+    return CQ_OK;
+}
+
+cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
+                               cq_err *err) {
+    cq_status s = cq__qmodule_check(m, weights, activations, opt, err);
+    if (s) return s;
     cq__qstate *q = cq__calloc(1, sizeof *q, err, "quantization state");
     if (!q) return CQ_E_NOMEM;
     q->weights = weights;
@@ -88,7 +104,6 @@ cq_status cq_quantize(cq_model *model, const cq_quantize_opts *opts, cq_err *err
         if (m->q) continue; /* quanto converts only float torch modules */
         bool weighted = m->kind == CQ_MODULE_LINEAR || m->kind == CQ_MODULE_CONV2D;
         bool norm = m->kind == CQ_MODULE_LAYER_NORM && opts->activations != CQ_QNONE;
-        if (weighted && opts->weights == CQ_QNONE && !cq__weight_var(m)) continue;
         if (!weighted && !norm) continue;
         s = cq__qmodule_quantize(m, norm ? CQ_QNONE : opts->weights, opts->activations, opts->optimizer, err);
         if (s) return s;
@@ -107,6 +122,15 @@ typedef struct act_ctx {
 static cq_status act_fake_quant(void *ctx, const cq_tensor *in, cq_tensor *out, cq_err *err) {
     const act_ctx *c = ctx;
     float scale = c->scale;
+    if (c->qtype == CQ_QINT8 && in->dtype == CQ_F32) { /* the vectorised kernels, same numbers */
+        int64_t n = cq_tensor_numel(in);
+        int8_t *codes = cq__malloc((size_t)(n ? n : 1), err, "activation codes");
+        if (!codes) return CQ_E_NOMEM;
+        cq_vec_quantize_i8(in->data, CQ_F32, n, scale, codes);
+        cq_vec_dequantize_i8(codes, n, scale, out->data, CQ_F32);
+        free(codes);
+        return CQ_OK;
+    }
     cq_tensor *scale_t = NULL, *deq = NULL;
     cq_qactivation *a = NULL;
     cq_status s = cq_tensor_view(&scale_t, CQ_F32, 0, NULL, &scale, err);
@@ -173,10 +197,86 @@ static cq_status frozen_dequant_var(cq__qstate *q, cq_err *err) {
     return s;
 }
 
+/* The kernels' packed form of a frozen 2-D weight, made once; false when they have none
+ * (float8 e4m3fnuz), and the float path runs instead. */
+static bool kernel_weight(cq__qstate *q, cq_err *err, cq_status *s) {
+    *s = CQ_OK;
+    if (q->mm || q->mm_unavailable) return q->mm != NULL;
+    const cq_qweight *w = q->frozen;
+    bool supported = w->ndim == 2 && (w->qtype == CQ_QINT8 || w->qtype == CQ_QFLOAT8_E4M3FN ||
+                                      w->qtype == CQ_QFLOAT8_E5M2 || w->qtype == CQ_QINT4 || w->qtype == CQ_QINT2);
+    if (!supported) {
+        q->mm_unavailable = true;
+        return false;
+    }
+    cq_mm_weight_src src = {
+        .qtype = w->qtype,
+        .out_features = w->shape[0],
+        .in_features = w->shape[1],
+        .group_size = w->group_size,
+        .data = w->data->data,
+        .scale = w->scale->data,
+        .shift = w->shift ? w->shift->data : NULL,
+        .scale_dtype = w->scale->dtype,
+    };
+    *s = cq_mm_weight_new(&q->mm, &src, err);
+    return *s == CQ_OK;
+}
+
+/* A frozen Linear at inference through the quantized kernels, as quanto dispatches it
+ * (spec 4.2): int8 weights with int8 activations are an integer matmul with quanto's
+ * qbytes_int_mm epilogue; other weights are weight-only matmuls on the (already quantized
+ * and dequantized, when activations are set) f32 input. Returns false in *used when the
+ * kernels cannot take this weight. */
+static cq_status frozen_linear_kernel(cq_tape *t, cq_module *m, cq_var *x, cq_var *in, bool *used, cq_var **out,
+                                      cq_err *err) {
+    cq__qstate *q = m->q;
+    cq_status s;
+    *used = kernel_weight(q, err, &s);
+    if (s || !*used) return s;
+    const cq_tensor *xt = x->data;
+    const int64_t K = q->frozen->shape[1], N = q->frozen->shape[0];
+    if (xt->ndim < 1 || xt->shape[xt->ndim - 1] != K) {
+        char buf[96];
+        return cq_err_set(err, CQ_E_SHAPE, "input of shape %s for a Linear with %lld inputs",
+                          cq_shape_str(xt->ndim, xt->shape, buf, sizeof buf), (long long)K);
+    }
+    const int64_t M = cq_tensor_numel(xt) / K;
+    int64_t shape[CQ_MAX_DIMS];
+    memcpy(shape, xt->shape, sizeof shape);
+    shape[xt->ndim - 1] = N;
+    cq_var *y = NULL;
+    s = cq_tape_zeros(t, xt->ndim, shape, &y, err);
+    if (s) return s;
+    cq_var *bias = cq_module_param(m, "bias");
+    cq_matmul_opts o = cq_matmul_default_opts();
+    o.bias = bias ? cq_var_f32(bias) : NULL;
+    const void *xdata = cq_var_f32(in);
+    cq_dtype xdtype = CQ_F32;
+    if (q->weights == CQ_QINT8 && q->activations == CQ_QINT8) {
+        int8_t *codes = cq_tape_alloc(t, (size_t)(M * K), err);
+        if (!codes) return CQ_E_NOMEM;
+        cq_vec_quantize_i8(cq_var_f32(x), CQ_F32, M * K, q->input_scale, codes);
+        xdata = codes;
+        xdtype = CQ_I8;
+        o.x_scale = q->input_scale;
+    }
+    o.work_size = cq_matmul_work_size(q->mm, M, xdtype, o.mode);
+    o.work = o.work_size ? cq_tape_alloc(t, o.work_size, err) : NULL;
+    if (o.work_size && !o.work) return CQ_E_NOMEM;
+    s = cq_matmul(q->mm, M, xdata, xdtype, K, cq_var_f32(y), CQ_F32, N, &o, err);
+    *out = s ? NULL : y;
+    return s;
+}
+
 cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err) {
     cq__qstate *q = m->q;
     cq_model *model = cq__module_model(m);
     bool calibrating = model && model->calibrating && q->activations != CQ_QNONE;
+    /* Frozen Linears run on the quantized kernels when nothing needs a gradient; the float
+     * path (dequantized weight, sgemm) serves training and the weights the kernels lack. */
+    bool kernel = q->frozen && m->kind == CQ_MODULE_LINEAR && !cq_tape_grad_enabled(t);
+    bool int8_kernel = kernel && q->weights == CQ_QINT8 && q->activations == CQ_QINT8;
     cq_status s = CQ_OK;
     cq_var *in = x, *y = NULL;
     if (calibrating) {
@@ -185,12 +285,24 @@ cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out,
         s = observe(model, q->activations, x, &q->input_scale, err);
         if (s) return s;
     }
-    if (q->quantize_input) {
+    if (q->quantize_input && !int8_kernel) { /* the int8 kernel quantizes its input itself */
         act_ctx c = {q->activations, q->input_scale};
         s = cq_ste(t, x, act_fake_quant, &c, &in, err);
         if (s) return s;
     }
-    if (m->kind == CQ_MODULE_LAYER_NORM) {
+    bool used = false;
+    if (kernel) {
+        s = frozen_linear_kernel(t, m, x, in, &used, &y, err);
+        if (s) return s;
+        if (!used && int8_kernel) { /* the kernels refused after all: quantize the input here */
+            act_ctx c = {q->activations, q->input_scale};
+            s = cq_ste(t, x, act_fake_quant, &c, &in, err);
+            if (s) return s;
+        }
+    }
+    if (used) {
+        /* y came from the kernels */
+    } else if (m->kind == CQ_MODULE_LAYER_NORM) {
         s = cq__layer_norm_forward(t, m, in, &y, err);
     } else if (q->frozen) {
         s = frozen_dequant_var(q, err);
@@ -224,9 +336,7 @@ cq_status cq__qmodule_set_frozen(cq_module *m, cq_qweight *qw, cq_err *err) {
         cq_qweight_free(qw);
         return cq_err_set(err, CQ_E_ARG, "%s: not a quantized module with a weight", m->name);
     }
-    cq_qweight_free(m->q->frozen);
-    cq_var_free(m->q->frozen_dequant);
-    m->q->frozen_dequant = NULL;
+    cq__qstate_drop_frozen(m->q);
     m->q->frozen = qw;
     cq_var_free(slot->var);
     slot->var = NULL;

@@ -292,10 +292,7 @@ static cq_status apply(load_item *it, cq_err *err) {
             cq_qweight *qw = m->q->frozen;
             cq_status s = cq_var_new(&p->var, qw->ndim, qw->shape, true, err);
             if (s) return s;
-            cq_qweight_free(qw);
-            m->q->frozen = NULL;
-            cq_var_free(m->q->frozen_dequant);
-            m->q->frozen_dequant = NULL;
+            cq__qstate_drop_frozen(m->q);
         }
         return cq_convert(it->src->data, it->src->dtype, p->var->data->data, CQ_F32, cq_tensor_numel(it->src), err);
     }
@@ -430,6 +427,9 @@ cq_status cq_model_requantize(cq_model *model, const char *dir, cq_err *err) {
         } else if (m->q) {
             s = cq_err_set(err, CQ_E_ARG, "cq_model_requantize: module '%s' is already quantized (requantize "
                            "needs a float model)", name);
+        } else if ((s = cq__qmodule_check(m, cq_qmap_weights(map, i), cq_qmap_activations(map, i), CQ_OPT_DEFAULT,
+                                          err))) {
+            cq_err_prefix(err, "%s: ", qmap_path);
         }
     }
     for (int64_t i = 0; !s && i < cq_qmap_count(map); i++) {

@@ -19,6 +19,7 @@
 #endif
 
 enum { ALIGN = 64, CHUNK_HEADER = 64, MIN_CHUNK = 1 << 20 };
+#define SGEMM_THREADED_MACS 16777216.0 /* 2^24 multiply-adds, about 1 ms on one core */
 
 typedef struct chunk {
     struct chunk *next;
@@ -374,9 +375,11 @@ void cq__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
     CQ_ASSERT(m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX && lda <= INT32_MAX &&
               ldb <= INT32_MAX && ldc <= INT32_MAX);
     /* OpenBLAS splits a GEMM into blocks of C, each reduced over the whole K in the same
-     * order, so its thread count changes speed only; we still follow cq_get_num_threads() so
-     * CQ_THREADS=1 means one thread (test "nn_linear_conv_thread_invariant" checks bytes). */
-    int want = cq_get_num_threads();
+     * order, so its thread count changes speed only (test nn_lenet_step_thread_invariant
+     * compares bytes). Small GEMMs (LeNet's are 0.1-2 M multiply-adds) run on one thread:
+     * waking OpenBLAS's pool costs more than they take, and its spinning workers would compete
+     * with our OpenMP loops. Large ones use cq_get_num_threads(). */
+    int want = (double)m * (double)n * (double)k >= SGEMM_THREADED_MACS ? cq_get_num_threads() : 1;
     if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
     if (k == 0) {
         for (int64_t i = 0; i < m; i++)

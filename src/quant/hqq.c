@@ -13,10 +13,11 @@
 /* ---- ATen's cascade sum (aten/src/ATen/native/cpu/SumKernel.cpp) -----------------------
  * torch sums floats in a fixed but unusual order: 4 interleaved accumulators (ILP), a
  * cascade of 4 levels that folds every 16+ additions, and for contiguous rows, lanes of a
- * Vectorized<float> (16 wide on AVX-512, the capability torch picks on the machines the
- * goldens come from). We replay that order so that f32 means are bit-identical. */
+ * Vectorized<float>. The sum kernel is not registered for AVX-512, so x86 torch runs its
+ * AVX2 build (8 lanes) on AVX2 and AVX-512 CPUs alike (checked against torch 2.6 in the
+ * goldens). We replay that order so that f32 means are bit-identical. */
 
-#define TORCH_VEC 16
+#define TORCH_VEC 8
 #define TORCH_LEVELS 4
 #define TORCH_ILP 4
 
@@ -121,7 +122,8 @@ void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t si
 /* ---- the optimizer ------------------------------------------------------------------------ */
 
 /* One HQQ step's elementwise part: t = round(code*scale) - round(W - shrink(W - W_hat)), all
- * rounded to dt, where shrink(x) = sign(x) * relu(|x| - |x|^(p-1) / beta). */
+ * rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1)) (for p = 1:
+ * relu(|x| - 1/beta)). */
 static inline __attribute__((always_inline)) void hqq_target(const void *w, const void *w_hat,
                                                              const uint8_t *codes, const void *scale,
                                                              cq_dtype dt, cq__layout l, int64_t lo,
@@ -133,7 +135,7 @@ static inline __attribute__((always_inline)) void hqq_target(const void *w, cons
         float wv = cq__ld(w, dt, i);
         float error = cq__rnd(wv - cq__ld(w_hat, dt, i), dt);
         float a = fabsf(error), d;
-        if (lp_is_one) d = cq__rnd(a - inv_beta, dt);
+        if (lp_is_one) d = cq__rnd(a - cq__rnd(inv_beta, dt), dt);
         else d = cq__rnd(a - cq__rnd(inv_beta * cq__rnd(powf(a, pexp), dt), dt), dt);
         float relu = d > 0.0f || d != d ? d : 0.0f;
         float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
@@ -211,15 +213,21 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     cq__affine_dequant(codes, *scale, *shift, lay, w_hat);
     float best_error = mean_abs_error(x, w_hat, t);
     double beta = o.beta;
-    /* torch casts the double scalars to float for float tensors (and for f16/bf16's f32 math). */
-    float pexp = (float)(o.lp_norm - 1.0);
+    /* How torch treats the Python scalars (checked against torch 2.6 for every f16/bf16
+     * value): pow's exponent and a subtracted scalar are first rounded to the tensor's dtype;
+     * a multiplying scalar enters the f32 math unrounded. */
+    float pexp = cq__rnd((float)(o.lp_norm - 1.0), dt);
     bool lp_is_one = o.lp_norm == 1.0;
     for (int it = 0; it < o.iters; it++) {
         hqq_targets(x, w_hat, codes, *scale, lay, (float)(1.0 / beta), pexp, lp_is_one, t);
         if (axis == 0) cq__torch_sum_2d(t, cols, 1, rows, cols, sums);
         else cq__torch_sum_2d(t, rows, cols, cols, 1, sums);
         float count = (float)(axis == 0 ? cols : rows);
-        for (int64_t j = 0; j < nparams; j++) cq__st(shift_new->data, dt, j, cq__rnd(sums[j] / count, dt));
+        /* A zero-scale (constant) group keeps -rmin, which reproduces it exactly; the mean
+         * would only add rounding noise (quanto has NaN there). */
+        for (int64_t j = 0; j < nparams; j++)
+            cq__st(shift_new->data, dt, j,
+                   cq__ld((*scale)->data, dt, j) == 0.0f ? cq__ld((*shift)->data, dt, j) : cq__rnd(sums[j] / count, dt));
         cq__affine_codes(x, *scale, shift_new, lay, bits, codes_new);
         cq__affine_dequant(codes_new, *scale, shift_new, lay, w_hat_new);
         float mean_error = mean_abs_error(x, w_hat_new, t);

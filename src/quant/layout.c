@@ -121,3 +121,10 @@ void cq__reduce_minmax(const void *x, cq_dtype dt, cq__layout l, float *mn, floa
         }
     }
 }
+
+float *cq__params_f32(const cq_tensor *p, int64_t n, cq_err *err) {
+    float *v = cq__malloc((size_t)(n > 0 ? n : 1) * sizeof(float), err, "quantization parameters");
+    if (v)
+        for (int64_t j = 0; j < n; j++) v[j] = cq__ld(p->data, p->dtype, j);
+    return v;
+}

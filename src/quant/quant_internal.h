@@ -48,6 +48,23 @@ static inline __attribute__((always_inline)) void cq__st(void *p, cq_dtype dt, i
 static inline float cq__maxf(float m, float a) { return (a > m || a != a) ? a : m; }
 static inline float cq__minf(float m, float a) { return (a < m || a != a) ? a : m; }
 
+/* Elementwise loops walk [lo, hi) in segments: with inner > 1 a segment shares one parameter
+ * slot (ps = 0); with inner == 1 consecutive elements use consecutive slots (ps = 1). Returns
+ * the segment's first slot and sets *end. Inside a segment, loops are plain and vectorizable. */
+static inline int64_t cq__segment(cq__layout l, int64_t i, int64_t hi, int64_t *end) {
+    int64_t j, e;
+    if (l.inner == 1) {
+        j = i % l.n;
+        e = i + (l.n - j);
+    } else {
+        int64_t blk = i / l.inner;
+        j = blk % l.n;
+        e = (blk + 1) * l.inner;
+    }
+    *end = e < hi ? e : hi;
+    return j;
+}
+
 static inline bool cq__is_quant_float(cq_dtype t) { return t == CQ_F32 || t == CQ_F16 || t == CQ_BF16; }
 
 /* CQ_E_DTYPE unless t is F32/F16/BF16; `what` names the tensor. */
@@ -64,6 +81,9 @@ cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const cha
 void cq__reduce_minmax(const void *x, cq_dtype dt, cq__layout l, float *mn, float *mx);
 /* keepdim shape of a reduction over every dim but `axis` (ndim 0 for CQ_AXIS_NONE). */
 void cq__keepdim_shape(int ndim, const int64_t *shape, int axis, int *out_ndim, int64_t *out_shape);
+
+/* A parameter tensor (scale, shift: F32/F16/BF16) as n f32 values (malloc'd; NULL on OOM). */
+float *cq__params_f32(const cq_tensor *p, int64_t n, cq_err *err);
 
 /* Resolves a dequantize output dtype: INVALID -> the scale dtype; else the scale dtype or F32. */
 cq_status cq__check_out_dtype(cq_dtype out_dtype, cq_dtype scale_dtype, cq_dtype *resolved, cq_err *err);
@@ -82,7 +102,7 @@ void cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tenso
 void cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
                         cq__layout lay, void *out);
 
-/* torch's CPU float sum (ATen's cascade_sum as dispatched on an AVX-512 machine) of a 2-D
+/* torch's CPU float sum (ATen's cascade_sum as dispatched on x86, AVX2 lanes) of a 2-D
  * f32 array, reducing over `size0` elements of stride `stride0` for each of `size1` outputs
  * of stride `stride1` (one of the strides must be 1). See hqq.c. */
 void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t size1, int64_t stride1,

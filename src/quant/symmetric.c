@@ -52,40 +52,51 @@ cq_status cq_absmax_scale(const cq_tensor *x, cq_qtype q, int axis, cq_tensor **
 }
 
 /* q = x / scale in dt; int8: round half to even, clamp to [-128, 127]; fp8: clamp to
- * +-max, then the fp8 cast. NaN -> 0 for int8 (torch's cast is undefined there). */
-static inline __attribute__((always_inline)) void quantize_chunk(const void *x, cq_dtype dt, const void *scale,
-                                                                 cq__layout l, int64_t lo, int64_t hi,
-                                                                 cq_dtype out_dt, void *out) {
-    float qmax = (float)qtype_qmax(out_dt);
-    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
-    float s = cq__ld(scale, dt, j);
-    for (int64_t i = lo; i < hi; i++) {
-        float v = s == 0.0f ? 0.0f : cq__rnd(cq__ld(x, dt, i) / s, dt);
-        if (out_dt == CQ_I8) {
-            v = cq__rint(v);
+ * +-max, then the fp8 cast. NaN -> 0 for int8 (torch's cast is undefined there). One segment
+ * of elements whose scales are s[0] (ps 0) or s[0..] (ps 1). */
+static inline __attribute__((always_inline)) void quantize_seg(const void *x, cq_dtype dt, const float *s, int ps,
+                                                               int64_t i0, int64_t i1, cq_dtype out_dt, void *out) {
+    if (out_dt == CQ_I8) {
+        int8_t *o = out;
+        for (int64_t i = i0; i < i1; i++) {
+            float sv = s[(i - i0) * ps];
+            float v = cq__rint(cq__rnd(cq__ld(x, dt, i) / sv, dt));
             v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
-            ((int8_t *)out)[i] = v == v ? (int8_t)v : 0;
-        } else {
-            v = v < -qmax ? -qmax : v > qmax ? qmax : v;
-            uint8_t b = out_dt == CQ_F8_E4M3FN ? cq_f32_to_f8_e4m3fn(v)
-                        : out_dt == CQ_F8_E5M2 ? cq_f32_to_f8_e5m2(v)
-                                               : cq_f32_to_f8_e4m3fnuz(v);
-            ((uint8_t *)out)[i] = b;
+            o[i] = sv != 0.0f && v == v ? (int8_t)v : 0;
         }
-        if (++r == l.inner) {
-            r = 0;
-            if (++j == l.n) j = 0;
-            s = cq__ld(scale, dt, j);
-        }
+        return;
+    }
+    float qmax = (float)qtype_qmax(out_dt);
+    uint8_t *o = out;
+    for (int64_t i = i0; i < i1; i++) {
+        float sv = s[(i - i0) * ps];
+        float v = sv != 0.0f ? cq__rnd(cq__ld(x, dt, i) / sv, dt) : 0.0f;
+        v = v < -qmax ? -qmax : v > qmax ? qmax : v;
+        o[i] = out_dt == CQ_F8_E4M3FN ? cq_f32_to_f8_e4m3fn(v)
+               : out_dt == CQ_F8_E5M2 ? cq_f32_to_f8_e5m2(v)
+                                      : cq_f32_to_f8_e4m3fnuz(v);
     }
 }
 
-static void quantize_range(const void *x, cq_dtype dt, const void *scale, cq__layout l, int64_t lo, int64_t hi,
+static inline __attribute__((always_inline)) void quantize_walk(const void *x, cq_dtype dt, const float *s,
+                                                                cq__layout l, int64_t lo, int64_t hi,
+                                                                cq_dtype out_dt, void *out) {
+    for (int64_t i = lo, e; i < hi; i = e) {
+        int64_t j = cq__segment(l, i, hi, &e);
+        if (l.inner == 1) quantize_seg(x, dt, s + j, 1, i, e, out_dt, out);
+        else quantize_seg(x, dt, s + j, 0, i, e, out_dt, out);
+    }
+}
+
+static void quantize_range(const void *x, cq_dtype dt, const float *s, cq__layout l, int64_t lo, int64_t hi,
                            cq_dtype out_dt, void *out) {
     switch (dt) {
-    case CQ_F16: quantize_chunk(x, CQ_F16, scale, l, lo, hi, out_dt, out); break;
-    case CQ_BF16: quantize_chunk(x, CQ_BF16, scale, l, lo, hi, out_dt, out); break;
-    default: quantize_chunk(x, CQ_F32, scale, l, lo, hi, out_dt, out); break;
+    case CQ_F16: quantize_walk(x, CQ_F16, s, l, lo, hi, out_dt, out); break;
+    case CQ_BF16: quantize_walk(x, CQ_BF16, s, l, lo, hi, out_dt, out); break;
+    default:
+        if (out_dt == CQ_I8) quantize_walk(x, CQ_F32, s, l, lo, hi, CQ_I8, out);
+        else quantize_walk(x, CQ_F32, s, l, lo, hi, out_dt, out);
+        break;
     }
 }
 
@@ -122,14 +133,20 @@ cq_status cq_quantize_symmetric(const cq_tensor *x, cq_dtype dtype, int axis, co
     cq__layout l;
     s = cq__param_layout(x, scale, "quantize_symmetric scale", &l, err);
     if (s) return s;
+    float *sv = cq__params_f32(scale, l.n, err);
+    if (!sv) return CQ_E_NOMEM;
     s = cq_tensor_new(data, dtype, x->ndim, x->shape, err);
-    if (s) return s;
+    if (s) {
+        free(sv);
+        return s;
+    }
     int64_t n = cq_tensor_numel(x), chunks = (n + SYM_CHUNK - 1) / SYM_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SYM_CHUNK, hi = lo + SYM_CHUNK < n ? lo + SYM_CHUNK : n;
-        quantize_range(x->data, x->dtype, scale->data, l, lo, hi, dtype, (*data)->data);
+        quantize_range(x->data, x->dtype, sv, l, lo, hi, dtype, (*data)->data);
     }
+    free(sv);
     return CQ_OK;
 }
 
@@ -149,20 +166,23 @@ static bool byte_values(cq_dtype dt, float table[256]) {
     return true;
 }
 
-static inline __attribute__((always_inline)) void dequant_chunk(const uint8_t *data, const float *table,
-                                                                const void *scale, cq_dtype dt, cq__layout l,
-                                                                int64_t lo, int64_t hi, void *out, bool out_f32) {
-    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
-    float s = cq__ld(scale, dt, j);
-    for (int64_t i = lo; i < hi; i++) {
-        float v = cq__rnd(s * table[data[i]], dt);
+static inline __attribute__((always_inline)) void dequant_seg(const uint8_t *data, const float *table, const float *s,
+                                                              int ps, cq_dtype dt, int64_t i0, int64_t i1, void *out,
+                                                              bool out_f32) {
+    for (int64_t i = i0; i < i1; i++) {
+        float v = cq__rnd(s[(i - i0) * ps] * table[data[i]], dt);
         if (out_f32) ((float *)out)[i] = v;
         else cq__st(out, dt, i, v);
-        if (++r == l.inner) {
-            r = 0;
-            if (++j == l.n) j = 0;
-            s = cq__ld(scale, dt, j);
-        }
+    }
+}
+
+static inline __attribute__((always_inline)) void dequant_walk(const uint8_t *data, const float *table, const float *s,
+                                                               cq_dtype dt, cq__layout l, int64_t lo, int64_t hi,
+                                                               void *out, bool out_f32) {
+    for (int64_t i = lo, e; i < hi; i = e) {
+        int64_t j = cq__segment(l, i, hi, &e);
+        if (l.inner == 1) dequant_seg(data, table, s + j, 1, dt, i, e, out, out_f32);
+        else dequant_seg(data, table, s + j, 0, dt, i, e, out, out_f32);
     }
 }
 
@@ -189,8 +209,13 @@ cq_status cq_dequantize_symmetric(const cq_tensor *data, const cq_tensor *scale,
     cq__layout l;
     s = cq__param_layout(data, scale, "dequantize_symmetric scale", &l, err);
     if (s) return s;
+    float *sv = cq__params_f32(scale, l.n, err);
+    if (!sv) return CQ_E_NOMEM;
     s = cq_tensor_new(out, out_dtype, data->ndim, data->shape, err);
-    if (s) return s;
+    if (s) {
+        free(sv);
+        return s;
+    }
     int64_t n = cq_tensor_numel(data), chunks = (n + SYM_CHUNK - 1) / SYM_CHUNK;
     bool out_f32 = out_dtype == CQ_F32;
     cq_dtype dt = scale->dtype;
@@ -198,10 +223,11 @@ cq_status cq_dequantize_symmetric(const cq_tensor *data, const cq_tensor *scale,
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SYM_CHUNK, hi = lo + SYM_CHUNK < n ? lo + SYM_CHUNK : n;
         switch (dt) {
-        case CQ_F16: dequant_chunk(data->data, table, scale->data, CQ_F16, l, lo, hi, (*out)->data, out_f32); break;
-        case CQ_BF16: dequant_chunk(data->data, table, scale->data, CQ_BF16, l, lo, hi, (*out)->data, out_f32); break;
-        default: dequant_chunk(data->data, table, scale->data, CQ_F32, l, lo, hi, (*out)->data, out_f32); break;
+        case CQ_F16: dequant_walk(data->data, table, sv, CQ_F16, l, lo, hi, (*out)->data, out_f32); break;
+        case CQ_BF16: dequant_walk(data->data, table, sv, CQ_BF16, l, lo, hi, (*out)->data, out_f32); break;
+        default: dequant_walk(data->data, table, sv, CQ_F32, l, lo, hi, (*out)->data, out_f32); break;
         }
     }
+    free(sv);
     return CQ_OK;
 }

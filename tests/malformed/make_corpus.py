@@ -90,6 +90,8 @@ CASES = {
     "metadata_value_nested": (st({"__metadata__": {"k": {"x": "y"}}, **VALID}, D8), "FORMAT", "is not a string"),
     "metadata_is_array": (st({"__metadata__": ["x"], **VALID}, D8), "FORMAT", "not an object of strings"),
     "tensor_entry_not_object": (st({"a": 5}, b""), "FORMAT", "entry is not an object"),
+    "name_with_newline_wrong_size": (st({"a\nb\r\tc": t(shape=[3])}, D8), "FORMAT", "tensor 'a?b??c': F32 [3] needs 12"),
+    "json_error_near_newline": (st(b'{"a":\n\n  tru\n}'), "FORMAT", "not valid JSON"),
 }
 
 

@@ -27,6 +27,32 @@ static void usage(FILE *f) {
             "exit status: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
 }
 
+/* Names and metadata are free text: control characters are shown escaped so each entry stays
+ * on one line and the table stays aligned. */
+static void escape_text(const char *s, char *out, size_t n) {
+    size_t o = 0;
+    for (; *s && o + 5 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') o += (size_t)snprintf(out + o, n - o, "\\n");
+        else if (c == '\t') o += (size_t)snprintf(out + o, n - o, "\\t");
+        else if (c < 0x20 || c == 0x7F) o += (size_t)snprintf(out + o, n - o, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
+/* Terminal columns of UTF-8 text, counting one per code point. */
+static int text_width(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+static void print_padded(const char *s, int width) {
+    fputs(s, stdout);
+    for (int i = text_width(s); i < width; i++) putchar(' ');
+}
+
 static int digits(uint64_t v) {
     int n = 1;
     while (v >= 10) v /= 10, n++;
@@ -39,10 +65,11 @@ static void print_tensors(const cq_ckpt *c) {
     int64_t n = cq_ckpt_count(c);
     bool sharded = cq_ckpt_shard_count(c) > 1;
     int wname = 4, wshape = 5, wel = 8, wbytes = 5;
-    char shape[256];
+    char shape[256], name[1024];
     for (int64_t i = 0; i < n; i++) {
         const cq_tensor *t = cq_ckpt_tensor(c, i);
-        wname = max_int(wname, (int)strlen(cq_ckpt_name(c, i)));
+        escape_text(cq_ckpt_name(c, i), name, sizeof name);
+        wname = max_int(wname, text_width(name));
         wshape = max_int(wshape, (int)strlen(cq_shape_str(t->ndim, t->shape, shape, sizeof shape)));
         wel = max_int(wel, digits((uint64_t)cq_tensor_numel(t)));
         wbytes = max_int(wbytes, digits(cq_tensor_nbytes(t)));
@@ -51,7 +78,9 @@ static void print_tensors(const cq_ckpt *c) {
            sharded ? "  shard" : "");
     for (int64_t i = 0; i < n; i++) {
         const cq_tensor *t = cq_ckpt_tensor(c, i);
-        printf("%-*s  %-11s  %-*s  %*" PRId64 "  %*zu", wname, cq_ckpt_name(c, i), cq_dtype_name(t->dtype), wshape,
+        escape_text(cq_ckpt_name(c, i), name, sizeof name);
+        print_padded(name, wname);
+        printf("  %-11s  %-*s  %*" PRId64 "  %*zu", cq_dtype_name(t->dtype), wshape,
                cq_shape_str(t->ndim, t->shape, shape, sizeof shape), wel, cq_tensor_numel(t), wbytes,
                cq_tensor_nbytes(t));
         if (sharded) printf("  %5d", cq_ckpt_tensor_shard(c, i) + 1);
@@ -122,7 +151,11 @@ static void print_quanto(const cq_ckpt *c, const cq_qmap *m, const char *qmap_pa
     int64_t n = cq_qmap_count(m);
     printf("\nquantization map %s: %" PRId64 " modules\n", qmap_path, n);
     int wmod = 6;
-    for (int64_t i = 0; i < n; i++) wmod = max_int(wmod, (int)strlen(cq_qmap_module(m, i)));
+    char name[1024];
+    for (int64_t i = 0; i < n; i++) {
+        escape_text(cq_qmap_module(m, i), name, sizeof name);
+        wmod = max_int(wmod, text_width(name));
+    }
     printf("%-*s  %-16s  %-16s  %14s  %12s  %11s\n", wmod, "module", "weights", "activations", "weight elements",
            "weight bytes", "bits/weight");
     uint64_t all_bytes = 0;
@@ -130,7 +163,9 @@ static void print_quanto(const cq_ckpt *c, const cq_qmap *m, const char *qmap_pa
     for (int64_t i = 0; i < n; i++) {
         const char *mod = cq_qmap_module(m, i);
         module_weight mw = measure_module(c, mod, cq_qmap_weights(m, i));
-        printf("%-*s  %-16s  %-16s  ", wmod, mod, cq_qtype_name(cq_qmap_weights(m, i)),
+        escape_text(mod, name, sizeof name);
+        print_padded(name, wmod);
+        printf("  %-16s  %-16s  ", cq_qtype_name(cq_qmap_weights(m, i)),
                cq_qtype_name(cq_qmap_activations(m, i)));
         if (mw.elements > 0) {
             printf("%14" PRId64 "  %12" PRIu64 "  %11.3f\n", mw.elements, mw.bytes, (double)mw.bytes * 8.0 / (double)mw.elements);
@@ -188,9 +223,13 @@ int cmd_inspect(int argc, char **argv) {
             if (nshards > 1)
                 printf("  shard %d  %s  %" PRId64 " tensors  %" PRIu64 " bytes\n", s + 1, cq_ckpt_shard_file(c, s),
                        cq_st_count(f), 8 + cq_st_header_size(f) + cq_st_data_size(f));
-            for (int64_t k = 0; k < cq_st_metadata_count(f); k++)
+            for (int64_t k = 0; k < cq_st_metadata_count(f); k++) {
+                char key[256], value[1024];
+                escape_text(cq_st_metadata_key(f, k), key, sizeof key);
+                escape_text(cq_st_metadata_value(f, k), value, sizeof value);
                 printf("  metadata %s%s%s = %s\n", nshards > 1 ? cq_ckpt_shard_file(c, s) : "", nshards > 1 ? ": " : "",
-                       cq_st_metadata_key(f, k), cq_st_metadata_value(f, k));
+                       key, value);
+            }
         }
         printf("\n");
         if (!summary) print_tensors(c);

@@ -40,12 +40,15 @@ CQ_INLINE const uint8_t *tile_ptr(const cq_mm_weight *w, int64_t t) { return w->
 
 /* ---- fp8 decoding (as in vec_avx512.c) ------------------------------------------------------ */
 
+/* e4m3fn -> f16 bits (magnitude << 7, sign to bit 15) is the value * 2^-8 for normal and
+ * subnormal codes alike; f16 -> f32 and the power-of-two scale are exact, and no f32
+ * denormal ever enters an arithmetic unit (those take microcode assists). NaN codes are
+ * refused when the weight is packed. */
 CQ_INLINE __m512 e4m3_to_ps(__m128i b) {
-    __m512i v = _mm512_cvtepu8_epi32(b);
-    __m512i mag = _mm512_and_si512(v, _mm512_set1_epi32(0x7f));
-    __m512i sign = _mm512_slli_epi32(_mm512_srli_epi32(v, 7), 31);
-    __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(mag, 20)), _mm512_set1_ps(0x1p120f));
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign)); /* NaN codes refused at pack */
+    __m256i v = _mm256_cvtepu8_epi16(b);
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7f)), 7),
+                                _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+    return _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(0x1p8f));
 }
 
 CQ_INLINE __m512 e5m2_to_ps(__m128i b) { return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8)); }
@@ -346,14 +349,15 @@ static const uint8_t *byte_panel(const cq_mm_weight *w, int kind, int64_t t, uin
     return scratch;
 }
 
-/* MR rows x NT byte-panel tiles over quads [q0, q1): int32 sums into acc (added). */
+/* MR rows x NT byte-panel tiles over quads [q0, q1): int32 sums into acc (added). x[i]
+ * points at row i's activations of quad q0. */
 CQ_INLINE void int_panel_quads(__m512i acc[6][2], const int8_t *const *x, const uint8_t *const *pn, int64_t q0,
                                int64_t q1, const int MR, const int NT) {
     for (int64_t q = q0; q < q1; q++) {
         __m512i w0 = _mm512_loadu_si512(pn[0] + 64 * q);
         __m512i w1 = NT > 1 ? _mm512_loadu_si512(pn[1] + 64 * q) : w0;
         for (int i = 0; i < MR; i++) {
-            __m512i xv = cq5_bcast4(x[i] + 4 * q);
+            __m512i xv = cq5_bcast4(x[i] + 4 * (q - q0));
             acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], w0, xv);
             if (NT > 1) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], w1, xv);
         }
@@ -386,7 +390,9 @@ CQ_INLINE void fast_panel_rows(const cq__mm_args *a, int64_t t0, int64_t m, cons
             __m512i acc[6][2];
             for (int i = 0; i < MR; i++)
                 for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_si512();
-            int_panel_quads(acc, x, pn, k0 / 4, k1 / 4, MR, NT);
+            const int8_t *xb[6];
+            for (int i = 0; i < MR; i++) xb[i] = x[i] + k0;
+            int_panel_quads(acc, xb, pn, k0 / 4, k1 / 4, MR, NT);
             for (int i = 0; i < MR; i++) {
                 const cq__qblock *blk = &blocks[i][g * w->nblk + b];
                 for (int t = 0; t < NT; t++) facc[i][t] = fast_block_acc(kind, facc[i][t], acc[i][t], blk, s[t], sh[t]);
@@ -415,7 +421,7 @@ CQ_INLINE void w8a8_panel_rows(const cq__mm_args *a, int64_t t0, int64_t m, cons
         const int8_t *tx[6];
         for (int i = 0; i < MR; i++) {
             memcpy(tail[i], x[i] + 4 * full, (size_t)(w->k - 4 * full));
-            tx[i] = tail[i] - 4 * full;
+            tx[i] = tail[i];
         }
         int_panel_quads(acc, tx, pn, full, full + 1, MR, NT);
     }

@@ -81,16 +81,17 @@ void cq__avx512_f32_to_e5m2(const float *x, uint8_t *y, int64_t n) {
     }
 }
 
-/* e4m3fn: the 7 magnitude bits placed at f32 bit 20 are the value * 2^-120 for normal and
- * subnormal codes alike, so one exact multiply decodes both; 0x7f / 0xff are NaN. */
+/* e4m3fn -> f16 bits (magnitude << 7, sign to bit 15) is the value * 2^-8 for normal and
+ * subnormal codes alike, so f16 -> f32 and one exact multiply decode both without f32
+ * denormal arithmetic (microcode assists); 0x7f / 0xff are NaN. */
 static inline __m512 e4m3_decode16(__m128i b) {
-    __m512i v = _mm512_cvtepu8_epi32(b);
-    __m512i mag = _mm512_and_si512(v, _mm512_set1_epi32(0x7f));
-    __m512i sign = _mm512_slli_epi32(_mm512_srli_epi32(v, 7), 31);
-    __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(mag, 20)), _mm512_set1_ps(0x1p120f));
-    __mmask16 nan = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7f));
-    f = _mm512_mask_mov_ps(f, nan, _mm512_castsi512_ps(_mm512_set1_epi32(0x7ff00000)));
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+    __m256i v = _mm256_cvtepu8_epi16(b);
+    __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
+    __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+    __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(0x1p8f));
+    __mmask16 nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7f));
+    __m512i sign = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_srli_epi16(v, 7)), 31);
+    return _mm512_mask_mov_ps(f, nan, _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_set1_epi32(0x7ff00000))));
 }
 
 /* e5m2 is the top byte of an f16. */

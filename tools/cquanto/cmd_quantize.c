@@ -1,0 +1,229 @@
+/*
+ * cmd_quantize.c - `cquanto quantize`: parses the options, shows the plan (--dry-run) or runs
+ * cq_convert_quantize with a progress line, and prints the summary. No math here.
+ * Exit codes: 2 for malformed usage (unknown option, missing or unparsable value, unknown
+ * qtype), 1 for options that contradict each other and for every runtime failure.
+ */
+#include "progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "quantize"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cquanto quantize IN -o OUT --weights {int2,int4,int8,float8,float8_e5m2}\n"
+            "                        [--activations {none,int8,float8,float8_e5m2}] [--group-size auto|N]\n"
+            "                        [--optimizer {absmax,max,hqq}] [--include PATTERN]... [--exclude PATTERN]...\n"
+            "                        [--threads N] [--dry-run] [--force] [--quiet]\n\n"
+            "Quantizes a checkpoint in one streaming pass into an optimum-quanto folder.\n\n"
+            "  IN                 a .safetensors file, a Hugging Face folder (config.json + model.safetensors),\n"
+            "                     or a sharded folder (model.safetensors.index.json)\n"
+            "  -o, --output OUT   the folder to write: the safetensors file(s) with the input's sharding,\n"
+            "                     quanto_qmap.json, config.json with a quantization_config, the other files\n"
+            "  --weights Q        weight qtype\n"
+            "  --activations Q    activation qtype recorded for the modules (scales 1.0: calibrate afterwards)\n"
+            "  --group-size G     int2/int4 group size; auto (default) is optimum-quanto's rule: none up to\n"
+            "                     128 input features, else the first of 128, 96, 64, 32 that divides them\n"
+            "  --optimizer O      absmax (8-bit default), max (int2/int4 default) or hqq (int2/int4)\n"
+            "  --include P        quantize only modules matching a pattern (Python fnmatch, repeatable)\n"
+            "  --exclude P        leave modules matching a pattern in float (repeatable), e.g. 'lm_head'\n"
+            "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes the output\n"
+            "  --dry-run          print the plan (module, shape, qtype, group size, bytes) and write nothing\n"
+            "  --force            replace OUT if it exists\n"
+            "  --quiet            no progress line and no summary\n\n"
+            "Embedding tables, an output head tied to them and GPT-2 Conv1D layers are never quantized.\n");
+}
+
+static bool weights_allowed(cq_qtype q) {
+    return q == CQ_QINT2 || q == CQ_QINT4 || q == CQ_QINT8 || q == CQ_QFLOAT8_E4M3FN || q == CQ_QFLOAT8_E5M2;
+}
+
+static bool activations_allowed(cq_qtype q) {
+    return q == CQ_QNONE || q == CQ_QINT8 || q == CQ_QFLOAT8_E4M3FN || q == CQ_QFLOAT8_E5M2;
+}
+
+static const char *group_str(const cq_plan_entry *e, char *buf, size_t n) {
+    if (e->action != CQ_PLAN_QUANTIZE || cq_qtype_get(e->weights)->bits == 8) return "-";
+    if (e->group_size == 0) return "channel";
+    snprintf(buf, n, "%lld", (long long)e->group_size);
+    return buf;
+}
+
+static int print_plan(const char *in, const cq_convert_opts *o) {
+    cq_err err = {0};
+    cq_plan *p = NULL;
+    if (cq_plan_build(in, o, &p, &err) != CQ_OK) return cli_fail(CMD, &err);
+    int64_t n = cq_plan_count(p);
+    size_t w = 6;
+    for (int64_t i = 0; i < n; i++) {
+        size_t l = strlen(cq_plan_entry_at(p, i)->module);
+        if (l > w) w = l;
+    }
+    printf("%-*s  %-20s %-5s %-18s %-15s %-8s %10s %10s\n", (int)w, "module", "shape", "dtype", "action", "weights",
+           "group", "before", "after");
+    for (int64_t i = 0; i < n; i++) {
+        const cq_plan_entry *e = cq_plan_entry_at(p, i);
+        char shape[64], g[24], b1[32], b2[32], act[40];
+        const char *a = e->action == CQ_PLAN_QUANTIZE ? "quantize"
+                        : e->action == CQ_PLAN_ACTIVATIONS_ONLY ? "activations"
+                        : cq_plan_action_name(e->action) + strlen("skip: ");
+        if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
+            snprintf(act, sizeof act, "%s", a);
+        else
+            snprintf(act, sizeof act, "skip (%s)", a);
+        printf("%-*s  %-20s %-5s %-18s %-15s %-8s %10s %10s\n", (int)w, e->module,
+               cq_shape_str(e->ndim, e->shape, shape, sizeof shape), cq_dtype_name(e->dtype), act,
+               e->action == CQ_PLAN_QUANTIZE ? cq_qtype_name(e->weights) : "-", group_str(e, g, sizeof g),
+               cli_human_bytes((double)e->bytes_before, b1, sizeof b1),
+               cli_human_bytes((double)e->bytes_after, b2, sizeof b2));
+    }
+    uint64_t before, after;
+    int64_t nq;
+    cq_plan_totals(p, &before, &after, &nq);
+    char b1[32], b2[32];
+    printf("\n%lld of %lld candidate modules quantized to %s%s%s; checkpoint %s -> %s (%.2fx smaller). "
+           "Nothing written (--dry-run).\n",
+           (long long)nq, (long long)n, cq_qtype_name(o->weights), o->activations ? ", activations " : "",
+           o->activations ? cq_qtype_name(o->activations) : "", cli_human_bytes((double)before, b1, sizeof b1),
+           cli_human_bytes((double)after, b2, sizeof b2), after ? (double)before / (double)after : 0.0);
+    cq_plan_free(p);
+    return 0;
+}
+
+static int conflict(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "cquanto " CMD ": conflicting options: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *weights = NULL, *activations = NULL, *group = NULL, *optimizer = NULL;
+    const char **include = calloc((size_t)argc, sizeof *include), **exclude = calloc((size_t)argc, sizeof *exclude);
+    int n_include = 0, n_exclude = 0, rc = 0;
+    long threads = 0;
+    bool dry_run = false, force = false, quiet = false;
+    if (!include || !exclude) {
+        fprintf(stderr, "cquanto " CMD ": out of memory\n");
+        free(include);
+        free(exclude);
+        return 1;
+    }
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v;
+        bool missing = false;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            free(include);
+            free(exclude);
+            return 0;
+        }
+        if (!strcmp(a, "--dry-run")) dry_run = true;
+        else if (!strcmp(a, "--force")) force = true;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
+        else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||
+                 (v = cli_opt_value(argc, argv, &i, "--output", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "%s needs a folder", a);
+            else if (out) rc = cli_usage_error(CMD, "-o given twice");
+            else out = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--weights", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--weights needs a qtype");
+            else weights = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--activations", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--activations needs a qtype");
+            else activations = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--group-size", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--group-size needs auto or a number");
+            else group = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--optimizer", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--optimizer needs absmax, max or hqq");
+            else optimizer = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--include", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--include needs a pattern");
+            else include[n_include++] = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--exclude", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--exclude needs a pattern");
+            else exclude[n_exclude++] = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
+            if (missing || cli_parse_int(v, 1, 4096, &threads))
+                rc = cli_usage_error(CMD, "--threads needs a number from 1 to 4096");
+        } else if (a[0] == '-' && a[1]) {
+            rc = cli_usage_error(CMD, "unknown option '%s'", a);
+        } else if (in) {
+            rc = cli_usage_error(CMD, "one input only (got '%s' and '%s')", in, a);
+        } else {
+            in = a;
+        }
+    }
+    cq_convert_opts o = cq_convert_default_opts();
+    cq_err err = {0};
+    if (!rc && !in) rc = cli_usage_error(CMD, "missing the input checkpoint");
+    if (!rc && !weights) rc = cli_usage_error(CMD, "missing --weights (int2, int4, int8, float8 or float8_e5m2)");
+    if (!rc && !out && !dry_run) rc = cli_usage_error(CMD, "missing -o OUT (or --dry-run)");
+    if (!rc && (cq_qtype_parse(weights, &o.weights, &err) || !weights_allowed(o.weights)))
+        rc = cli_usage_error(CMD, "--weights %s: choose int2, int4, int8, float8 or float8_e5m2", weights);
+    if (!rc && activations &&
+        (cq_qtype_parse(activations, &o.activations, &err) || !activations_allowed(o.activations)))
+        rc = cli_usage_error(CMD, "--activations %s: choose none, int8, float8 or float8_e5m2", activations);
+    if (!rc && optimizer) {
+        if (!strcmp(optimizer, "absmax")) o.optimizer = CQ_OPT_ABSMAX;
+        else if (!strcmp(optimizer, "max")) o.optimizer = CQ_OPT_MAX;
+        else if (!strcmp(optimizer, "hqq")) o.optimizer = CQ_OPT_HQQ;
+        else rc = cli_usage_error(CMD, "--optimizer %s: choose absmax, max or hqq", optimizer);
+    }
+    long gs = -1;
+    if (!rc && group && strcmp(group, "auto") && cli_parse_int(group, 1, 1L << 30, &gs))
+        rc = cli_usage_error(CMD, "--group-size %s: give auto or a positive number", group);
+    /* Well-formed options that contradict each other: exit 1, nothing written. */
+    bool qbits = o.weights == CQ_QINT2 || o.weights == CQ_QINT4;
+    if (!rc && gs > 0 && !qbits)
+        rc = conflict("--group-size %s applies to int2/int4 weights; %s weights are per channel", group, weights);
+    if (!rc && o.optimizer == CQ_OPT_ABSMAX && qbits)
+        rc = conflict("--optimizer %s is symmetric, --weights %s needs max or hqq", optimizer, weights);
+    if (!rc && (o.optimizer == CQ_OPT_MAX || o.optimizer == CQ_OPT_HQQ) && !qbits)
+        rc = conflict("--optimizer %s is affine, --weights %s needs absmax", optimizer, weights);
+    for (int i = 0; !rc && i < n_include; i++)
+        for (int k = 0; !rc && k < n_exclude; k++)
+            if (!strcmp(include[i], exclude[k]))
+                rc = conflict("--include '%s' and --exclude '%s' name the same modules", include[i], exclude[k]);
+    if (!rc) {
+        o.group_size = gs;
+        o.include = include;
+        o.n_include = n_include;
+        o.exclude = exclude;
+        o.n_exclude = n_exclude;
+        o.threads = (int)threads;
+        o.overwrite = force;
+        if (dry_run) {
+            rc = print_plan(in, &o);
+        } else {
+            cli_progress pr;
+            cli_progress_init(&pr, quiet);
+            cli_install_cancel_handlers();
+            o.cancel = &cli_cancel_flag;
+            o.progress = cli_progress_cb;
+            o.progress_user = &pr;
+            cq_convert_stats st;
+            cq_status s = cq_convert_quantize(in, out, &o, &st, &err);
+            cli_progress_end(&pr);
+            if (s) {
+                rc = cli_fail(CMD, &err);
+            } else if (!quiet) {
+                char b1[32], b2[32];
+                printf("%s: %lld modules quantized to %s (%.3f bits per weight), %lld tensors; %s -> %s in %.2f s "
+                       "(%.2f GB/s of input)\n",
+                       out, (long long)st.modules, cq_qtype_name(o.weights), st.bits_per_weight, (long long)st.tensors,
+                       cli_human_bytes((double)st.bytes_in, b1, sizeof b1),
+                       cli_human_bytes((double)st.bytes_out, b2, sizeof b2), st.seconds,
+                       st.seconds > 0 ? (double)st.bytes_in / st.seconds / 1e9 : 0.0);
+                if (o.activations)
+                    printf("note: activation scales are 1.0 (uncalibrated); calibrate before relying on them\n");
+            }
+        }
+    }
+    free(include);
+    free(exclude);
+    return rc;
+}
