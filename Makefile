@@ -44,6 +44,8 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 $(B)/src/kernels/x86/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
 $(B)/src/kernels/x86/%_avx512.o: ISAFLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl \
                                              -mavx512dq -mavx512vnni -mavx512bf16
+$(B)/src/kernels/x86/%_amx.o:    ISAFLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl \
+                                             -mavx512dq -mavx512vnni -mamx-tile -mamx-int8
 $(B)/src/kernels/arm/%_neon.o:   ISAFLAGS := -march=armv8.2-a+dotprod+fp16
 
 .PHONY: all lib cli tests examples test test-full asan fuzz bench demo install uninstall clean help deps \
@@ -111,7 +113,7 @@ fuzz: $(DEPS_STAMP)
 	@mkdir -p $(FUZZ_B)
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c | sed 's/^fuzz_//'); \
 	  echo "fuzz target $$n"; \
-	  clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fopenmp -ffp-contract=off \
+	  clang -std=c11 -D_GNU_SOURCE -DCQ_KERNELS_REF_ONLY -Iinclude -Isrc -g -O1 -fopenmp -ffp-contract=off \
 	    -fsanitize=fuzzer,address,undefined $$f $(LIB_SRC_FUZZ) -o $(FUZZ_B)/fuzz_$$n \
 	    -ljansson -lopenblas -lz -lm || exit 1; \
 	  mkdir -p $(FUZZ_B)/corpus_$$n; \
@@ -152,5 +154,30 @@ clean:
 
 # ---- aarch64 (cross-compiled kernel tests under qemu-user) -------------------------------
 # @@AARCH64@@ owned by the kernels layer
+# The kernel tests need only core + kernels, so they cross-compile without jansson or BLAS.
+# Both dispatch levels really execute: CQ_ISA=ref, then the NEON (dot product) level.
+A64_CC   ?= aarch64-linux-gnu-gcc
+A64_B    := build/aarch64
+A64_QEMU ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+A64_SRC  := $(sort $(wildcard src/core/*.c) $(shell find src/kernels -name '*.c' -not -path '*/x86/*'))
+A64_TSRC := tests/tst_main.c $(sort $(wildcard tests/test_kernels*.c))
+A64_OBJ  := $(A64_SRC:%.c=$(A64_B)/%.o) $(A64_TSRC:%.c=$(A64_B)/%.o)
+A64_DEPS := build/.deps-aarch64
+
+$(A64_DEPS): scripts/ensure-deps.sh
+	@scripts/ensure-deps.sh aarch64
+	@mkdir -p build && touch $@
+$(A64_B)/src/kernels/arm/%_neon.o: A64_ISA := -march=armv8.2-a+dotprod+fp16
+$(A64_B)/%.o: %.c | $(A64_DEPS)
+	@mkdir -p $(@D)
+	$(A64_CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fopenmp -MMD -MP -O2 -g \
+	    $(A64_ISA) -c $< -o $@
+$(A64_B)/cq_kernel_tests: $(A64_OBJ)
+	$(A64_CC) -o $@ $^ -fopenmp -lm
+test-aarch64: $(A64_B)/cq_kernel_tests
+	@for isa in ref neon; do \
+	  echo "== aarch64 kernels (CQ_ISA=$$isa, qemu-user)"; \
+	  CQ_ISA=$$isa $(A64_QEMU) $(A64_B)/cq_kernel_tests kernel || exit 1; \
+	done
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -751,7 +751,7 @@ typedef struct cq_convert_opts {
     /* Polled between chunks; when it reads non-zero the call stops, removes its temp output and
      * returns CQ_E_IO ("interrupted"). Set it from a signal handler. */
     const volatile int *cancel;
-    /* Called after each tensor (from the calling thread). */
+    /* Called after each tensor, one call at a time, from one of the worker threads. */
     void (*progress)(const cq_convert_progress *p, void *user);
     void *progress_user;
 } cq_convert_opts;
@@ -1122,9 +1122,9 @@ cq_status cq_dataset_batch_indexed(const cq_dataset *ds, const int64_t *indices,
  * parameters and buffers as long-lived f32 vars under PyTorch's names ("weight", "bias",
  * "running_mean", "running_var", "num_batches_tracked"), so a state dict key is
  * "<module>.<param>". A module is owned by its parent once added; freeing the root (or the
- * model) frees the tree. Constructors initialise like PyTorch's reset_parameters except that
- * Linear/Conv2d weights and biases start at zero: call cq_module_init_params for a random
- * start, or load a state dict. */
+ * model) frees the tree. New modules are in training mode, as in PyTorch. Constructors
+ * initialise like PyTorch's reset_parameters except that Linear/Conv2d weights and biases
+ * start at zero: call cq_module_init_params for a random start, or load a state dict. */
 typedef enum cq_module_kind {
     CQ_MODULE_CONTAINER = 0, /* children only; its forward is the model's code */
     CQ_MODULE_SEQUENTIAL,    /* forward runs the children in order */
@@ -1199,8 +1199,9 @@ cq_status cq_module_forward_ids(cq_tape *t, cq_module *m, const int64_t *ids, in
 typedef struct cq_model cq_model;
 typedef cq_status (*cq_model_forward_fn)(cq_model *m, cq_tape *t, cq_var *x, cq_var **out, cq_err *err);
 
-/* Takes ownership of root (also on failure). forward NULL: the root must be a Sequential
- * and runs as one. arch names the model in messages ("LeNet"); copied. */
+/* Takes ownership of root (also on failure, unless root already belongs to a tree or a
+ * model). forward NULL: the root must be a Sequential and runs as one. arch names the model
+ * in messages ("LeNet"); copied. */
 cq_status cq_model_new(cq_model **out, const char *arch, cq_module *root, cq_model_forward_fn forward,
                        cq_err *err);
 void cq_model_free(cq_model *m); /* accepts NULL */

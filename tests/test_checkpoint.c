@@ -682,6 +682,14 @@ TST(convert_sharded_keeps_sharding) {
     o.weights = CQ_QINT8;
     CHECKF(cq_convert_quantize(in, out, &o, NULL, &err) == CQ_OK, "%s", err.msg);
     CHECK(cq_convert_quantize(in, in, &o, NULL, &err) == CQ_E_ARG); /* never over the input */
+    CHECK(cq_convert_quantize(in, dir, &o, NULL, &err) == CQ_E_ARG); /* nor over a folder holding it */
+    char *other = join(dir, "other"), *keep = join(dir, "other/keep.txt");
+    cq_fs_mkdir_p(other, NULL);
+    write_text(keep, "precious");
+    CHECK(cq_convert_quantize(in, other, &o, NULL, &err) == CQ_E_EXISTS && strstr(err.msg, "quanto_qmap.json"));
+    CHECK(cq_fs_exists(keep)); /* --force replaces only earlier outputs and empty folders */
+    free(other);
+    free(keep);
     free(tok);
     free(cfg);
     free(deq);

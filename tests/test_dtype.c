@@ -175,6 +175,77 @@ TST(dtype_fp8_all_patterns_against_torch) {
     cq_st_close(f);
 }
 
+/* An independent fp8 encoder: nearest of the sorted finite values, ties to the even code, and
+ * the value one step past the largest finite one standing for overflow (inf or NaN). */
+typedef struct {
+    float vals[129];
+    uint8_t codes[129];
+    int n;
+} fp8_table;
+
+static void fp8_table_build(const fp8_fmt *f, fp8_table *t) {
+    t->n = 0;
+    for (int b = 0; b < 128; b++) {
+        float v = f->decode((uint8_t)b);
+        if (v == v && v != INFINITY) t->vals[t->n] = v, t->codes[t->n] = (uint8_t)b, t->n++;
+    }
+    /* Values ascend with the code for non-negative fp8; add the first value out of range. */
+    t->vals[t->n] = 2 * t->vals[t->n - 1] - t->vals[t->n - 2];
+    t->codes[t->n] = (uint8_t)(t->codes[t->n - 1] + 1);
+    t->n++;
+}
+
+static uint8_t fp8_reference(float x, const fp8_fmt *f, const fp8_table *t) {
+    const float *vals = t->vals;
+    const uint8_t *codes = t->codes;
+    int n = t->n;
+    uint8_t nan = f->dt == CQ_F8_E4M3FNUZ ? 0x80 : 0x7f;
+    bool neg = signbit(x);
+    float a = fabsf(x);
+    if (a != a) return f->dt == CQ_F8_E4M3FNUZ ? 0x80 : (uint8_t)(nan | (neg ? 0x80 : 0));
+    int lo = 0, hi = n; /* the last index with vals[lo] <= a */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (vals[mid] <= a) lo = mid;
+        else hi = mid;
+    }
+    uint8_t c;
+    if (lo == n - 1) c = codes[n - 1];
+    else {
+        float dl = a - vals[lo], dh = vals[lo + 1] - a; /* exact: neighbours within a binade */
+        c = dl < dh ? codes[lo] : dh < dl ? codes[lo + 1] : (codes[lo] & 1) ? codes[lo + 1] : codes[lo];
+    }
+    if (c == codes[n - 1]) { /* overflow */
+        if (f->dt == CQ_F8_E5M2) return (uint8_t)(0x7c | (neg ? 0x80 : 0));
+        return f->dt == CQ_F8_E4M3FNUZ ? 0x80 : (uint8_t)(0x7f | (neg ? 0x80 : 0));
+    }
+    if (c == 0 && f->dt == CQ_F8_E4M3FNUZ) return 0;
+    return (uint8_t)(c | (neg ? 0x80 : 0));
+}
+
+static int64_t fp8_against_reference(uint64_t stride) {
+    int64_t bad = 0;
+    for (size_t k = 0; k < 3; k++) {
+        fp8_table t;
+        fp8_table_build(&FP8[k], &t);
+        for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += stride) {
+            float x = bits_f32((uint32_t)u);
+            bad += FP8[k].encode(x) != fp8_reference(x, &FP8[k], &t);
+        }
+    }
+    return bad;
+}
+
+TST(dtype_fp8_encode_matches_nearest_even_reference) {
+    int64_t bad = fp8_against_reference(65521);
+    CHECKF(bad == 0, "%lld f32 patterns encode differently from the reference", (long long)bad);
+}
+
+TST_FULL(dtype_fp8_encode_all_f32_patterns_stride_7) {
+    int64_t bad = fp8_against_reference(7);
+    CHECKF(bad == 0, "%lld f32 patterns encode differently from the reference", (long long)bad);
+}
+
 /* ---- f32 -> narrow types against torch ---------------------------------------------------- */
 
 TST(dtype_f32_casts_against_torch) {

@@ -20,6 +20,10 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* Input bytes per work item: big enough to amortise the per-item calls, small enough that a
  * block's input and output stay in the caches between compute and write. Tests lower it to cut
  * small tensors into many blocks. */
@@ -51,6 +55,20 @@ typedef struct qtensor_state {
     cq_qweight *qw;        /* ITEM_WHOLE result, kept until the tail */
 } qtensor_state;
 
+/* A block's output bytes live in its thread's scratch buffer: the thread that computes an item
+ * also writes it before taking the next one, so one buffer per thread suffices and nothing is
+ * allocated per block. */
+typedef struct block_result {
+    const uint8_t *data;
+    size_t nbytes;
+} block_result;
+
+typedef struct scratch {
+    uint8_t *out, *codes;
+    size_t out_cap, codes_cap;
+    block_result result;
+} scratch;
+
 typedef struct shard_job {
     cq_plan *plan;
     const cq_convert_opts *opts;
@@ -61,6 +79,8 @@ typedef struct shard_job {
     int64_t n_items, cap_items;
     qtensor_state *qs; /* per plan tensor (only those of this shard are used) */
     pthread_mutex_t mu;
+    scratch *scratch; /* one per worker thread */
+    int n_scratch;
     /* progress */
     int64_t *tensors_done;
     uint64_t *bytes_done;
@@ -91,9 +111,22 @@ static cq_status push_item(shard_job *j, item_kind k, int64_t tensor, int64_t a,
 
 /* ---- computing ----------------------------------------------------------------------------- */
 
-typedef struct block_result {
-    cq_tensor *data; /* the packed (or 8-bit) bytes of the block */
-} block_result;
+static uint8_t *scratch_get(uint8_t **buf, size_t *cap, size_t n, cq_err *err) {
+    if (n > *cap) {
+        free(*buf);
+        *buf = cq__malloc(n, err, "a work buffer");
+        *cap = *buf ? n : 0;
+    }
+    return *buf;
+}
+
+static int worker_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* Scale and shift values of `n` logical rows starting at `row` into the tensor-wide buffers. */
 static void store_params(qtensor_state *q, int64_t row, int64_t n, const cq_tensor *scale, const cq_tensor *shift,
@@ -176,33 +209,38 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
     const uint8_t *src = tensor_bytes(j, pt);
     size_t ds = cq_dtype_size(q->e->dtype);
     int64_t k = it->b - it->a;
-    block_result *r = cq__calloc(1, sizeof *r, err, "a block");
-    if (!r) return CQ_E_NOMEM;
-    int64_t out_shape[2] = {k, q->row_len};
-    s = cq_tensor_new(&r->data, q->bits < 8 ? CQ_U8 : q->specs[0].dtype, 2, out_shape, err);
-    if (!s && q->bits == 8) {
-        s = quantize_rows(j, q, src, it->a, k, r->data->data, err);
+    scratch *sc = &j->scratch[worker_index()];
+    block_result *r = &sc->result;
+    r->nbytes = (size_t)(k * q->row_len);
+    uint8_t *out = scratch_get(&sc->out, &sc->out_cap, r->nbytes, err);
+    r->data = out;
+    if (!out) return CQ_E_NOMEM;
+    if (q->bits == 8) {
+        s = quantize_rows(j, q, src, it->a, k, out, err);
         cq__map_release(j->map, src + (size_t)it->a * (size_t)q->row_len * ds, (size_t)(k * q->row_len) * ds);
     } else if (!s) {
         /* Packed rows [a, b) hold logical rows [a + i*R, b + i*R) in bit field i. */
         int vpi = 8 / q->bits;
-        cq_tensor *codes = NULL;
-        int64_t cshape[2] = {vpi * k, q->row_len};
-        s = cq_tensor_new(&codes, CQ_U8, 2, cshape, err); /* zeroed: missing rows pack as 0 */
+        size_t piece = (size_t)(k * q->row_len);
+        uint8_t *codes = scratch_get(&sc->codes, &sc->codes_cap, (size_t)vpi * piece, err);
+        if (!codes) return CQ_E_NOMEM;
         for (int i = 0; !s && i < vpi; i++) {
             int64_t lo = it->a + i * q->packed_rows, hi = it->b + i * q->packed_rows;
             if (hi > q->rows) hi = q->rows;
-            if (lo >= hi) break;
-            s = quantize_rows(j, q, src, lo, hi - lo, (uint8_t *)codes->data + (size_t)(i * k * q->row_len), err);
+            if (lo >= hi) {
+                /* Rows past the end pack as zeros, as in quanto's padding. */
+                memset(codes + (size_t)i * piece, 0, (size_t)(vpi - i) * piece);
+                break;
+            }
+            s = quantize_rows(j, q, src, lo, hi - lo, codes + (size_t)i * piece, err);
+            if (hi - lo < k) memset(codes + (size_t)i * piece + (size_t)((hi - lo) * q->row_len), 0,
+                                    (size_t)((k - (hi - lo)) * q->row_len));
             cq__map_release(j->map, src + (size_t)lo * (size_t)q->row_len * ds, (size_t)((hi - lo) * q->row_len) * ds);
         }
-        if (!s) cq_pack_codes(codes->data, vpi * k, q->row_len, q->bits, r->data->data);
-        cq_tensor_free(codes);
+        if (!s) cq_pack_codes(codes, vpi * k, q->row_len, q->bits, out);
     }
     if (s) {
         cq_err_prefix(err, "%s: ", pt->name);
-        cq_tensor_free(r->data);
-        free(r);
         return s;
     }
     *result = r;
@@ -231,15 +269,6 @@ static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) 
     case ITEM_WHOLE: return compute_whole(j, it, err);
     default: return CQ_OK;
     }
-}
-
-static void item_free(void *ctx, int64_t i, void *result) {
-    CQ_UNUSED(ctx);
-    CQ_UNUSED(i);
-    block_result *r = result;
-    if (!r) return;
-    cq_tensor_free(r->data);
-    free(r);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -316,7 +345,7 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
     }
     case ITEM_BLOCK: {
         const block_result *r = result;
-        return cq_st_writer_write(j->writer, q->names[0], r->data->data, cq_tensor_nbytes(r->data), err);
+        return cq_st_writer_write(j->writer, q->names[0], r->data, r->nbytes, err);
     }
     case ITEM_WHOLE: {
         const cq_tensor *parts[3] = {q->qw->data, q->qw->scale, q->qw->shift};
@@ -457,10 +486,11 @@ static cq_status declare_shard(shard_job *j, int shard, cq_err *err) {
 
 static int thread_count(const cq_convert_opts *o) { return o->threads > 0 ? o->threads : cq_get_num_threads(); }
 
+/* Streams one shard into a writer left uncommitted in *pending (the caller commits it in the
+ * background, so the fsync of one shard overlaps the work on the next). */
 static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__ckpt_maps *maps, int shard,
-                                const char *out_path,
-                                int64_t *tensors_done, uint64_t *bytes_done, double t0, cq_convert_stats *stats,
-                                cq_err *err) {
+                                const char *out_path, int64_t *tensors_done, uint64_t *bytes_done, double t0,
+                                cq_convert_stats *stats, cq_st_writer **pending, cq_err *err) {
     shard_job j;
     memset(&j, 0, sizeof j);
     j.plan = p;
@@ -474,16 +504,18 @@ static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__
     j.stats = stats;
     pthread_mutex_init(&j.mu, NULL);
     j.qs = cq__calloc((size_t)(p->n_tensors ? p->n_tensors : 1), sizeof *j.qs, err, "the shard state");
-    cq_status s = j.qs ? CQ_OK : CQ_E_NOMEM;
+    j.n_scratch = thread_count(o);
+    j.scratch = cq__calloc((size_t)j.n_scratch, sizeof *j.scratch, err, "the work buffers");
+    cq_status s = j.qs && j.scratch ? CQ_OK : CQ_E_NOMEM;
     if (!s) s = cq_st_writer_open(out_path, &j.writer, err);
     if (!s) s = declare_shard(&j, shard, err);
     if (!s) s = schedule(&j, shard, err);
     if (!s) {
-        static const cq__pipe_ops ops = {item_compute, item_write, item_free};
+        static const cq__pipe_ops ops = {item_compute, item_write, NULL};
         s = cq__pipe_run(j.n_items, thread_count(o), o, &j, &ops, err);
     }
-    if (!s) s = cq_st_writer_commit(j.writer, err);
-    cq_st_writer_free(j.writer);
+    if (!s) *pending = j.writer;
+    else cq_st_writer_free(j.writer);
     for (int64_t ti = 0; j.qs && ti < p->n_tensors; ti++) {
         for (int k = 0; k < CQ__MAX_OUT_SPECS; k++) free(j.qs[ti].names[k]);
         free(j.qs[ti].scale);
@@ -491,8 +523,48 @@ static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__
         cq_qweight_free(j.qs[ti].qw);
     }
     free(j.qs);
+    for (int t = 0; j.scratch && t < j.n_scratch; t++) {
+        free(j.scratch[t].out);
+        free(j.scratch[t].codes);
+    }
+    free(j.scratch);
     free(j.items);
     pthread_mutex_destroy(&j.mu);
+    return s;
+}
+
+/* A shard's commit (fsync + rename) on its own thread. */
+typedef struct committer {
+    cq_st_writer *w;
+    pthread_t thread;
+    bool started;
+    cq_status status;
+    cq_err err;
+} committer;
+
+static void *commit_main(void *arg) {
+    committer *c = arg;
+    c->status = cq_st_writer_commit(c->w, &c->err);
+    return NULL;
+}
+
+static void commit_start(committer *c) {
+    c->started = pthread_create(&c->thread, NULL, commit_main, c) == 0;
+    if (!c->started) commit_main(c); /* no thread to be had: commit here */
+}
+
+/* Waits for every commit; returns the first failure. Frees the writers. */
+static cq_status commit_join(committer *c, int n, cq_status s, cq_err *err) {
+    for (int i = 0; i < n; i++) {
+        if (!c[i].w) continue;
+        if (c[i].started) pthread_join(c[i].thread, NULL);
+        if (!s && c[i].status) {
+            s = c[i].status;
+            if (err) *err = c[i].err;
+        }
+        cq_st_writer_free(c[i].w);
+        c[i].w = NULL;
+    }
     return s;
 }
 
@@ -636,10 +708,37 @@ static cq_status write_index(const cq_plan *p, const char *tmp, cq_err *err) {
     return s;
 }
 
-/* True when a and b name the same existing folder or file. */
-static bool same_path(const char *a, const char *b) {
-    char ra[PATH_MAX], rb[PATH_MAX];
-    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+/* True when `inner` is `outer` or lies inside it (both existing). */
+static bool path_within(const char *inner, const char *outer) {
+    char ri[PATH_MAX], ro[PATH_MAX];
+    if (!realpath(inner, ri) || !realpath(outer, ro)) return false;
+    size_t n = strlen(ro);
+    return !strncmp(ri, ro, n) && (ri[n] == '\0' || ri[n] == '/' || (n == 1 && ro[0] == '/'));
+}
+
+/* --force replaces an existing OUT only when losing it cannot hurt: an empty folder or an earlier
+ * quantized checkpoint (quanto_qmap.json inside), never the input or a folder holding it. */
+static cq_status check_replaceable(const char *in_dir, const char *in, const char *out, cq_err *err) {
+    if (!cq_fs_exists(out)) return CQ_OK;
+    if (path_within(in_dir, out) || path_within(in, out))
+        return cq_err_set(err, CQ_E_ARG, "%s: the output would replace the input", out);
+    if (!cq_fs_is_dir(out))
+        return cq_err_set(err, CQ_E_EXISTS, "%s: exists and is not a folder; remove it first", out);
+    char *qmap = cq_path_join(out, "quanto_qmap.json");
+    bool is_output = qmap && cq_fs_exists(qmap);
+    free(qmap);
+    DIR *d = opendir(out);
+    bool empty = d != NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = false;
+    if (d) closedir(d);
+    if (!is_output && !empty)
+        return cq_err_set(err, CQ_E_EXISTS,
+                          "%s: refusing to replace a folder that is not a quantized checkpoint (no quanto_qmap.json); "
+                          "remove it first",
+                          out);
+    return CQ_OK;
 }
 
 cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_opts *opts, cq_convert_stats *stats,
@@ -655,9 +754,10 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     cq_plan *p = NULL;
     cq_status s = cq_plan_build(in, opts, &p, err);
     if (s) return s;
-    if (same_path(cq_ckpt_dir(p->ckpt), out) || same_path(in, out)) {
+    s = check_replaceable(cq_ckpt_dir(p->ckpt), in, out, err);
+    if (s) {
         cq_plan_free(p);
-        return cq_err_set(err, CQ_E_ARG, "%s: the output would replace the input", out);
+        return s;
     }
     char *tmp = NULL;
     cq__ckpt_maps maps;
@@ -670,12 +770,18 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     int64_t tensors_done = 0;
     uint64_t bytes_done = 0;
     bool single_file = !cq_ckpt_index_path(p->ckpt) && !cq_fs_is_dir(in);
-    for (int shard = 0; !s && shard < cq_ckpt_shard_count(p->ckpt); shard++) {
+    int nshards = cq_ckpt_shard_count(p->ckpt);
+    committer *commits = cq__calloc((size_t)(nshards ? nshards : 1), sizeof *commits, err, "the shard commits");
+    if (!commits && !s) s = CQ_E_NOMEM;
+    for (int shard = 0; !s && shard < nshards; shard++) {
         char *path = cq_path_join(tmp, single_file ? "model.safetensors" : cq_ckpt_shard_file(p->ckpt, shard));
         if (!path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
-        else s = quantize_shard(p, opts, &maps, shard, path, &tensors_done, &bytes_done, t0, stats, err);
+        else s = quantize_shard(p, opts, &maps, shard, path, &tensors_done, &bytes_done, t0, stats, &commits[shard].w, err);
+        if (!s) commit_start(&commits[shard]);
         free(path);
     }
+    if (commits) s = commit_join(commits, nshards, s, err);
+    free(commits);
     if (!s) s = write_index(p, tmp, err);
     if (!s) s = write_qmap(p, tmp, err);
     if (!s) s = write_config(p, tmp, err);

@@ -413,11 +413,16 @@ static cq_status build(cq_plan *p, cq_err *err) {
                               cq_ckpt_dir(p->ckpt), name);
         bool is_weight = !strcmp(name, "weight") || ends_with(name, ".weight");
         if (!is_weight) continue;
-        cq_plan_action a;
+        /* The module: the name without ".weight" ("" for a root module's "weight"). */
+        size_t mlen = strlen(name) - (strlen(name) > 6 ? 7 : 6);
+        char *module = cq__malloc(mlen + 1, err, "a module name");
+        if (!module) return CQ_E_NOMEM;
+        memcpy(module, name, mlen);
+        module[mlen] = '\0';
+        cq_plan_action a = CQ_PLAN_QUANTIZE;
+        bool keep = true;
         if (t->ndim == 2 || t->ndim == 4) {
             any_candidate = true;
-            char module[1024];
-            snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - (strlen(name) > 6 ? 7 : 6)), name);
             a = classify(module, t, &f);
             if (a == CQ_PLAN_QUANTIZE) {
                 if (o->n_include && !matches_any(o->include, o->n_include, module)) a = CQ_PLAN_SKIP_NOT_INCLUDED;
@@ -425,21 +430,25 @@ static cq_status build(cq_plan *p, cq_err *err) {
             }
         } else if (t->ndim == 1 && o->activations != CQ_QNONE) {
             /* A LayerNorm when a bias of the same size sits beside it. */
-            char bias[1024];
-            snprintf(bias, sizeof bias, "%.*sbias", (int)(strlen(name) - 6), name);
             const cq_tensor *b = NULL;
+            char *bias = cq__malloc(strlen(name) + 1, err, "a tensor name");
+            if (!bias) {
+                free(module);
+                return CQ_E_NOMEM;
+            }
+            snprintf(bias, strlen(name) + 1, "%.*sbias", (int)(strlen(name) - 6), name);
             int64_t bi = cq_ckpt_find(p->ckpt, bias);
+            free(bias);
             if (bi >= 0) b = cq_ckpt_tensor(p->ckpt, bi);
-            char module[1024];
-            snprintf(module, sizeof module, "%.*s", (int)(strlen(name) - (strlen(name) > 6 ? 7 : 6)), name);
-            if (!b || b->ndim != 1 || b->shape[0] != t->shape[0] || !looks_like_layernorm(module)) continue;
-            if (!cq_dtype_is_float(t->dtype)) continue;
-            if (o->n_include && !matches_any(o->include, o->n_include, module)) continue;
-            if (matches_any(o->exclude, o->n_exclude, module)) continue;
+            keep = b && b->ndim == 1 && b->shape[0] == t->shape[0] && looks_like_layernorm(module) &&
+                   cq_dtype_is_float(t->dtype) && (!o->n_include || matches_any(o->include, o->n_include, module)) &&
+                   !matches_any(o->exclude, o->n_exclude, module);
             a = CQ_PLAN_ACTIVATIONS_ONLY;
         } else {
-            continue;
+            keep = false;
         }
+        free(module);
+        if (!keep) continue;
         cq_status s = add_entry(p, &cap, name, t, a, err);
         if (s) return s;
         if (a == CQ_PLAN_QUANTIZE || a == CQ_PLAN_ACTIVATIONS_ONLY) pt->entry = p->n_entries - 1;

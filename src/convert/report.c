@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 /* ---- error statistics --------------------------------------------------------------------------- */
 
@@ -322,6 +323,18 @@ static const char *kind_of(const char *module) {
     return d ? d + 1 : module;
 }
 
+/* The layer index of a module: its first all-digit name component ("model.layers.12.mlp" -> 12). */
+static long layer_of(const char *module) {
+    for (const char *p = module; *p; p++) {
+        if ((p == module || p[-1] == '.') && *p >= '0' && *p <= '9') {
+            const char *q = p;
+            while (*q >= '0' && *q <= '9') q++;
+            if (*q == '.' || *q == '\0') return strtol(p, NULL, 10);
+        }
+    }
+    return -1;
+}
+
 static int cmp_order(const void *pa, const void *pb) {
     const cq_report_entry *a = *(const cq_report_entry *const *)pa, *b = *(const cq_report_entry *const *)pb;
     return a->order < b->order ? -1 : a->order > b->order;
@@ -398,6 +411,19 @@ cq_status cq_report_write_svg(const cq_report *r, const char *title, const char 
         sb_printf(&b, ": %.2f dB, %s, %.3f bits per weight</title></rect>\n", e->err.snr_db, cq_qtype_name(e->qtype),
                   e->bits_per_weight);
     }
+    /* Layer boundaries: a tick and the layer index under the first module of each layer. */
+    long prev = -2;
+    int64_t every = n > 400 ? 8 : n > 150 ? 4 : 1, seen = 0;
+    for (int64_t i = 0; i < n; i++) {
+        long l = layer_of(byorder[i]->module);
+        if (l == prev || l < 0) continue;
+        prev = l;
+        double x = left + bar * (double)i;
+        sb_printf(&b, "<line x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" stroke=\"#999\"/>\n", x, top + plot_h, x,
+                  top + plot_h + 5);
+        if (seen++ % every == 0)
+            sb_printf(&b, "<text x=\"%.2f\" y=\"%.1f\" font-size=\"10\">%ld</text>\n", x + 1, top + plot_h + 16, l);
+    }
     /* Overall SNR as a dashed line. */
     if (isfinite(r->overall.snr_db)) {
         double y = YPOS(r->overall.snr_db);
@@ -407,7 +433,7 @@ cq_status cq_report_write_svg(const cq_report *r, const char *title, const char 
     }
     sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", left, top + plot_h,
               left + plot_w, top + plot_h);
-    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">modules in checkpoint order (first to last)</text>\n",
+    sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">modules in checkpoint order, by layer</text>\n",
               left + plot_w / 2, top + plot_h + 36);
     for (int c = 0; c < nkinds; c++) {
         double y = top + 10 + 20.0 * c;

@@ -28,17 +28,22 @@ static inline float cq__bits_f32(uint32_t u) {
  * default rounding mode (no -ffast-math anywhere), and every larger float is an integer. */
 static inline float cq__rint(float x) {
     float a = fabsf(x);
-    if (!(a < 0x1p23f)) return x; /* also NaN */
-    return copysignf((a + 0x1p23f) - 0x1p23f, x);
+    float r = copysignf((a + 0x1p23f) - 0x1p23f, x);
+    /* A quiet comparison and a select: loops using this vectorize (an ordered `<` may trap
+     * on NaN, which stops GCC from if-converting it). NaN -> x. */
+    return __builtin_isless(a, 0x1p23f) ? r : x;
 }
+
+/* cq__rint for |x| < 2^23 (or NaN, which stays NaN) without a select, so that loops that
+ * clamp first and round after vectorize. Rounding commutes with clamping to integers. */
+static inline float cq__rint_small(float x) { return copysignf((fabsf(x) + 0x1p23f) - 0x1p23f, x); }
 
 /* bf16: the high half of an f32, rounded half to even. Every NaN becomes 0xFFFF, as torch's
  * vectorized CPU cast produces. */
 static inline uint16_t cq__f32_to_bf16_bits(float x) {
     uint32_t u = cq__f32_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return 0xffffu;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? 0xffffu : r); /* a select, no branch */
 }
 
 static inline float cq__bf16_bits_to_f32(uint16_t h) { return cq__bits_f32((uint32_t)h << 16); }

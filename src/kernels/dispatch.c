@@ -3,7 +3,8 @@
  * has no variant); for every level the CPU supports, a merged table is built once, taking each
  * op from the highest level at or below it that has one (BLIS's "reference first, then
  * override"). The cap (CQ_ISA, read once, or cq_set_isa_cap) selects which merged table runs.
- * Also the `cquanto cpu` report.
+ * Also the `cquanto cpu` report. Built with CQ_KERNELS_REF_ONLY (the fuzz targets, which
+ * leave out the ISA-flagged files) only the reference level exists.
  */
 #include "kernels/kernels_internal.h"
 
@@ -14,7 +15,8 @@
 /* The levels of this architecture, lowest first. */
 static const cq_isa g_order[] = {
     CQ_ISA_REF,
-#if defined(__x86_64__)
+#if defined(CQ_KERNELS_REF_ONLY)
+#elif defined(__x86_64__)
     CQ_ISA_AVX2,   CQ_ISA_AVX512, CQ_ISA_AMX,
 #elif defined(__aarch64__)
     CQ_ISA_NEON,
@@ -37,12 +39,12 @@ static int rank_of(cq_isa isa) {
 const cq__kernels *cq__kernels_for(cq_isa isa) {
     switch (isa) {
     case CQ_ISA_REF: return &cq__kernels_ref;
-#if defined(__x86_64__)
+#if defined(CQ_KERNELS_REF_ONLY)
+#elif defined(__x86_64__)
     case CQ_ISA_AVX2: return &cq__kernels_avx2;
     case CQ_ISA_AVX512: return &cq__kernels_avx512;
     case CQ_ISA_AMX: return &cq__kernels_amx;
-#endif
-#if defined(__aarch64__)
+#elif defined(__aarch64__)
     case CQ_ISA_NEON: return &cq__kernels_neon;
 #endif
     default: return NULL;

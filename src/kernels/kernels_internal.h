@@ -22,6 +22,7 @@
 #include "core/internal.h"
 
 #define CQ_TILE_ROWS 16
+#define CQ_CODES_SLACK 1024 /* zero bytes after a weight's last array */
 #define CQ_W8A8_MAX_K 65536
 
 /* Largest activation block in fast mode, and the block used inside longer groups. */

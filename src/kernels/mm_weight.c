@@ -158,7 +158,8 @@ cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err
         return cq_err_set(err, CQ_E_OVERFLOW, "cq_mm_weight_new: weight too large");
     }
     size_t scale_pad = (size_t)cq__round_up((int64_t)scale_bytes, 64);
-    size_t total = (size_t)code_bytes + scale_pad * (bits < 8 ? 2 : 1);
+    /* + CQ_CODES_SLACK zero bytes: kernels may read whole 64-k AMX tiles past the last code. */
+    size_t total = (size_t)code_bytes + scale_pad * (bits < 8 ? 2 : 1) + CQ_CODES_SLACK;
     w->codes = cq_aligned_alloc(total);
     w->alloc_bytes = total;
     if (!w->codes) {

@@ -116,6 +116,7 @@ cq_status cq_quantize(cq_model *model, const cq_quantize_opts *opts, cq_err *err
 typedef struct act_ctx {
     cq_qtype qtype;
     float scale;
+    cq_tape *tape; /* scratch for the int8 codes */
 } act_ctx;
 
 /* quantize(x, scale) then dequantize, per tensor (quanto's ActivationQBytesQuantizer). */
@@ -124,11 +125,10 @@ static cq_status act_fake_quant(void *ctx, const cq_tensor *in, cq_tensor *out, 
     float scale = c->scale;
     if (c->qtype == CQ_QINT8 && in->dtype == CQ_F32) { /* the vectorised kernels, same numbers */
         int64_t n = cq_tensor_numel(in);
-        int8_t *codes = cq__malloc((size_t)(n ? n : 1), err, "activation codes");
+        int8_t *codes = cq_tape_alloc(c->tape, (size_t)n, err);
         if (!codes) return CQ_E_NOMEM;
         cq_vec_quantize_i8(in->data, CQ_F32, n, scale, codes);
         cq_vec_dequantize_i8(codes, n, scale, out->data, CQ_F32);
-        free(codes);
         return CQ_OK;
     }
     cq_tensor *scale_t = NULL, *deq = NULL;
@@ -286,7 +286,7 @@ cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out,
         if (s) return s;
     }
     if (q->quantize_input && !int8_kernel) { /* the int8 kernel quantizes its input itself */
-        act_ctx c = {q->activations, q->input_scale};
+        act_ctx c = {q->activations, q->input_scale, t};
         s = cq_ste(t, x, act_fake_quant, &c, &in, err);
         if (s) return s;
     }
@@ -295,7 +295,7 @@ cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out,
         s = frozen_linear_kernel(t, m, x, in, &used, &y, err);
         if (s) return s;
         if (!used && int8_kernel) { /* the kernels refused after all: quantize the input here */
-            act_ctx c = {q->activations, q->input_scale};
+            act_ctx c = {q->activations, q->input_scale, t};
             s = cq_ste(t, x, act_fake_quant, &c, &in, err);
             if (s) return s;
         }
@@ -320,7 +320,7 @@ cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out,
             s = observe(model, q->activations, y, &q->output_scale, err);
             if (s) return s;
         }
-        act_ctx c = {q->activations, q->output_scale};
+        act_ctx c = {q->activations, q->output_scale, t};
         s = cq_ste(t, y, act_fake_quant, &c, &y, err);
         if (s) return s;
     }

@@ -52,77 +52,100 @@ cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **s
 
 /* ---- codes and dequantization ------------------------------------------------------------- */
 
-static inline __attribute__((always_inline)) void codes_chunk(const void *x, cq_dtype dt, const void *scale,
-                                                              const void *shift, cq__layout l, int64_t lo,
-                                                              int64_t hi, float qmax, uint8_t *codes) {
-    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
-    float s = cq__ld(scale, dt, j), sh = cq__ld(shift, dt, j);
-    for (int64_t i = lo; i < hi; i++) {
-        float v = 0.0f;
-        if (s != 0.0f) {
-            v = cq__rint(cq__rnd(cq__rnd(cq__ld(x, dt, i) + sh, dt) / s, dt));
-            v = v < 0.0f ? 0.0f : v > qmax ? qmax : v;
-        }
-        codes[i] = v == v ? (uint8_t)v : 0;
-        if (++r == l.inner) {
-            r = 0;
-            if (++j == l.n) j = 0;
-            s = cq__ld(scale, dt, j);
-            sh = cq__ld(shift, dt, j);
-        }
+/* One segment of elements with parameters s[0], sh[0] (ps 0) or s[0..], sh[0..] (ps 1). */
+static inline __attribute__((always_inline)) void codes_seg(const void *x, cq_dtype dt, const float *s,
+                                                            const float *sh, int ps, int64_t i0, int64_t i1,
+                                                            float qmax, uint8_t *codes) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+        float sv = s[(i - i0) * ps];
+        float v = cq__rnd(cq__rnd(cq__ld(x, dt, i) + sh[(i - i0) * ps], dt) / sv, dt);
+        /* Clamp, then round (the same as round then clamp, the bounds being integers); quiet
+         * comparisons and selects keep the loop vectorizable. */
+        v = __builtin_isless(v, 0.0f) ? 0.0f : v;
+        v = __builtin_isgreater(v, qmax) ? qmax : v;
+        v = cq__rint_small(v);
+        codes[i] = (uint8_t)((sv != 0.0f) & (v == v) ? v : 0.0f);
     }
 }
 
-void cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
-                      int bits, uint8_t *codes) {
+static inline __attribute__((always_inline)) void codes_walk(const void *x, cq_dtype dt, const float *s,
+                                                             const float *sh, cq__layout l, int64_t lo, int64_t hi,
+                                                             float qmax, uint8_t *codes) {
+    for (int64_t i = lo, e; i < hi; i = e) {
+        int64_t j = cq__segment(l, i, hi, &e);
+        if (l.inner == 1) codes_seg(x, dt, s + j, sh + j, 1, i, e, qmax, codes);
+        else codes_seg(x, dt, s + j, sh + j, 0, i, e, qmax, codes);
+    }
+}
+
+cq_status cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
+                           int bits, uint8_t *codes, cq_err *err) {
+    float *s = cq__params_f32(scale, lay.n, err), *sh = cq__params_f32(shift, lay.n, err);
+    if (!s || !sh) {
+        free(s), free(sh);
+        return CQ_E_NOMEM;
+    }
     int64_t n = cq_tensor_numel(x), chunks = (n + AFFINE_CHUNK - 1) / AFFINE_CHUNK;
     float qmax = (float)((1 << bits) - 1);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * AFFINE_CHUNK, hi = lo + AFFINE_CHUNK < n ? lo + AFFINE_CHUNK : n;
         switch (x->dtype) {
-        case CQ_F16: codes_chunk(x->data, CQ_F16, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
-        case CQ_BF16: codes_chunk(x->data, CQ_BF16, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
-        default: codes_chunk(x->data, CQ_F32, scale->data, shift->data, lay, lo, hi, qmax, codes); break;
+        case CQ_F16: codes_walk(x->data, CQ_F16, s, sh, lay, lo, hi, qmax, codes); break;
+        case CQ_BF16: codes_walk(x->data, CQ_BF16, s, sh, lay, lo, hi, qmax, codes); break;
+        default: codes_walk(x->data, CQ_F32, s, sh, lay, lo, hi, qmax, codes); break;
         }
     }
+    free(s), free(sh);
+    return CQ_OK;
 }
 
-static inline __attribute__((always_inline)) void dequant_chunk(const uint8_t *codes, const void *scale,
-                                                                const void *shift, cq_dtype dt, cq__layout l,
-                                                                int64_t lo, int64_t hi, void *out, bool out_f32) {
-    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
-    float s = cq__ld(scale, dt, j), sh = cq__ld(shift, dt, j);
-    for (int64_t i = lo; i < hi; i++) {
-        float v = cq__rnd(cq__rnd(s * (float)codes[i], dt) - sh, dt);
+static inline __attribute__((always_inline)) void dequant_seg(const uint8_t *codes, const float *s, const float *sh,
+                                                              int ps, cq_dtype dt, int64_t i0, int64_t i1, void *out,
+                                                              bool out_f32) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+        float v = cq__rnd(cq__rnd(s[(i - i0) * ps] * (float)codes[i], dt) - sh[(i - i0) * ps], dt);
         if (out_f32) ((float *)out)[i] = v;
         else cq__st(out, dt, i, v);
-        if (++r == l.inner) {
-            r = 0;
-            if (++j == l.n) j = 0;
-            s = cq__ld(scale, dt, j);
-            sh = cq__ld(shift, dt, j);
-        }
     }
 }
 
-static void affine_dequant_into(const uint8_t *codes, int64_t n, const cq_tensor *scale, const cq_tensor *shift,
-                                cq__layout lay, void *out, bool out_f32) {
+static inline __attribute__((always_inline)) void dequant_walk(const uint8_t *codes, const float *s, const float *sh,
+                                                               cq_dtype dt, cq__layout l, int64_t lo, int64_t hi,
+                                                               void *out, bool out_f32) {
+    for (int64_t i = lo, e; i < hi; i = e) {
+        int64_t j = cq__segment(l, i, hi, &e);
+        if (l.inner == 1) dequant_seg(codes, s + j, sh + j, 1, dt, i, e, out, out_f32);
+        else dequant_seg(codes, s + j, sh + j, 0, dt, i, e, out, out_f32);
+    }
+}
+
+static cq_status affine_dequant_into(const uint8_t *codes, int64_t n, const cq_tensor *scale,
+                                     const cq_tensor *shift, cq__layout lay, void *out, bool out_f32, cq_err *err) {
+    float *s = cq__params_f32(scale, lay.n, err), *sh = cq__params_f32(shift, lay.n, err);
+    if (!s || !sh) {
+        free(s), free(sh);
+        return CQ_E_NOMEM;
+    }
     int64_t chunks = (n + AFFINE_CHUNK - 1) / AFFINE_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * AFFINE_CHUNK, hi = lo + AFFINE_CHUNK < n ? lo + AFFINE_CHUNK : n;
         switch (scale->dtype) {
-        case CQ_F16: dequant_chunk(codes, scale->data, shift->data, CQ_F16, lay, lo, hi, out, out_f32); break;
-        case CQ_BF16: dequant_chunk(codes, scale->data, shift->data, CQ_BF16, lay, lo, hi, out, out_f32); break;
-        default: dequant_chunk(codes, scale->data, shift->data, CQ_F32, lay, lo, hi, out, out_f32); break;
+        case CQ_F16: dequant_walk(codes, s, sh, CQ_F16, lay, lo, hi, out, out_f32); break;
+        case CQ_BF16: dequant_walk(codes, s, sh, CQ_BF16, lay, lo, hi, out, out_f32); break;
+        default: dequant_walk(codes, s, sh, CQ_F32, lay, lo, hi, out, out_f32); break;
         }
     }
+    free(s), free(sh);
+    return CQ_OK;
 }
 
-void cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
-                        void *out) {
-    affine_dequant_into(codes, lay.outer * lay.n * lay.inner, scale, shift, lay, out, false);
+cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift, cq__layout lay,
+                             void *out, cq_err *err) {
+    return affine_dequant_into(codes, lay.outer * lay.n * lay.inner, scale, shift, lay, out, false, err);
 }
 
 /* ---- public entry points ------------------------------------------------------------------ */
@@ -154,6 +177,14 @@ static cq_status maybe_group(const cq_tensor *x, int axis, int64_t group_size, c
     *tmp = NULL;
     *g = x;
     if (group_size <= 0) return CQ_OK;
+    if (axis == 0) {
+        /* A reshape: a header over x's data, no copy. */
+        int64_t gshape[2];
+        cq_status s = cq_grouped_shape(x->ndim, x->shape, axis, group_size, gshape, err);
+        if (!s) s = cq_tensor_view(tmp, x->dtype, 2, gshape, x->data, err);
+        if (!s) *g = *tmp;
+        return s;
+    }
     cq_status s = cq_group(x, axis, group_size, tmp, err);
     if (!s) *g = *tmp;
     return s;
@@ -210,7 +241,11 @@ cq_status cq_quantize_affine(const cq_tensor *x, int bits, int axis, int64_t gro
     cq__layout lay;
     s = cq__param_layout(g, scale, "quantize_affine scale", &lay, err);
     if (!s) s = cq_tensor_new(codes, CQ_U8, g->ndim, g->shape, err);
-    if (!s) cq__affine_codes(g, scale, shift, lay, bits, (*codes)->data);
+    if (!s) s = cq__affine_codes(g, scale, shift, lay, bits, (*codes)->data, err);
+    if (s) {
+        cq_tensor_free(*codes);
+        *codes = NULL;
+    }
     cq_tensor_free(tmp);
     return s;
 }
@@ -238,7 +273,12 @@ cq_status cq_dequantize_affine(const cq_tensor *codes, const cq_tensor *scale, c
     cq_tensor *flat;
     s = cq_tensor_new(&flat, out_dtype, codes->ndim, codes->shape, err);
     if (s) return s;
-    affine_dequant_into(codes->data, cq_tensor_numel(codes), scale, shift, lay, flat->data, out_dtype == CQ_F32);
+    s = affine_dequant_into(codes->data, cq_tensor_numel(codes), scale, shift, lay, flat->data, out_dtype == CQ_F32,
+                            err);
+    if (s) {
+        cq_tensor_free(flat);
+        return s;
+    }
     if (!orig_shape) {
         *out = flat;
         return CQ_OK;

@@ -28,8 +28,9 @@ static int64_t ceil_log2(int64_t x) {
 
 /* Sums `nrows` interleaved series of `size` items; item (i, k) is `w` consecutive lanes at
  * in + i*row_stride + k*col_stride. */
-static void multi_row_sum(const float *in, int64_t row_stride, int64_t col_stride, int64_t size, int nrows,
-                          int w, float out[TORCH_ILP][TORCH_VEC]) {
+static inline __attribute__((always_inline)) void multi_row_sum(const float *in, int64_t row_stride,
+                                                                 int64_t col_stride, int64_t size, int nrows, int w,
+                                                                 float out[TORCH_ILP][TORCH_VEC]) {
     int64_t level_power = ceil_log2(size) / TORCH_LEVELS;
     if (level_power < 4) level_power = 4;
     int64_t level_step = (int64_t)1 << level_power, level_mask = level_step - 1;
@@ -60,7 +61,8 @@ static void multi_row_sum(const float *in, int64_t row_stride, int64_t col_strid
 }
 
 /* row_sum: `size` items of w lanes, stride in_stride, folded through 4 ILP accumulators. */
-static void row_sum(const float *in, int64_t in_stride, int64_t size, int w, float out[TORCH_VEC]) {
+static inline __attribute__((always_inline)) void row_sum(const float *in, int64_t in_stride, int64_t size, int w,
+                                                           float out[TORCH_VEC]) {
     float part[TORCH_ILP][TORCH_VEC];
     int64_t size_ilp = size / TORCH_ILP;
     multi_row_sum(in, in_stride * TORCH_ILP, in_stride, size_ilp, TORCH_ILP, w, part);
@@ -123,15 +125,12 @@ void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t si
 
 /* One HQQ step's elementwise part: t = round(code*scale) - round(W - shrink(W - W_hat)), all
  * rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1)) (for p = 1:
- * relu(|x| - 1/beta)). */
-static inline __attribute__((always_inline)) void hqq_target(const void *w, const void *w_hat,
-                                                             const uint8_t *codes, const void *scale,
-                                                             cq_dtype dt, cq__layout l, int64_t lo,
-                                                             int64_t hi, float inv_beta, float pexp,
-                                                             bool lp_is_one, float *t) {
-    int64_t r = lo % l.inner, j = (lo / l.inner) % l.n;
-    float s = cq__ld(scale, dt, j);
-    for (int64_t i = lo; i < hi; i++) {
+ * relu(|x| - 1/beta)). One segment of elements with scales s[0] (ps 0) or s[0..] (ps 1). */
+static inline __attribute__((always_inline)) void target_seg(const void *w, const void *w_hat, const uint8_t *codes,
+                                                             const float *s, int ps, cq_dtype dt, int64_t i0,
+                                                             int64_t i1, float inv_beta, float pexp, bool lp_is_one,
+                                                             float *t) {
+    for (int64_t i = i0; i < i1; i++) {
         float wv = cq__ld(w, dt, i);
         float error = cq__rnd(wv - cq__ld(w_hat, dt, i), dt);
         float a = fabsf(error), d;
@@ -140,27 +139,33 @@ static inline __attribute__((always_inline)) void hqq_target(const void *w, cons
         float relu = d > 0.0f || d != d ? d : 0.0f;
         float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
         float e = sign * relu;
-        t[i] = cq__rnd(cq__rnd((float)codes[i] * s, dt) - cq__rnd(wv - e, dt), dt);
-        if (++r == l.inner) {
-            r = 0;
-            if (++j == l.n) j = 0;
-            s = cq__ld(scale, dt, j);
-        }
+        t[i] = cq__rnd(cq__rnd((float)codes[i] * s[(i - i0) * ps], dt) - cq__rnd(wv - e, dt), dt);
+    }
+}
+
+static inline __attribute__((always_inline)) void target_walk(const void *w, const void *w_hat, const uint8_t *codes,
+                                                              const float *s, cq_dtype dt, cq__layout l, int64_t lo,
+                                                              int64_t hi, float inv_beta, float pexp, bool lp_is_one,
+                                                              float *t) {
+    for (int64_t i = lo, e; i < hi; i = e) {
+        int64_t j = cq__segment(l, i, hi, &e);
+        if (l.inner == 1) target_seg(w, w_hat, codes, s + j, 1, dt, i, e, inv_beta, pexp, lp_is_one, t);
+        else target_seg(w, w_hat, codes, s + j, 0, dt, i, e, inv_beta, pexp, lp_is_one, t);
     }
 }
 
 #define HQQ_CHUNK ((int64_t)1 << 14)
 
-static void hqq_targets(const cq_tensor *w, const void *w_hat, const uint8_t *codes, const cq_tensor *scale,
-                        cq__layout l, float inv_beta, float pexp, bool lp_is_one, float *t) {
+static void hqq_targets(const cq_tensor *w, const void *w_hat, const uint8_t *codes, const float *s, cq__layout l,
+                        float inv_beta, float pexp, bool lp_is_one, float *t) {
     int64_t n = cq_tensor_numel(w), chunks = (n + HQQ_CHUNK - 1) / HQQ_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * HQQ_CHUNK, hi = lo + HQQ_CHUNK < n ? lo + HQQ_CHUNK : n;
         switch (w->dtype) {
-        case CQ_F16: hqq_target(w->data, w_hat, codes, scale->data, CQ_F16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
-        case CQ_BF16: hqq_target(w->data, w_hat, codes, scale->data, CQ_BF16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
-        default: hqq_target(w->data, w_hat, codes, scale->data, CQ_F32, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
+        case CQ_F16: target_walk(w->data, w_hat, codes, s, CQ_F16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
+        case CQ_BF16: target_walk(w->data, w_hat, codes, s, CQ_BF16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
+        default: target_walk(w->data, w_hat, codes, s, CQ_F32, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
         }
     }
 }
@@ -204,13 +209,14 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     uint8_t *codes = malloc((size_t)n + 1), *codes_new = malloc((size_t)n + 1);
     void *w_hat = malloc((size_t)n * es + 1), *w_hat_new = malloc((size_t)n * es + 1);
     float *t = malloc((size_t)n * sizeof(float) + 1), *sums = malloc((size_t)nparams * sizeof(float) + 1);
+    float *scales = malloc((size_t)nparams * sizeof(float) + 1);
     s = cq_tensor_clone(&shift_new, *shift, err);
-    if (!s && (!codes || !codes_new || !w_hat || !w_hat_new || !t || !sums))
+    if (!s && (!codes || !codes_new || !w_hat || !w_hat_new || !t || !sums || !scales))
         s = cq_err_set(err, CQ_E_NOMEM, "hqq optimizer: out of memory for %lld elements", (long long)n);
+    if (!s) s = cq__affine_codes(x, *scale, *shift, lay, bits, codes, err);
+    if (!s) s = cq__affine_dequant(codes, *scale, *shift, lay, w_hat, err);
     if (s) goto done;
-
-    cq__affine_codes(x, *scale, *shift, lay, bits, codes);
-    cq__affine_dequant(codes, *scale, *shift, lay, w_hat);
+    for (int64_t j = 0; j < nparams; j++) scales[j] = cq__ld((*scale)->data, dt, j);
     float best_error = mean_abs_error(x, w_hat, t);
     double beta = o.beta;
     /* How torch treats the Python scalars (checked against torch 2.6 for every f16/bf16
@@ -219,17 +225,17 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     float pexp = cq__rnd((float)(o.lp_norm - 1.0), dt);
     bool lp_is_one = o.lp_norm == 1.0;
     for (int it = 0; it < o.iters; it++) {
-        hqq_targets(x, w_hat, codes, *scale, lay, (float)(1.0 / beta), pexp, lp_is_one, t);
+        hqq_targets(x, w_hat, codes, scales, lay, (float)(1.0 / beta), pexp, lp_is_one, t);
         if (axis == 0) cq__torch_sum_2d(t, cols, 1, rows, cols, sums);
         else cq__torch_sum_2d(t, rows, cols, cols, 1, sums);
         float count = (float)(axis == 0 ? cols : rows);
         /* A zero-scale (constant) group keeps -rmin, which reproduces it exactly; the mean
          * would only add rounding noise (quanto has NaN there). */
         for (int64_t j = 0; j < nparams; j++)
-            cq__st(shift_new->data, dt, j,
-                   cq__ld((*scale)->data, dt, j) == 0.0f ? cq__ld((*shift)->data, dt, j) : cq__rnd(sums[j] / count, dt));
-        cq__affine_codes(x, *scale, shift_new, lay, bits, codes_new);
-        cq__affine_dequant(codes_new, *scale, shift_new, lay, w_hat_new);
+            cq__st(shift_new->data, dt, j, scales[j] == 0.0f ? cq__ld((*shift)->data, dt, j) : cq__rnd(sums[j] / count, dt));
+        s = cq__affine_codes(x, *scale, shift_new, lay, bits, codes_new, err);
+        if (!s) s = cq__affine_dequant(codes_new, *scale, shift_new, lay, w_hat_new, err);
+        if (s) goto done;
         float mean_error = mean_abs_error(x, w_hat_new, t);
         if (!(mean_error < best_error)) break;
         best_error = mean_error;
@@ -241,7 +247,7 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
         w_hat = w_hat_new, w_hat_new = tw;
     }
 done:
-    free(codes), free(codes_new), free(w_hat), free(w_hat_new), free(t), free(sums);
+    free(codes), free(codes_new), free(w_hat), free(w_hat_new), free(t), free(sums), free(scales);
     cq_tensor_free(shift_new);
     if (s) {
         cq_tensor_free(*scale), cq_tensor_free(*shift);

@@ -81,28 +81,38 @@ cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const cha
 }
 
 /* Min and max (or the max of |x| when mn is NULL) of every parameter slot j. Exact and
- * NaN-propagating like torch.amax, so splitting the work over threads cannot change it: each
- * slot is reduced by one thread. */
+ * NaN-propagating like torch.amax (a NaN anywhere makes the slot NaN), so the order of the
+ * comparisons, SIMD lanes and threads included, cannot change the result; each slot is
+ * reduced by one thread. */
 static inline __attribute__((always_inline)) void reduce_slots(const void *x, cq_dtype dt, cq__layout l,
                                                                int64_t j0, int64_t j1, float *mn, float *mx) {
-    for (int64_t j = j0; j < j1; j++) mx[j] = mn ? -INFINITY : 0.0f;
-    if (mn)
-        for (int64_t j = j0; j < j1; j++) mn[j] = INFINITY;
+    for (int64_t j = j0; j < j1; j++) {
+        mx[j] = mn ? -INFINITY : 0.0f;
+        if (mn) mn[j] = INFINITY;
+    }
     for (int64_t o = 0; o < l.outer; o++) {
         for (int64_t j = j0; j < j1; j++) {
             int64_t base = (o * l.n + j) * l.inner;
             float hi = mx[j], lo = mn ? mn[j] : 0.0f;
-            for (int64_t r = 0; r < l.inner; r++) {
-                float v = cq__ld(x, dt, base + r);
-                if (mn) {
-                    hi = cq__maxf(hi, v);
-                    lo = cq__minf(lo, v);
-                } else {
-                    hi = cq__maxf(hi, fabsf(v));
+            int nan = hi != hi;
+            if (mn) {
+#pragma omp simd reduction(max : hi) reduction(min : lo) reduction(| : nan)
+                for (int64_t r = 0; r < l.inner; r++) {
+                    float v = cq__ld(x, dt, base + r);
+                    hi = v > hi ? v : hi;
+                    lo = v < lo ? v : lo;
+                    nan |= v != v;
+                }
+            } else {
+#pragma omp simd reduction(max : hi) reduction(| : nan)
+                for (int64_t r = 0; r < l.inner; r++) {
+                    float v = fabsf(cq__ld(x, dt, base + r));
+                    hi = v > hi ? v : hi;
+                    nan |= v != v;
                 }
             }
-            mx[j] = hi;
-            if (mn) mn[j] = lo;
+            mx[j] = nan ? NAN : hi;
+            if (mn) mn[j] = nan ? NAN : lo;
         }
     }
 }

@@ -96,11 +96,11 @@ cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **s
 cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_opts *opts,
                            cq_tensor **scale, cq_tensor **shift, cq_err *err);
 /* Affine codes of x under (scale, shift) laid out as lay (no grouping, no checks). */
-void cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift,
-                      cq__layout lay, int bits, uint8_t *codes);
+cq_status cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_tensor *shift,
+                           cq__layout lay, int bits, uint8_t *codes, cq_err *err);
 /* scale * code - shift (two roundings in dt) into out (dtype dt, same numel as codes). */
-void cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
-                        cq__layout lay, void *out);
+cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
+                             cq__layout lay, void *out, cq_err *err);
 
 /* torch's CPU float sum (ATen's cascade_sum as dispatched on x86, AVX2 lanes) of a 2-D
  * f32 array, reducing over `size0` elements of stride `stride0` for each of `size1` outputs

@@ -88,7 +88,16 @@ cq_status cq_qweight_quantize_ex(const cq_tensor *w, cq_qtype q, int axis, cq_op
     cq_tensor *scale = NULL, *shift = NULL, *codes = NULL, *packed = NULL;
     s = cq_affine_optimize(w, q, axis, group_size, opt, hqq, &scale, &shift, err);
     if (!s) s = cq_quantize_affine(w, qi->bits, axis, group_size, scale, shift, &codes, err);
-    if (!s) s = cq_pack(codes, qi->bits, &packed, err);
+    if (!s) {
+        /* The codes are in range by construction: pack without cq_pack's check. */
+        int64_t pshape[CQ_MAX_DIMS];
+        memcpy(pshape, codes->shape, sizeof pshape);
+        pshape[0] = cq_packed_rows(codes->shape[0], qi->bits);
+        s = cq_tensor_new(&packed, CQ_U8, codes->ndim, pshape, err);
+        if (!s)
+            cq_pack_codes(codes->data, codes->shape[0], cq_shape_numel(codes->ndim - 1, codes->shape + 1), qi->bits,
+                          packed->data);
+    }
     cq_tensor_free(codes);
     if (!s && !(qw = qweight_new(q, axis, group_size, w->ndim, w->shape, err))) s = CQ_E_NOMEM;
     if (s) {

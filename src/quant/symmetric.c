@@ -51,23 +51,29 @@ cq_status cq_absmax_scale(const cq_tensor *x, cq_qtype q, int axis, cq_tensor **
     return CQ_OK;
 }
 
-/* q = x / scale in dt; int8: round half to even, clamp to [-128, 127]; fp8: clamp to
- * +-max, then the fp8 cast. NaN -> 0 for int8 (torch's cast is undefined there). One segment
- * of elements whose scales are s[0] (ps 0) or s[0..] (ps 1). */
-static inline __attribute__((always_inline)) void quantize_seg(const void *x, cq_dtype dt, const float *s, int ps,
-                                                               int64_t i0, int64_t i1, cq_dtype out_dt, void *out) {
-    if (out_dt == CQ_I8) {
-        int8_t *o = out;
-        for (int64_t i = i0; i < i1; i++) {
-            float sv = s[(i - i0) * ps];
-            float v = cq__rint(cq__rnd(cq__ld(x, dt, i) / sv, dt));
-            v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
-            o[i] = sv != 0.0f && v == v ? (int8_t)v : 0;
-        }
-        return;
+/* q = x / scale in dt, then int8: round half to even, clamp to [-128, 127] (NaN -> 0, where
+ * torch's cast is undefined); fp8: clamp to +-max, then the fp8 cast. One segment of
+ * elements whose scales are s[0] (ps 0) or s[0..] (ps 1). */
+static inline __attribute__((always_inline)) void quantize_i8_seg(const void *x, cq_dtype dt, const float *s, int ps,
+                                                                  int64_t i0, int64_t i1, float lo, float hi,
+                                                                  int8_t *o) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) {
+        float sv = s[(i - i0) * ps];
+        float v = cq__rnd(cq__ld(x, dt, i) / sv, dt);
+        /* Clamp, then round (the same as round then clamp, the bounds being integers); quiet
+         * comparisons and selects keep the loop vectorizable (so do bounds that are not
+         * compile-time constants, oddly, with GCC 12). */
+        v = __builtin_isless(v, lo) ? lo : v;
+        v = __builtin_isgreater(v, hi) ? hi : v;
+        v = cq__rint_small(v);
+        o[i] = (int8_t)(int32_t)((sv != 0.0f) & (v == v) ? v : 0.0f);
     }
+}
+
+static inline __attribute__((always_inline)) void quantize_f8_seg(const void *x, cq_dtype dt, const float *s, int ps,
+                                                                  int64_t i0, int64_t i1, cq_dtype out_dt, uint8_t *o) {
     float qmax = (float)qtype_qmax(out_dt);
-    uint8_t *o = out;
     for (int64_t i = i0; i < i1; i++) {
         float sv = s[(i - i0) * ps];
         float v = sv != 0.0f ? cq__rnd(cq__ld(x, dt, i) / sv, dt) : 0.0f;
@@ -80,22 +86,34 @@ static inline __attribute__((always_inline)) void quantize_seg(const void *x, cq
 
 static inline __attribute__((always_inline)) void quantize_walk(const void *x, cq_dtype dt, const float *s,
                                                                 cq__layout l, int64_t lo, int64_t hi,
-                                                                cq_dtype out_dt, void *out) {
+                                                                cq_dtype out_dt, const float bounds[2], void *out) {
     for (int64_t i = lo, e; i < hi; i = e) {
         int64_t j = cq__segment(l, i, hi, &e);
-        if (l.inner == 1) quantize_seg(x, dt, s + j, 1, i, e, out_dt, out);
-        else quantize_seg(x, dt, s + j, 0, i, e, out_dt, out);
+        if (out_dt == CQ_I8) {
+            if (l.inner == 1) quantize_i8_seg(x, dt, s + j, 1, i, e, bounds[0], bounds[1], out);
+            else quantize_i8_seg(x, dt, s + j, 0, i, e, bounds[0], bounds[1], out);
+        } else {
+            quantize_f8_seg(x, dt, s + j, l.inner == 1, i, e, out_dt, out);
+        }
     }
 }
 
 static void quantize_range(const void *x, cq_dtype dt, const float *s, cq__layout l, int64_t lo, int64_t hi,
-                           cq_dtype out_dt, void *out) {
+                           cq_dtype out_dt, const float bounds[2], void *out) {
+    /* int8 (the common case) gets loops specialised on a constant target. */
+    bool i8 = out_dt == CQ_I8;
     switch (dt) {
-    case CQ_F16: quantize_walk(x, CQ_F16, s, l, lo, hi, out_dt, out); break;
-    case CQ_BF16: quantize_walk(x, CQ_BF16, s, l, lo, hi, out_dt, out); break;
+    case CQ_F16:
+        if (i8) quantize_walk(x, CQ_F16, s, l, lo, hi, CQ_I8, bounds, out);
+        else quantize_walk(x, CQ_F16, s, l, lo, hi, out_dt, bounds, out);
+        break;
+    case CQ_BF16:
+        if (i8) quantize_walk(x, CQ_BF16, s, l, lo, hi, CQ_I8, bounds, out);
+        else quantize_walk(x, CQ_BF16, s, l, lo, hi, out_dt, bounds, out);
+        break;
     default:
-        if (out_dt == CQ_I8) quantize_walk(x, CQ_F32, s, l, lo, hi, CQ_I8, out);
-        else quantize_walk(x, CQ_F32, s, l, lo, hi, out_dt, out);
+        if (i8) quantize_walk(x, CQ_F32, s, l, lo, hi, CQ_I8, bounds, out);
+        else quantize_walk(x, CQ_F32, s, l, lo, hi, out_dt, bounds, out);
         break;
     }
 }
@@ -140,11 +158,14 @@ cq_status cq_quantize_symmetric(const cq_tensor *x, cq_dtype dtype, int axis, co
         free(sv);
         return s;
     }
+    /* int8's [-128, 127], read from the qtype table at run time (see quantize_i8_seg). */
+    const cq_qtype_info *i8 = cq_qtype_get(CQ_QINT8);
+    const float bounds[2] = {(float)i8->qmin, (float)i8->qmax};
     int64_t n = cq_tensor_numel(x), chunks = (n + SYM_CHUNK - 1) / SYM_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * SYM_CHUNK, hi = lo + SYM_CHUNK < n ? lo + SYM_CHUNK : n;
-        quantize_range(x->data, x->dtype, sv, l, lo, hi, dtype, (*data)->data);
+        quantize_range(x->data, x->dtype, sv, l, lo, hi, dtype, bounds, (*data)->data);
     }
     free(sv);
     return CQ_OK;
@@ -169,6 +190,7 @@ static bool byte_values(cq_dtype dt, float table[256]) {
 static inline __attribute__((always_inline)) void dequant_seg(const uint8_t *data, const float *table, const float *s,
                                                               int ps, cq_dtype dt, int64_t i0, int64_t i1, void *out,
                                                               bool out_f32) {
+#pragma omp simd
     for (int64_t i = i0; i < i1; i++) {
         float v = cq__rnd(s[(i - i0) * ps] * table[data[i]], dt);
         if (out_f32) ((float *)out)[i] = v;

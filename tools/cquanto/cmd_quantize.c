@@ -31,7 +31,7 @@ static void usage(FILE *f) {
             "  --exclude P        leave modules matching a pattern in float (repeatable), e.g. 'lm_head'\n"
             "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes the output\n"
             "  --dry-run          print the plan (module, shape, qtype, group size, bytes) and write nothing\n"
-            "  --force            replace OUT if it exists\n"
+            "  --force            replace OUT if it is an earlier quantized checkpoint or an empty folder\n"
             "  --quiet            no progress line and no summary\n\n"
             "Embedding tables, an output head tied to them and GPT-2 Conv1D layers are never quantized.\n");
 }

@@ -37,9 +37,11 @@ void cli_progress_cb(const cq_convert_progress *pr, void *user) {
     bool last = pr->tensors_done >= pr->tensors_total;
     if (!last && pr->seconds - p->last_draw < 0.1) return;
     p->last_draw = pr->seconds;
-    char line[256], done[32], rate[48] = "", eta[32] = "";
+    char line[256], done[80], rate[48] = "", eta[32] = "";
     if (pr->bytes_total) {
-        cli_human_bytes((double)pr->bytes_done, done, sizeof done);
+        char a[32], b[32];
+        snprintf(done, sizeof done, "%s of %s", cli_human_bytes((double)pr->bytes_done, a, sizeof a),
+                 cli_human_bytes((double)pr->bytes_total, b, sizeof b));
         if (pr->seconds > 0.05) {
             double gbs = (double)pr->bytes_done / pr->seconds / 1e9;
             snprintf(rate, sizeof rate, "  %.2f GB/s", gbs);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench_quantize.sh - `cquanto quantize` on a synthetic Llama-shaped checkpoint (TinyLlama-1.1B
+# dimensions, bf16, 3 shards, 2.2 GB; bench/gen_synth_ckpt.c makes it once) to int8 (absmax),
+# int4 (max) and int4 (hqq). Reports GB/s of input, the ratio to the memory-read bandwidth measured
+# in the same run (bench/mem_read_bw.c), peak RSS (/usr/bin/time -v), and the ratio against
+# optimum-quanto doing the same on this CPU (load, quantize, freeze, save:
+# tools/interop/quanto_quantize_bench.py) when its pinned venv is there. Not a test.
+#
+# usage: bench/bench_quantize.sh [BUILD_DIR]
+# env:   CQ_BENCH_CKPT  checkpoint folder (default BUILD_DIR/bench/synth_llama, generated if missing)
+#        CQ_BENCH_OUT   scratch output folder (default BUILD_DIR/bench/quantize_out)
+#        QUANTO_PYTHON  python with optimum-quanto (default /root/qvenv/bin/python; "" skips it)
+#        CQ_BENCH_MODES space-separated weights:optimizer list (default "int8:absmax int4:max int4:hqq")
+#        CQ_BENCH_QUANTO_MODES the modes optimum-quanto is timed on (default "int8:absmax int4:max")
+# Figures vary with machine load: take them on a quiet machine.
+set -eu
+B=${1:-build/release}
+CK=${CQ_BENCH_CKPT:-$B/bench/synth_llama}
+OUT=${CQ_BENCH_OUT:-$B/bench/quantize_out}
+PY=${QUANTO_PYTHON-/root/qvenv/bin/python}
+MODES=${CQ_BENCH_MODES:-"int8:absmax int4:max int4:hqq"}
+QMODES=${CQ_BENCH_QUANTO_MODES:-"int8:absmax int4:max"}
+CQ=$B/cquanto
+[ -x "$CQ" ] && [ -x "$B/bench/gen_synth_ckpt" ] && [ -x "$B/bench/mem_read_bw" ] || {
+    echo "bench_quantize: build first (make bench, or make B=$B $B/cquanto $B/bench/gen_synth_ckpt $B/bench/mem_read_bw)" >&2
+    exit 1
+}
+[ -f "$CK/model.safetensors.index.json" ] || "$B/bench/gen_synth_ckpt" "$CK"
+in_bytes=$(cat "$CK"/*.safetensors | wc -c)
+threads=${CQ_THREADS:-$(nproc)}
+
+# Warm the page cache so both tools read the input from memory, as the bandwidth probe does.
+cat "$CK"/*.safetensors >/dev/null
+bw=$("$B/bench/mem_read_bw" "$threads" | awk 'END {print $2}')
+
+measure() { # OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints "seconds maxrss_kB"
+    local log=$1; shift
+    /usr/bin/time -v "$@" >"$log.out" 2>"$log"
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$log")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+    echo "$wall $rss"
+}
+
+echo "## cquanto quantize: $(basename "$CK") ($(awk -v b="$in_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}') bf16, $(ls "$CK"/*.safetensors | wc -l) shards), $threads threads"
+echo
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); memory-read bandwidth: $bw GB/s ($threads threads, bench/mem_read_bw)"
+echo
+echo "| weights | optimizer | seconds | GB/s of input | of read bandwidth | peak RSS | optimum-quanto seconds | speed-up |"
+echo "|---|---|---|---|---|---|---|---|"
+mkdir -p "$(dirname "$OUT")"
+for m in $MODES; do
+    w=${m%%:*} o=${m##*:}
+    rm -rf "$OUT"
+    read -r secs rss < <(measure "$OUT.log" "$CQ" quantize "$CK" -o "$OUT" --weights "$w" --optimizer "$o" --quiet --threads "$threads")
+    gbs=$(awk -v b="$in_bytes" -v s="$secs" 'BEGIN {printf "%.2f", b / s / 1e9}')
+    pct=$(awk -v g="$gbs" -v bw="$bw" 'BEGIN {printf "%.0f%%", 100 * g / bw}')
+    qsecs="-" ratio="-"
+    if [ -n "$PY" ] && [ -x "$PY" ] && [[ " $QMODES " == *" $m "* ]] && "$PY" -c "import optimum.quanto" 2>/dev/null; then
+        rm -rf "$OUT.quanto"
+        qopt=$([ "$o" = absmax ] && echo default || echo "$o")
+        read -r qsecs qrss < <(measure "$OUT.quanto.log" "$PY" tools/interop/quanto_quantize_bench.py "$CK" "$OUT.quanto" \
+            --weights "q$w" --optimizer "$qopt" --threads "$threads")
+        ratio=$(awk -v q="$qsecs" -v s="$secs" 'BEGIN {printf "%.1fx", q / s}')
+        qsecs="$qsecs ($(awk -v r="$qrss" 'BEGIN {printf "%.1f GB", r / 1e6}') RSS; $(tail -n 1 "$OUT.quanto.log.out"))"
+        rm -rf "$OUT.quanto"
+    fi
+    echo "| $w | $o | $secs | $gbs | $pct | $(awk -v r="$rss" 'BEGIN {printf "%.0f MB", r / 1024}') | $qsecs | $ratio |"
+done
+rm -rf "$OUT" "$OUT.log" "$OUT.log.out" "$OUT.quanto.log" "$OUT.quanto.log.out"
+echo
+# The largest tensor of a Llama checkpoint is the embedding (or lm_head): vocab x hidden bf16.
+v=$(grep -o '"vocab_size": [0-9]*' "$CK/config.json" | grep -o '[0-9]*$')
+h=$(grep -o '"hidden_size": [0-9]*' "$CK/config.json" | grep -o '[0-9]*$')
+echo "Peak-RSS bound of the issue: 2 x largest tensor + 64 MB = $(awk -v b="$(( v * h * 2 ))" 'BEGIN {printf "%.0f MB", (2 * b + 64 * 1048576) / 1048576}')"

@@ -1,0 +1,213 @@
+/*
+ * kernels_amx.c - the amx level: prefill-sized integer matmuls (W8A8 and fast mode) on AMX
+ * tiles, bit-exact with the reference. Everything else, and what the tiles do not cover, runs
+ * the avx512 level's kernels: decode shapes, the last M % 32 rows, W8A8's last K % 64 inputs,
+ * and fast mode with activation blocks that are not whole 64-input chunks.
+ *
+ * Tiles: C0..C3 are a 32x32 block of int32 sums (two 16-row activation tiles A0, A1 times two
+ * 16-column weight tiles B0, B1, each 64 inputs deep). A weight tile of the packed layout is
+ * already a B operand (16 quads x 16 rows x 4 bytes, stride 64); 2/4-bit weights are first
+ * expanded to bytes in the thread's scratch. tdpbsud multiplies signed activations by
+ * unsigned weight bytes, the same products as vpdpbusd, so the epilogues are the avx512 ones.
+ */
+#include "kernels/x86/simd_avx512.h"
+
+#include "kernels/simd_common.inc"
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+/* Every tile 16 rows x 64 bytes: C 16x16 int32, A 16 rows x 64 k, B 16 quads x 16 cols x 4. */
+static void load_tile_config(void) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    _tile_loadconfig(&cfg);
+}
+
+#define AMX_ROWS 32 /* activation rows per block: two A tiles */
+
+/* Output tiles per cache block (even): their weights (16 x K bytes each) stay in L2 while
+ * every 32-row activation block passes over them, so activations are read from memory once
+ * per block of tiles rather than once per tile pair. */
+static int64_t chunk_tiles(const cq_mm_weight *w) {
+    int64_t nb = (768 << 10) / (16 * cq__round_up(w->kp, 64));
+    nb = nb < 2 ? 2 : nb > 16 ? 16 : nb;
+    return nb & ~(int64_t)1;
+}
+
+/* The int32 sums of rows [m, m + 32) of A (stride lda) and the nt (1 or 2) B tiles over the
+ * 64-input chunks [c0, c1), stored to cbuf as [tile j][row i][16]. */
+static inline void amx_block(const int8_t *A, size_t lda, const uint8_t *const *B, int nt, int64_t c0, int64_t c1,
+                             int32_t *cbuf) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t c = c0; c < c1; c++) {
+        _tile_loadd(4, A + 64 * c, lda);
+        _tile_loadd(5, A + 16 * lda + 64 * c, lda);
+        _tile_loadd(6, B[0] + 1024 * c, 64);
+        _tile_dpbsud(0, 4, 6);
+        _tile_dpbsud(2, 5, 6);
+        if (nt > 1) {
+            _tile_loadd(7, B[1] + 1024 * c, 64);
+            _tile_dpbsud(1, 4, 7);
+            _tile_dpbsud(3, 5, 7);
+        }
+    }
+    /* cbuf: tile j rows 0-15 then 16-31, each row 16 int32 */
+    _tile_stored(0, cbuf, 64);
+    _tile_stored(2, cbuf + 256, 64);
+    if (nt > 1) {
+        _tile_stored(1, cbuf + 512, 64);
+        _tile_stored(3, cbuf + 768, 64);
+    }
+}
+
+/* ---- W8A8 ------------------------------------------------------------------------------------ */
+
+static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1, void *scratch) {
+    const cq_mm_weight *w = a->w;
+    int64_t kc = w->k / 64, ma = m0 + (m1 - m0) / AMX_ROWS * AMX_ROWS;
+    if (kc == 0 || ma == m0 || !scratch) {
+        cq__kernels_avx512.matmul_w8a8(a, t0, t1, m0, m1, scratch);
+        return;
+    }
+    int32_t *cbuf = scratch;
+    int64_t q0 = kc * 16, nq = w->kp / 4; /* quads left to vpdpbusd */
+    int64_t nb = chunk_tiles(w);
+    load_tile_config();
+    for (int64_t tc = t0; tc < t1; tc += nb)
+    for (int64_t m = m0; m < ma; m += AMX_ROWS)
+    for (int64_t t = tc; t < t1 && t < tc + nb; t += 2) {
+        int nt = t + 2 <= t1 && t + 2 <= tc + nb ? 2 : 1;
+        const uint8_t *B[2] = {w->codes + (size_t)t * w->tile_bytes, w->codes + (size_t)(t + 1) * w->tile_bytes};
+        vf os[2];
+        for (int j = 0; j < nt; j++)
+            os[j] = vf_round(vf_mul(vf_set1(a->x_scale), tile_scale(w, w->scale, t + j, 0)), w->scale_dtype);
+        {
+            const int8_t *A = a->xq + m * a->ldx;
+            amx_block(A, (size_t)a->ldx, B, nt, 0, kc, cbuf);
+            for (int i = 0; i < AMX_ROWS; i++) {
+                const int8_t *x = A + i * a->ldx;
+                for (int j = 0; j < nt; j++) {
+                    vi acc = vi_loadu(cbuf + 512 * j + 16 * i);
+                    for (int64_t q = q0; q < nq; q++) {
+                        int8_t quad[4] = {0, 0, 0, 0};
+                        memcpy(quad, x + 4 * q, (size_t)(w->k - 4 * q < 4 ? w->k - 4 * q : 4));
+                        acc = vi_dp_int8(acc, vi_loadu(B[j] + 64 * q), vi_bcast4(quad));
+                    }
+                    vi isum = vi_sub(acc, vi_set1(CQ_SIMD_INT8_BIAS * a->xsum[m + i]));
+                    store_out(a, m + i, t + j, vf_round(vf_mul(vf_from_i32(isum), os[j]), w->scale_dtype));
+                }
+            }
+        }
+    }
+    _tile_release();
+    if (ma < m1) cq__kernels_avx512.matmul_w8a8(a, t0, t1, ma, m1, scratch);
+}
+
+static size_t amx_scratch_w8a8(const cq_mm_weight *w, int64_t m) {
+    CQ_UNUSED(w);
+    return m < AMX_ROWS ? 0 : 4096;
+}
+
+/* ---- fast mode ---------------------------------------------------------------------------- */
+
+/* Activation blocks made of whole 64-input chunks (padding past the row end is zero in both
+ * operands). */
+static bool fast_tiles_ok(const cq_mm_weight *w) { return w->groups == 1 || (w->gsp % 64 == 0 && w->blk % 64 == 0); }
+
+static size_t panel_bytes(const cq_mm_weight *w) { return (size_t)cq__round_up(w->kp, 64) * 16; }
+
+/* Tile t as bytes, 64-input chunks of 1 KB, zero-padded to whole chunks: qint8 in place. */
+static const uint8_t *byte_panel(const cq_mm_weight *w, int64_t t, uint8_t *out) {
+    const uint8_t *src = w->codes + (size_t)t * w->tile_bytes;
+    if (w->bits == 8) return src;
+    int per = 8 / w->bits; /* quads per 64-byte chunk of the layout */
+    int64_t chunks = w->kp * w->bits / 32;
+    __m512i mask = _mm512_set1_epi8(w->bits == 4 ? 0x0f : 0x03);
+    for (int64_t c = 0; c < chunks; c++) {
+        __m512i v = _mm512_loadu_si512(src + 64 * c);
+        for (int q = 0; q < per; q++)
+            _mm512_storeu_si512(out + 64 * (c * per + q), _mm512_and_si512(_mm512_srli_epi16(v, (unsigned)(q * w->bits)), mask));
+    }
+    memset(out + (size_t)w->kp * 16, 0, panel_bytes(w) - (size_t)w->kp * 16);
+    return out;
+}
+
+static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1, void *scratch) {
+    const cq_mm_weight *w = a->w;
+    int64_t ma = m0 + (m1 - m0) / AMX_ROWS * AMX_ROWS;
+    if (!fast_tiles_ok(w) || ma == m0 || !scratch) {
+        cq__kernels_avx512.matmul_fast(a, t0, t1, m0, m1, scratch);
+        return;
+    }
+    int32_t *cbuf = scratch;
+    float *facc = (float *)((uint8_t *)scratch + 4096);
+    uint8_t *panels = (uint8_t *)scratch + 8192;
+    size_t rb = cq__qrow_bytes(w), cb = cq__qrow_codes_bytes(w);
+    bool affine = w->bits < 8;
+    int64_t nb = chunk_tiles(w);
+    const uint8_t *B_all[16];
+    load_tile_config();
+    for (int64_t tc = t0; tc < t1; tc += nb) {
+        int64_t te = tc + nb < t1 ? tc + nb : t1;
+        for (int64_t t = tc; t < te; t++) B_all[t - tc] = byte_panel(w, t, panels + (size_t)(t - tc) * panel_bytes(w));
+        for (int64_t m = m0; m < ma; m += AMX_ROWS)
+        for (int64_t t = tc; t < te; t += 2) {
+            int nt = t + 2 <= te ? 2 : 1;
+            const uint8_t *B[2] = {B_all[t - tc], B_all[t - tc + nt - 1]};
+            const uint8_t *rows = a->xb + (size_t)m * rb;
+            memset(facc, 0, 4096);
+            for (int64_t g = 0; g < w->groups; g++) {
+                vf s[2], sh[2];
+                for (int j = 0; j < nt; j++) {
+                    s[j] = tile_scale(w, w->scale, t + j, g);
+                    sh[j] = affine ? tile_scale(w, w->shift, t + j, g) : s[j];
+                }
+                for (int64_t b = 0; b < w->nblk; b++) {
+                    int64_t k0 = g * w->gsp + b * w->blk;
+                    int64_t k1 = b + 1 < w->nblk ? k0 + w->blk : (g + 1) * w->gsp;
+                    amx_block((const int8_t *)rows, rb, B, nt, k0 / 64, cq__ceil_div(k1, 64), cbuf);
+                    for (int i = 0; i < AMX_ROWS; i++) {
+                        const cq__qblock *blk = (const cq__qblock *)(rows + (size_t)i * rb + cb) + g * w->nblk + b;
+                        vf d = vf_set1(blk->d), dq = vf_set1(blk->dq);
+                        vi corr = vi_set1(affine ? 0 : CQ_SIMD_INT8_BIAS * blk->qsum);
+                        for (int j = 0; j < nt; j++) {
+                            float *f = facc + 512 * j + 16 * i;
+                            vi isum = vi_sub(vi_loadu(cbuf + 512 * j + 16 * i), corr);
+                            vf acc = vf_fmadd(d, vf_mul(s[j], vf_from_i32(isum)), vf_loadu(f));
+                            if (affine) acc = vf_fnmadd(sh[j], dq, acc);
+                            vf_storeu(f, acc);
+                        }
+                    }
+                }
+            }
+            for (int i = 0; i < AMX_ROWS; i++)
+                for (int j = 0; j < nt; j++) store_out(a, m + i, t + j, vf_loadu(facc + 512 * j + 16 * i));
+        }
+    }
+    _tile_release();
+    if (ma < m1) cq__kernels_avx512.matmul_fast(a, t0, t1, ma, m1, scratch);
+}
+
+static size_t amx_scratch_fast(const cq_mm_weight *w, int64_t m) {
+    size_t vnni = cq__kernels_avx512.scratch_fast ? cq__kernels_avx512.scratch_fast(w, m) : 0;
+    size_t mine = m < AMX_ROWS || !fast_tiles_ok(w) ? 0 : 8192 + (size_t)chunk_tiles(w) * panel_bytes(w);
+    return mine > vnni ? mine : vnni;
+}
+
+/* Only the prefill matmuls have AMX variants; the dispatcher takes every other op from the
+ * avx512 level. */
+const cq__kernels cq__kernels_amx = {
+    .matmul_w8a8 = amx_matmul_w8a8,
+    .matmul_fast = amx_matmul_fast,
+    .scratch_w8a8 = amx_scratch_w8a8,
+    .scratch_fast = amx_scratch_fast,
+};

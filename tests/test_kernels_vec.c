@@ -1,0 +1,243 @@
+/*
+ * test_kernels_vec.c - the elementwise kernels: every ISA level's variant against the
+ * reference, bit for bit, on exhaustive 8- and 16-bit inputs, a sweep of f32 bit patterns
+ * with the special values, every length up to 2 vectors + 1 (tails), misaligned pointers and
+ * canaries after outputs; plus the public cq_vec_* wrappers. Needs only core + kernels.
+ */
+#include "test_kernels_util.h"
+
+/* f32 inputs: specials, ties and boundaries of every format, then a strided sweep of all bit
+ * patterns (the full 2^32 sweep is TST_FULL). */
+static float *f32_inputs(int64_t *n, uint32_t stride) {
+    static const uint32_t specials[] = {
+        0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0x7fffffff,
+        0x00000001, 0x007fffff, 0x00800000, 0x3f800000, 0x3f808000, 0x3f818000, 0x3f807fff, 0x477fe000,
+        0x477ff000, 0x477fefff, 0x38800000, 0x387fffff, 0x33800000, 0x33000000, 0x43e00000, 0x43e80000,
+        0x43f00000, 0x43efffff, 0x3c800000, 0x3b000000, 0x3a800000, 0x47600000, 0x47700000, 0x37800000,
+        0x36800000, 0x36000000, 0x7f7fffff, 0xc3e00000, 0xbf800000, 0x4b000000, 0x4b000001, 0x3fc00000};
+    int64_t ns = (int64_t)CQ_ARRAY_LEN(specials), nsweep = (int64_t)(0x100000000ull / stride);
+    float *v = malloc((size_t)(ns + nsweep) * sizeof(float));
+    for (int64_t i = 0; i < ns; i++) v[i] = bits_f32(specials[i]);
+    for (int64_t i = 0; i < nsweep; i++) v[ns + i] = bits_f32((uint32_t)((uint64_t)i * stride + 12345u));
+    *n = ns + nsweep;
+    return v;
+}
+
+typedef void (*f32_to_u16)(const float *, uint16_t *, int64_t);
+typedef void (*u16_to_f32)(const uint16_t *, float *, int64_t);
+typedef void (*f32_to_u8)(const float *, uint8_t *, int64_t);
+typedef void (*u8_to_f32)(const uint8_t *, float *, int64_t);
+
+/* Runs fn over the same inputs at every offset 0..2 and every length 0..33 (tails), then the
+ * whole array, comparing bytes with the reference and checking the canaries. */
+#define CHECK_CONVERT(label, fn, ref, in, n, in_t, out_t)                                                  \
+    do {                                                                                                   \
+        out_t *want = malloc((size_t)(n) * sizeof(out_t) + 1);                                             \
+        ref(in, want, n);                                                                                  \
+        kbuf got = kbuf_new((size_t)(n) * sizeof(out_t), sizeof(out_t));                                   \
+        fn(in, (out_t *)got.p, n);                                                                         \
+        CHECKF(!memcmp(got.p, want, (size_t)(n) * sizeof(out_t)) && kbuf_canaries_ok(&got), "%s %s", label, \
+               cq_isa_name(isa));                                                                          \
+        if (memcmp(got.p, want, (size_t)(n) * sizeof(out_t)))                                              \
+            for (int64_t i_ = 0; i_ < (n); i_++)                                                           \
+                if (memcmp(got.p + i_ * sizeof(out_t), want + i_, sizeof(out_t))) {                        \
+                    printf("    first difference at %lld\n", (long long)i_);                              \
+                    break;                                                                                 \
+                }                                                                                          \
+        kbuf_free(&got);                                                                                   \
+        for (int len = 0; len <= 33; len++)                                                                \
+            for (int off = 0; off < 3; off++) {                                                            \
+                kbuf t = kbuf_new((size_t)len * sizeof(out_t), (size_t)off * sizeof(out_t));               \
+                fn((in) + off, (out_t *)t.p, len);                                                          \
+                ref((in) + off, want, len);                                                                \
+                CHECKF(!memcmp(t.p, want, (size_t)len * sizeof(out_t)) && kbuf_canaries_ok(&t),            \
+                       "%s %s len %d off %d", label, cq_isa_name(isa), len, off);                          \
+                kbuf_free(&t);                                                                             \
+            }                                                                                              \
+        free(want);                                                                                        \
+    } while (0)
+
+static void check_conversions(uint32_t stride) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    int64_t nf;
+    float *f = f32_inputs(&nf, stride);
+    uint16_t *h = malloc(65536 * sizeof(uint16_t) + 64);
+    uint8_t b[256 + 64];
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int i = 0; i < 256; i++) b[i] = (uint8_t)i;
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int li = 0; li < nl; li++) {
+        cq_isa isa = lv[li];
+        const cq__kernels *k = cq__kernels_for(isa);
+        if (k->f32_to_f16) CHECK_CONVERT("f32->f16", k->f32_to_f16, ref->f32_to_f16, f, nf, float, uint16_t);
+        if (k->f32_to_bf16) CHECK_CONVERT("f32->bf16", k->f32_to_bf16, ref->f32_to_bf16, f, nf, float, uint16_t);
+        if (k->f32_to_e4m3) CHECK_CONVERT("f32->e4m3fn", k->f32_to_e4m3, ref->f32_to_e4m3, f, nf, float, uint8_t);
+        if (k->f32_to_e5m2) CHECK_CONVERT("f32->e5m2", k->f32_to_e5m2, ref->f32_to_e5m2, f, nf, float, uint8_t);
+        if (k->f16_to_f32) CHECK_CONVERT("f16->f32", k->f16_to_f32, ref->f16_to_f32, h, 65536, uint16_t, float);
+        if (k->bf16_to_f32) CHECK_CONVERT("bf16->f32", k->bf16_to_f32, ref->bf16_to_f32, h, 65536, uint16_t, float);
+        if (k->e4m3_to_f32) CHECK_CONVERT("e4m3fn->f32", k->e4m3_to_f32, ref->e4m3_to_f32, b, 256, uint8_t, float);
+        if (k->e5m2_to_f32) CHECK_CONVERT("e5m2->f32", k->e5m2_to_f32, ref->e5m2_to_f32, b, 256, uint8_t, float);
+    }
+    if (!nl) CHECK(ref->f32_to_f16 != NULL);
+    free(f);
+    free(h);
+}
+
+TST(kernel_vec_conversions_match_ref) { check_conversions(65537); }
+
+TST_FULL(kernel_vec_conversions_match_ref_all_f32) { check_conversions(1); }
+
+/* The reference conversions are the core scalar casts. */
+TST(kernel_vec_ref_conversions_are_core_casts) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    float f[4] = {1.0f / 3.0f, -448.0f, 1e-9f, 70000.0f};
+    uint16_t h[4];
+    uint8_t b[4];
+    ref->f32_to_bf16(f, h, 4);
+    for (int i = 0; i < 4; i++) CHECK(h[i] == cq_f32_to_bf16(f[i]));
+    ref->f32_to_e4m3(f, b, 4);
+    for (int i = 0; i < 4; i++) CHECK(b[i] == cq_f32_to_f8_e4m3fn(f[i]));
+}
+
+TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    krng r = {11};
+    const int n = 203;
+    float *x = malloc(n * sizeof(float));
+    uint16_t *xh = malloc(n * sizeof(uint16_t)), *xb = malloc(n * sizeof(uint16_t));
+    for (int i = 0; i < n; i++) {
+        x[i] = krng_n(&r, 3.0f);
+        if (i % 17 == 5) x[i] = (float)(i % 9) * 0.5f; /* ties after dividing by 0.5 */
+    }
+    x[7] = 1e30f, x[8] = -1e30f, x[9] = 0.0f, x[10] = -0.0f, x[11] = 1e-40f;
+    cq_vec_f32_to_f16(x, xh, n);
+    cq_vec_f32_to_bf16(x, xb, n);
+    const void *srcs[3] = {x, xh, xb};
+    const cq_dtype dts[3] = {CQ_F32, CQ_F16, CQ_BF16};
+    const float scales[] = {0.5f, 0.0173f, 0.0f, 3.0f};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int li = 0; li < nl; li++) {
+        const cq__kernels *k = cq__kernels_for(lv[li]);
+        const char *isa = cq_isa_name(lv[li]);
+        if (!k->absmax || !k->quantize_i8 || !k->dequantize_i8) continue; /* falls back to a tested level */
+        for (int d = 0; d < 3; d++) {
+            size_t es = cq_dtype_size(dts[d]);
+            for (int len = 0; len <= n; len += len < 40 ? 1 : 37) {
+                for (int off = 0; off < 2 && off + len <= n; off++) {
+                    const void *src = (const uint8_t *)srcs[d] + (size_t)off * es;
+                    float a = k->absmax(src, dts[d], len), b = ref->absmax(src, dts[d], len);
+                    CHECKF(f32_bits(a) == f32_bits(b), "absmax %s %s len %d: %a vs %a", isa, cq_dtype_name(dts[d]), len,
+                           a, b);
+                    for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+                        kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
+                        int8_t want[256];
+                        k->quantize_i8(src, dts[d], len, scales[si], (int8_t *)q.p);
+                        ref->quantize_i8(src, dts[d], len, scales[si], want);
+                        CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "quantize_i8 %s %s len %d s %g",
+                               isa, cq_dtype_name(dts[d]), len, scales[si]);
+                        kbuf y = kbuf_new((size_t)len * es, es * (size_t)off);
+                        uint8_t ywant[256 * 4];
+                        k->dequantize_i8(want, len, scales[si], y.p, dts[d]);
+                        ref->dequantize_i8(want, len, scales[si], ywant, dts[d]);
+                        CHECKF(!memcmp(y.p, ywant, (size_t)len * es) && kbuf_canaries_ok(&y), "dequantize_i8 %s %s len %d",
+                               isa, cq_dtype_name(dts[d]), len);
+                        kbuf_free(&q);
+                        kbuf_free(&y);
+                    }
+                }
+            }
+        }
+        /* NaN propagates through absmax; NaN quantizes to 0 */
+        float nanv[20];
+        for (int i = 0; i < 20; i++) nanv[i] = (float)i;
+        nanv[13] = bits_f32(0x7fc00001);
+        CHECK(f32_bits(k->absmax(nanv, CQ_F32, 20)) == f32_bits(ref->absmax(nanv, CQ_F32, 20)));
+        CHECK(isnan(k->absmax(nanv, CQ_F32, 20)));
+        int8_t qn[20];
+        k->quantize_i8(nanv, CQ_F32, 20, 1.0f, qn);
+        CHECK(qn[13] == 0 && qn[19] == 19);
+    }
+    if (!nl) CHECK(ref->absmax(x, CQ_F32, n) == 1e30f);
+    free(x);
+    free(xh);
+    free(xb);
+}
+
+/* The fast-mode activation quantizer: blocks, padding, zero and tiny blocks, NaN and inf. */
+TST(kernel_vec_quantize_act_blocks_match_ref) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    const int64_t cases[][3] = {/* K, gs (0 per channel), bits */ {5, 0, 4}, {40, 0, 8}, {300, 0, 2}, {256, 128, 4},
+                                {96, 32, 2}, {512, 512, 4}, {130, 0, 4}, {64, 16, 4}};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (size_t c = 0; c < CQ_ARRAY_LEN(cases); c++) {
+        int64_t K = cases[c][0], gs = cases[c][1], M = 3;
+        int bits = (int)cases[c][2];
+        cq_qtype q = bits == 8 ? CQ_QINT8 : bits == 4 ? CQ_QINT4 : CQ_QINT2;
+        int64_t egs = gs ? gs : K, G = K / egs;
+        uint8_t *codes = calloc((size_t)(2 * K), 1);
+        float sc[64] = {0}, sh[64] = {0};
+        cq_mm_weight_src s = {q, 2, K, bits == 8 ? 0 : gs, codes, true, sc, bits == 8 ? NULL : sh, CQ_F32};
+        cq_mm_weight *w = NULL;
+        CHECK(cq_mm_weight_new(&w, &s, NULL) == CQ_OK && G <= 32);
+        if (!w) continue;
+        krng r = {c + 1};
+        float *x = malloc((size_t)(M * K) * sizeof(float));
+        for (int64_t i = 0; i < M * K; i++) x[i] = krng_n(&r, 2.0f);
+        for (int64_t i = 0; i < egs && i < K; i++) x[i] = 0.0f;     /* an all-zero block */
+        x[K + 1] = bits_f32(0x7fc00000);                            /* NaN: ignored by amax, code -127 */
+        if (K > 3) x[2 * K + 3] = INFINITY;                          /* inf: d = inf */
+        if (K > 6) for (int64_t i = 4; i < 6; i++) x[2 * K + i] = 1e-35f; /* below the tiny threshold with its block? */
+        size_t rb = cq__qrow_bytes(w);
+        uint8_t *want = malloc(rb * (size_t)M), *got = malloc(rb * (size_t)M);
+        memset(want, 0x5a, rb * (size_t)M);
+        ref->quantize_rows(w, x, CQ_F32, K, 0, M, want);
+        for (int li = 0; li < nl; li++) {
+            const cq__kernels *k = cq__kernels_for(lv[li]);
+            if (!k->quantize_rows) continue;
+            memset(got, 0x5a, rb * (size_t)M);
+            k->quantize_rows(w, x, CQ_F32, K, 0, M, got);
+            CHECKF(!memcmp(got, want, rb * (size_t)M), "quantize_rows %s K=%lld gs=%lld", cq_isa_name(lv[li]),
+                   (long long)K, (long long)gs);
+        }
+        if (!nl) CHECK(want[0] == 0);
+        free(want);
+        free(got);
+        free(x);
+        free(codes);
+        cq_mm_weight_free(w);
+    }
+}
+
+/* The public wrappers split long arrays across threads; results equal one reference pass. */
+TST(kernel_vec_public_wrappers_thread_split) {
+    int64_t n = (1 << 18) + 77;
+    float *x = malloc((size_t)n * sizeof(float));
+    krng r = {3};
+    for (int64_t i = 0; i < n; i++) x[i] = krng_n(&r, 10.0f);
+    x[n - 5] = -1234.5f;
+    uint16_t *h1 = malloc((size_t)n * 2), *h2 = malloc((size_t)n * 2);
+    int saved = cq_get_num_threads();
+    cq_set_num_threads(1);
+    cq_vec_f32_to_bf16(x, h1, n);
+    float m1 = cq_vec_absmax(x, CQ_F32, n);
+    cq_set_num_threads(2);
+    cq_vec_f32_to_bf16(x, h2, n);
+    float m2 = cq_vec_absmax(x, CQ_F32, n);
+    cq_set_num_threads(saved);
+    CHECK(!memcmp(h1, h2, (size_t)n * 2) && m1 == m2 && m1 == 1234.5f);
+    int8_t *q = malloc((size_t)n);
+    cq_vec_quantize_i8(x, CQ_F32, n, m1 / 127.0f, q);
+    CHECK(q[n - 5] == -127);
+    float *y = malloc((size_t)n * sizeof(float));
+    cq_vec_dequantize_i8(q, n, 2.0f, y, CQ_F32);
+    CHECK(y[n - 5] == -254.0f);
+    CHECK(cq_vec_absmax(x, CQ_I32, n) == 0.0f && cq_vec_absmax(x, CQ_F32, 0) == 0.0f);
+    free(x);
+    free(h1);
+    free(h2);
+    free(q);
+    free(y);
+}
