@@ -268,9 +268,13 @@ typedef struct cq_hqq_opts {
 cq_hqq_opts cq_hqq_default_opts(void);
 
 /* AffineOptimizer.__call__ with MaxOptimizer (opt CQ_OPT_MAX or DEFAULT) or HqqOptimizer
- * (CQ_OPT_HQQ; hqq NULL = defaults). x is grouped first when group_size > 0; axis 0 or -1.
- * Max: scale = (rmax - rmin) / (2^bits - 1), shift = -rmin (float shift, x dtype), keepdim
- * shapes over the grouped tensor ((G,1) for axis 0, (1,G') for axis -1). */
+ * (CQ_OPT_HQQ; hqq NULL = defaults). x (2-D or more) is grouped first when group_size > 0;
+ * axis 0 or -1. Max: scale = (rmax - rmin) / (2^bits - 1), shift = -rmin (float shift, x
+ * dtype), keepdim shapes over the grouped tensor ((G,1) for axis 0, (1,G') for axis -1; a
+ * grouped size of 1 along axis falls back to one scale per last-dim index, as quanto does).
+ * HQQ moves only the shift; it is bit-exact with quanto for f16/bf16 and within 2 ulp for
+ * f32 (docs/NUMERICS.md), and needs more than one row/group along axis (else CQ_E_SHAPE).
+ * Every function of this section is reentrant; results never depend on the thread count. */
 cq_status cq_affine_optimize(const cq_tensor *x, cq_qtype q, int axis, int64_t group_size,
                              cq_optimizer_kind opt, const cq_hqq_opts *hqq, cq_tensor **scale,
                              cq_tensor **shift, cq_err *err);

@@ -37,7 +37,7 @@ run_suite() {
 run_suite "unit" "$B/tests/cq_tests" $FULL
 # The kernel tests again with the dispatcher capped, so each lower ISA level is exercised as the
 # code a user on an older CPU would run.
-for isa in ref avx2; do
+for isa in ref avx2 avx512; do
     CQ_ISA=$isa run_suite "kernels (CQ_ISA=$isa)" "$B/tests/cq_tests" kernel
 done
 # Single-threaded run of the determinism-sensitive tests.

@@ -804,6 +804,10 @@ static int run_measured(char *const argv[], long *maxrss_bytes) {
 
 /* A checkpoint far bigger than the bound: 28 weights of 4 MB and a 16 MB embedding (bf16). */
 TST(convert_peak_memory_is_bounded) {
+#if defined(__SANITIZE_ADDRESS__)
+    tst_skip("sanitizer shadow memory inflates the resident set");
+    return;
+#endif
     char cli[1024];
     if (!find_cli(cli, sizeof cli)) {
         tst_skip("cquanto binary not found next to the test binary (set CQUANTO)");
@@ -820,10 +824,11 @@ TST(convert_peak_memory_is_bounded) {
     }
     CHECK(write_specs(src, specs, N, 5) == CQ_OK);
     const long largest = 8192L * 1024 * 2, bound = 2 * largest + (64L << 20);
-    static const char *const modes[][4] = {{"int8", "absmax"}, {"int4", "max"}, {"int4", "hqq"}};
+    /* HQQ quantizes whole tensors (slowly): two of them, the rest is copied. */
+    static const char *const modes[][3] = {{"int8", "absmax", "*"}, {"int4", "max", "*"}, {"int4", "hqq", "*.[12].*"}};
     for (int m = 0; m < 3; m++) {
         char *argv[] = {cli, "quantize", src, "-o", out, "--weights", (char *)modes[m][0], "--optimizer",
-                        (char *)modes[m][1], "--force", "--threads", "2", NULL};
+                        (char *)modes[m][1], "--include", (char *)modes[m][2], "--force", "--threads", "2", NULL};
         long rss = 0;
         int rc = run_measured(argv, &rss);
         CHECKF(rc == 0, "%s %s: exit %d", modes[m][0], modes[m][1], rc);

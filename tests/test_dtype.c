@@ -92,9 +92,10 @@ TST(dtype_f16_matches_compiler_float16) {
     CHECKF(bad == 0, "%d conversions differ from _Float16", bad);
 }
 
-TST_FULL(dtype_f16_all_f32_patterns_match_compiler) {
+/* Every 5th f32 pattern (libgcc's software _Float16 makes all of them take minutes). */
+TST_FULL(dtype_f16_f32_patterns_stride_5_match_compiler) {
     int64_t bad = 0;
-    for (uint64_t u = 0; u < ((uint64_t)1 << 32); u++) {
+    for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += 5) {
         float f = bits_f32((uint32_t)u);
         if (f != f) continue;
         _Float16 r = (_Float16)f;
@@ -241,7 +242,7 @@ TST(dtype_fp8_encode_matches_nearest_even_reference) {
     CHECKF(bad == 0, "%lld f32 patterns encode differently from the reference", (long long)bad);
 }
 
-TST_FULL(dtype_fp8_encode_all_f32_patterns_stride_7) {
+TST_FULL(dtype_fp8_encode_f32_patterns_stride_7) {
     int64_t bad = fp8_against_reference(7);
     CHECKF(bad == 0, "%lld f32 patterns encode differently from the reference", (long long)bad);
 }

@@ -518,7 +518,7 @@ TST(kernel_matmul_w8a8_extreme_sums) {
 TST(kernel_matmul_prefill_shapes_match_ref) {
     uint64_t seed = 9000;
     const int64_t cases[][4] = {/* N, K, gs, M */ {64, 256, 0, 40}, {48, 256, 128, 33}, {96, 128, 64, 17},
-                                {40, 200, 0, 70}, {32, 512, 128, 64}};
+                                {40, 200, 0, 70}, {32, 512, 128, 64}, {32, 128, 64, 530}};
     for (size_t i = 0; i < CQ_ARRAY_LEN(cases); i++)
         for (size_t qi = 0; qi < 3; qi++) {
             seed++;

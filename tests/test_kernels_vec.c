@@ -121,7 +121,7 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
     for (int li = 0; li < nl; li++) {
         const cq__kernels *k = cq__kernels_for(lv[li]);
         const char *isa = cq_isa_name(lv[li]);
-        if (!k->absmax || !k->quantize_i8 || !k->dequantize_i8) continue; /* falls back to a tested level */
+        if (!k->absmax || !k->quantize_i8 || !k->dequantize_i8 || !k->sum_i8) continue; /* falls back to a tested level */
         for (int d = 0; d < 3; d++) {
             size_t es = cq_dtype_size(dts[d]);
             for (int len = 0; len <= n; len += len < 40 ? 1 : 37) {
@@ -143,6 +143,7 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
                         ref->dequantize_i8(want, len, scales[si], ywant, dts[d]);
                         CHECKF(!memcmp(y.p, ywant, (size_t)len * es) && kbuf_canaries_ok(&y), "dequantize_i8 %s %s len %d",
                                isa, cq_dtype_name(dts[d]), len);
+                        CHECKF(k->sum_i8(want, len) == ref->sum_i8(want, len), "sum_i8 %s len %d", isa, len);
                         kbuf_free(&q);
                         kbuf_free(&y);
                     }

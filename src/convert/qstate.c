@@ -182,7 +182,7 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
         cq__qmodule *m = &out->mods[out->n];
         const char *name = cq_qmap_module(out->qmap, i);
         size_t len = strlen(name);
-        m->module = cq__malloc(2 * len + 2, err, "a module name");
+        m->module = cq__malloc(2 * len + 3, err, "a module name"); /* "name\0name.\0" */
         if (!m->module) {
             s = CQ_E_NOMEM;
             break;

@@ -138,6 +138,7 @@ typedef void (*cq__u8_to_f32_fn)(const uint8_t *, float *, int64_t);
 typedef float (*cq__absmax_fn)(const void *, cq_dtype, int64_t);
 typedef void (*cq__quantize_i8_fn)(const void *, cq_dtype, int64_t, float, int8_t *);
 typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_dtype);
+typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact in int32 */
 
 #define CQ__OPS(X)                                                \
     X(f32_to_f16, "convert_f32_f16", cq__f32_to_u16_fn)          \
@@ -151,6 +152,7 @@ typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_
     X(absmax, "absmax", cq__absmax_fn)                           \
     X(quantize_i8, "quantize_i8", cq__quantize_i8_fn)            \
     X(dequantize_i8, "dequantize_i8", cq__dequantize_i8_fn)      \
+    X(sum_i8, "sum_i8", cq__sum_i8_fn)                           \
     X(quantize_rows, "quantize_act_blocks", cq__qrows_fn)        \
     X(matmul_w8a8, "matmul_w8a8", cq__mm_fn)                     \
     X(matmul_exact, "matmul_exact", cq__mm_fn)                   \

@@ -4,7 +4,7 @@
  * mode) and splits the output over threads: by tiles of 16 output columns, or by rows of M
  * when there are too few tiles. Every output element is computed by one thread in the same
  * order whatever the split, so results never depend on the thread count. No arithmetic of
- * its own beyond the W8A8 row sums.
+ * its own.
  */
 #include "kernels/kernels_internal.h"
 
@@ -141,11 +141,7 @@ cq_status cq_matmul(const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_
         const int8_t *xq = x;
         int32_t *xsum = (int32_t *)work;
 #pragma omp parallel for schedule(static) num_threads(nt) if (M * w->k > 65536)
-        for (int64_t m = 0; m < M; m++) {
-            int32_t s = 0;
-            for (int64_t i = 0; i < w->k; i++) s += xq[m * ldx + i];
-            xsum[m] = s;
-        }
+        for (int64_t m = 0; m < M; m++) xsum[m] = k->sum_i8(xq + m * ldx, w->k);
         a.xq = xq;
         a.xsum = xsum;
         fn = k->matmul_w8a8;

@@ -21,33 +21,6 @@ static int weight_bits(cq_qtype q) {
     }
 }
 
-/* Byte offset of the code of (tile row r, padded position kk) and the bit shift inside it. */
-static inline size_t code_pos(const cq_mm_weight *w, int r, int64_t kk, int *shift) {
-    if (w->is_float8) {
-        *shift = 0;
-        return (size_t)kk * 16 + (size_t)r;
-    }
-    if (w->bits == 8) {
-        *shift = 0;
-        return (size_t)(kk / 4) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
-    }
-    if (w->bits == 4) {
-        *shift = (int)((kk % 8) / 4) * 4;
-        return (size_t)(kk / 8) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
-    }
-    *shift = (int)((kk % 16) / 4) * 2;
-    return (size_t)(kk / 16) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
-}
-
-/* Canonical source code of (row n, feature k): the raw byte for 8-bit qtypes (int8 as its
- * two's-complement byte), else the 2/4-bit code, packed or not. */
-static inline uint8_t src_code(const cq_mm_weight *w, const cq_mm_weight_src *s, int64_t n, int64_t k) {
-    const uint8_t *d = s->data;
-    if (w->bits == 8 || s->codes_unpacked) return d[n * w->k + k];
-    int64_t groups_total = w->n * w->groups, gi = n * w->groups + k / w->gs;
-    return cq_packed_code(d, groups_total, w->gs, w->bits, gi, k % w->gs);
-}
-
 static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
     if (!s) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: src is NULL");
     if (s->qtype == CQ_QFLOAT8_E4M3FNUZ)
@@ -77,11 +50,65 @@ static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
     return CQ_OK;
 }
 
-static void fill_layout(cq_mm_weight *w, const cq_mm_weight_src *s) {
+/* The gs codes of (row n, group g) into row[0 .. gs) (8-bit: the raw bytes), zeros up to gsp. */
+static void load_group_codes(const cq_mm_weight *w, const cq_mm_weight_src *s, int64_t n, int64_t g, uint8_t *row) {
+    const uint8_t *d = s->data;
+    if (w->bits == 8 || s->codes_unpacked) {
+        memcpy(row, d + n * w->k + g * w->gs, (size_t)w->gs);
+    } else {
+        /* canonical packing: group gi lives in byte row gi % R at bit field gi / R */
+        int64_t gi = n * w->groups + g, R = cq__ceil_div(w->n * w->groups, 8 / w->bits);
+        const uint8_t *src = d + (gi % R) * w->gs;
+        int shift = w->bits * (int)(gi / R);
+        uint8_t mask = (uint8_t)((1 << w->bits) - 1);
+        for (int64_t j = 0; j < w->gs; j++) row[j] = (uint8_t)((src[j] >> shift) & mask);
+    }
+    memset(row + w->gs, 0, (size_t)(w->gsp - w->gs));
+}
+
+static inline uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Writes one group's code row into lane r of a tile: whole 32-bit lanes per granule. */
+static void store_group_codes(const cq_mm_weight *w, uint8_t *tile, int r, int64_t g, const uint8_t *row) {
+    int64_t k0 = g * w->gsp;
+    if (w->is_float8) {
+        for (int64_t j = 0; j < w->gsp; j++) tile[(size_t)(k0 + j) * 16 + (size_t)r] = row[j];
+        return;
+    }
+    for (int64_t j = 0; j < w->gsp; j += cq__granule(w->bits, false)) {
+        int64_t kk = k0 + j;
+        uint32_t v;
+        size_t pos;
+        if (w->bits == 8) {
+            v = ld32(row + j) ^ 0x80808080u; /* biased: the unsigned vpdpbusd / AMX operand */
+            pos = (size_t)(kk / 4) * 64;
+        } else if (w->bits == 4) {
+            v = ld32(row + j) | ld32(row + j + 4) << 4; /* codes < 16: the nibbles never overlap */
+            pos = (size_t)(kk / 8) * 64;
+        } else {
+            v = ld32(row + j) | ld32(row + j + 4) << 2 | ld32(row + j + 8) << 4 | ld32(row + j + 12) << 6;
+            pos = (size_t)(kk / 16) * 64;
+        }
+        memcpy(tile + pos + (size_t)r * 4, &v, 4);
+    }
+}
+
+static cq_status fill_layout(cq_mm_weight *w, const cq_mm_weight_src *s, cq_err *err) {
     size_t se = w->scale_elt;
-    int64_t scale_cols = w->groups; /* scale index of (n, g) = n * groups + g */
-#pragma omp parallel for schedule(dynamic, 4) num_threads(cq_get_num_threads()) if (w->ntiles > 8)
+    int nt = cq_get_num_threads();
+    uint8_t *rows = cq__malloc((size_t)nt * (size_t)w->gsp, err, "repacking buffer");
+    if (!rows) return CQ_E_NOMEM;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (w->ntiles > 8)
     for (int64_t t = 0; t < w->ntiles; t++) {
+#ifdef _OPENMP
+        uint8_t *row = rows + (size_t)omp_get_thread_num() * (size_t)w->gsp;
+#else
+        uint8_t *row = rows;
+#endif
         uint8_t *tile = w->codes + (size_t)t * w->tile_bytes;
         memset(tile, w->bits == 8 && !w->is_float8 ? 0x80 : 0, w->tile_bytes);
         for (int r = 0; r < CQ_TILE_ROWS; r++) {
@@ -89,36 +116,45 @@ static void fill_layout(cq_mm_weight *w, const cq_mm_weight_src *s) {
             if (n >= w->n) break;
             for (int64_t g = 0; g < w->groups; g++) {
                 size_t dst = ((size_t)(t * w->groups + g) * CQ_TILE_ROWS + (size_t)r) * se;
-                size_t src = (size_t)(n * scale_cols + g) * se;
+                size_t src = (size_t)(n * w->groups + g) * se; /* scale index of (n, g) */
                 memcpy((uint8_t *)w->scale + dst, (const uint8_t *)s->scale + src, se);
                 if (w->shift) memcpy((uint8_t *)w->shift + dst, (const uint8_t *)s->shift + src, se);
-                for (int64_t j = 0; j < w->gs; j++) {
-                    int sh;
-                    size_t pos = code_pos(w, r, g * w->gsp + j, &sh);
-                    uint8_t c = src_code(w, s, n, g * w->gs + j);
-                    if (w->bits == 8) tile[pos] = w->is_float8 ? c : (uint8_t)(c ^ 0x80);
-                    else tile[pos] |= (uint8_t)(c << sh);
-                }
+                load_group_codes(w, s, n, g, row);
+                store_group_codes(w, tile, r, g, row);
             }
         }
     }
+    free(rows);
+    return CQ_OK;
 }
 
-/* Codes out of range, and e4m3fn NaN codes, are refused before anything is allocated. */
+/* Codes out of range, and e4m3fn NaN codes, are refused before anything is allocated. The
+ * scans are branch-free reductions over chunks (they run over every weight at load time);
+ * only a chunk that fails is searched for the position to report. */
 static cq_status check_codes(const cq_mm_weight_src *s, int bits, cq_err *err) {
     const uint8_t *d = s->data;
-    int64_t n = s->out_features, k = s->in_features;
-    if (bits < 8 && s->codes_unpacked) {
-        for (int64_t i = 0; i < n * k; i++)
-            if (d[i] >> bits)
+    int64_t n = s->out_features, k = s->in_features, total = n * k;
+    bool range = bits < 8 && s->codes_unpacked, nan = s->qtype == CQ_QFLOAT8_E4M3FN;
+    if (!range && !nan) return CQ_OK;
+    for (int64_t c0 = 0; c0 < total; c0 += 4096) {
+        int64_t c1 = c0 + 4096 < total ? c0 + 4096 : total;
+        uint8_t bad = 0;
+        if (range) {
+            uint8_t any = 0;
+            for (int64_t i = c0; i < c1; i++) any |= d[i];
+            bad = (uint8_t)(any >> bits);
+        } else {
+            for (int64_t i = c0; i < c1; i++) bad |= (uint8_t)((d[i] & 0x7f) == 0x7f);
+        }
+        if (!bad) continue;
+        for (int64_t i = c0; i < c1; i++) {
+            if (range && d[i] >> bits)
                 return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: code %u at [%lld, %lld] exceeds %d bits", d[i],
                                   (long long)(i / k), (long long)(i % k), bits);
-    }
-    if (s->qtype == CQ_QFLOAT8_E4M3FN) {
-        for (int64_t i = 0; i < n * k; i++)
-            if ((d[i] & 0x7f) == 0x7f)
+            if (nan && (d[i] & 0x7f) == 0x7f)
                 return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qfloat8_e4m3fn weight is NaN at [%lld, %lld]",
                                   (long long)(i / k), (long long)(i % k));
+        }
     }
     return CQ_OK;
 }
@@ -170,7 +206,11 @@ cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err
     w->scale = w->codes + code_bytes;
     w->shift = bits < 8 ? (uint8_t *)w->scale + scale_pad : NULL;
     w->nbytes = (size_t)code_bytes + (size_t)scale_bytes * (bits < 8 ? 2 : 1);
-    fill_layout(w, s);
+    st = fill_layout(w, s, err);
+    if (st) {
+        cq_mm_weight_free(w);
+        return st;
+    }
     *out = w;
     return CQ_OK;
 }

@@ -59,6 +59,12 @@ static void quantize_i8_ref(const void *x, cq_dtype t, int64_t n, float scale, i
     }
 }
 
+static int32_t sum_i8_ref(const int8_t *x, int64_t n) {
+    int32_t s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
 static void dequantize_i8_ref(const int8_t *q, int64_t n, float scale, void *y, cq_dtype t) {
     for (int64_t i = 0; i < n; i++) cq__store_y(y, t, i, scale * (float)q[i]);
 }
@@ -126,6 +132,7 @@ const cq__kernels cq__kernels_ref = {
     .absmax = absmax_ref,
     .quantize_i8 = quantize_i8_ref,
     .dequantize_i8 = dequantize_i8_ref,
+    .sum_i8 = sum_i8_ref,
     .quantize_rows = quantize_rows_ref,
     .matmul_w8a8 = cq__ref_matmul_w8a8,
     .matmul_exact = cq__ref_matmul_exact,

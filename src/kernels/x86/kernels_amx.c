@@ -40,17 +40,41 @@ static int64_t chunk_tiles(const cq_mm_weight *w) {
     return nb & ~(int64_t)1;
 }
 
-/* The int32 sums of rows [m, m + 32) of A (stride lda) and the nt (1 or 2) B tiles over the
- * 64-input chunks [c0, c1), stored to cbuf as [tile j][row i][16]. */
-static inline void amx_block(const int8_t *A, size_t lda, const uint8_t *const *B, int nt, int64_t c0, int64_t c1,
-                             int32_t *cbuf) {
+#define AMX_SUPER 512 /* activation rows packed at a time */
+#define PREFETCH_CHUNKS 2
+
+/* Packs `rows` (a multiple of 16) activation rows of `chunks` 64-byte chunks into tile order:
+ * [16-row group][chunk][16 rows x 64 bytes], so each A tile is 1 KB of consecutive lines
+ * (rows 4 KB apart would fight over a few L1 sets). */
+static void pack_rows(const int8_t *src, size_t lda, int64_t rows, int64_t chunks, int8_t *dst) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < chunks; c++)
+            _mm512_storeu_si512(dst + ((size_t)((r / 16) * chunks + c) * 1024) + (size_t)(r % 16) * 64,
+                                _mm512_loadu_si512(src + (size_t)r * lda + 64 * (size_t)c));
+}
+
+/* The int32 sums of 32 packed activation rows (Ap: two 16-row groups of `chunks` tiles) and
+ * the nt (1 or 2) B tiles over chunks [c0, c1), stored to cbuf as [tile j][row i][16]. */
+static inline void amx_block(const int8_t *Ap, int64_t chunks, const uint8_t *const *B, int nt, int64_t c0,
+                             int64_t c1, int32_t *cbuf) {
+    const int8_t *A1 = Ap + (size_t)chunks * 1024;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
     for (int64_t c = c0; c < c1; c++) {
-        _tile_loadd(4, A + 64 * c, lda);
-        _tile_loadd(5, A + 16 * lda + 64 * c, lda);
+        /* Tile registers are not renamed, so a tile load waits for the products still reading
+         * its register: fetch the chunk after next into L1 meanwhile. */
+        if (c + PREFETCH_CHUNKS < c1) {
+            for (int l = 0; l < 1024; l += 64) {
+                _mm_prefetch((const char *)(Ap + 1024 * (c + PREFETCH_CHUNKS) + l), _MM_HINT_T0);
+                _mm_prefetch((const char *)(A1 + 1024 * (c + PREFETCH_CHUNKS) + l), _MM_HINT_T0);
+                _mm_prefetch((const char *)(B[0] + 1024 * (c + PREFETCH_CHUNKS) + l), _MM_HINT_T0);
+                if (nt > 1) _mm_prefetch((const char *)(B[1] + 1024 * (c + PREFETCH_CHUNKS) + l), _MM_HINT_T0);
+            }
+        }
+        _tile_loadd(4, Ap + 1024 * c, 64);
+        _tile_loadd(5, A1 + 1024 * c, 64);
         _tile_loadd(6, B[0] + 1024 * c, 64);
         _tile_dpbsud(0, 4, 6);
         _tile_dpbsud(2, 5, 6);
@@ -79,20 +103,23 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
         return;
     }
     int32_t *cbuf = scratch;
+    int8_t *Ap = (int8_t *)scratch + 4096;
     int64_t q0 = kc * 16, nq = w->kp / 4; /* quads left to vpdpbusd */
     int64_t nb = chunk_tiles(w);
     load_tile_config();
-    for (int64_t tc = t0; tc < t1; tc += nb)
-    for (int64_t m = m0; m < ma; m += AMX_ROWS)
-    for (int64_t t = tc; t < t1 && t < tc + nb; t += 2) {
-        int nt = t + 2 <= t1 && t + 2 <= tc + nb ? 2 : 1;
-        const uint8_t *B[2] = {w->codes + (size_t)t * w->tile_bytes, w->codes + (size_t)(t + 1) * w->tile_bytes};
-        vf os[2];
-        for (int j = 0; j < nt; j++)
-            os[j] = vf_round(vf_mul(vf_set1(a->x_scale), tile_scale(w, w->scale, t + j, 0)), w->scale_dtype);
-        {
+    for (int64_t ms = m0; ms < ma; ms += AMX_SUPER) {
+        int64_t me = ms + AMX_SUPER < ma ? ms + AMX_SUPER : ma;
+        pack_rows(a->xq + ms * a->ldx, (size_t)a->ldx, me - ms, kc, Ap);
+        for (int64_t tc = t0; tc < t1; tc += nb)
+        for (int64_t m = ms; m < me; m += AMX_ROWS)
+        for (int64_t t = tc; t < t1 && t < tc + nb; t += 2) {
+            int nt = t + 2 <= t1 && t + 2 <= tc + nb ? 2 : 1;
+            const uint8_t *B[2] = {w->codes + (size_t)t * w->tile_bytes, w->codes + (size_t)(t + 1) * w->tile_bytes};
+            vf os[2];
+            for (int j = 0; j < nt; j++)
+                os[j] = vf_round(vf_mul(vf_set1(a->x_scale), tile_scale(w, w->scale, t + j, 0)), w->scale_dtype);
+            amx_block(Ap + (size_t)((m - ms) / 16 * kc) * 1024, kc, B, nt, 0, kc, cbuf);
             const int8_t *A = a->xq + m * a->ldx;
-            amx_block(A, (size_t)a->ldx, B, nt, 0, kc, cbuf);
             for (int i = 0; i < AMX_ROWS; i++) {
                 const int8_t *x = A + i * a->ldx;
                 for (int j = 0; j < nt; j++) {
@@ -113,8 +140,8 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
 }
 
 static size_t amx_scratch_w8a8(const cq_mm_weight *w, int64_t m) {
-    CQ_UNUSED(w);
-    return m < AMX_ROWS ? 0 : 4096;
+    if (m < AMX_ROWS) return 0;
+    return 4096 + (size_t)(m < AMX_SUPER ? m : AMX_SUPER) * (size_t)(w->k / 64) * 64;
 }
 
 /* ---- fast mode ---------------------------------------------------------------------------- */
@@ -150,47 +177,53 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
     }
     int32_t *cbuf = scratch;
     float *facc = (float *)((uint8_t *)scratch + 4096);
+    int64_t nb = chunk_tiles(w), chunks = cq__ceil_div(w->kp, 64);
     uint8_t *panels = (uint8_t *)scratch + 8192;
+    int8_t *Ap = (int8_t *)panels + (size_t)nb * panel_bytes(w);
     size_t rb = cq__qrow_bytes(w), cb = cq__qrow_codes_bytes(w);
     bool affine = w->bits < 8;
-    int64_t nb = chunk_tiles(w);
     const uint8_t *B_all[16];
     load_tile_config();
-    for (int64_t tc = t0; tc < t1; tc += nb) {
-        int64_t te = tc + nb < t1 ? tc + nb : t1;
-        for (int64_t t = tc; t < te; t++) B_all[t - tc] = byte_panel(w, t, panels + (size_t)(t - tc) * panel_bytes(w));
-        for (int64_t m = m0; m < ma; m += AMX_ROWS)
-        for (int64_t t = tc; t < te; t += 2) {
-            int nt = t + 2 <= te ? 2 : 1;
-            const uint8_t *B[2] = {B_all[t - tc], B_all[t - tc + nt - 1]};
-            const uint8_t *rows = a->xb + (size_t)m * rb;
-            memset(facc, 0, 4096);
-            for (int64_t g = 0; g < w->groups; g++) {
-                vf s[2], sh[2];
-                for (int j = 0; j < nt; j++) {
-                    s[j] = tile_scale(w, w->scale, t + j, g);
-                    sh[j] = affine ? tile_scale(w, w->shift, t + j, g) : s[j];
-                }
-                for (int64_t b = 0; b < w->nblk; b++) {
-                    int64_t k0 = g * w->gsp + b * w->blk;
-                    int64_t k1 = b + 1 < w->nblk ? k0 + w->blk : (g + 1) * w->gsp;
-                    amx_block((const int8_t *)rows, rb, B, nt, k0 / 64, cq__ceil_div(k1, 64), cbuf);
-                    for (int i = 0; i < AMX_ROWS; i++) {
-                        const cq__qblock *blk = (const cq__qblock *)(rows + (size_t)i * rb + cb) + g * w->nblk + b;
-                        vf d = vf_set1(blk->d), dq = vf_set1(blk->dq);
-                        vi corr = vi_set1(affine ? 0 : CQ_SIMD_INT8_BIAS * blk->qsum);
-                        for (int j = 0; j < nt; j++) {
-                            float *f = facc + 512 * j + 16 * i;
-                            vi isum = vi_sub(vi_loadu(cbuf + 512 * j + 16 * i), corr);
-                            vf acc = vf_fmadd(d, vf_mul(s[j], vf_from_i32(isum)), vf_loadu(f));
-                            if (affine) acc = vf_fnmadd(sh[j], dq, acc);
-                            vf_storeu(f, acc);
+    for (int64_t ms = m0; ms < ma; ms += AMX_SUPER) {
+        int64_t me = ms + AMX_SUPER < ma ? ms + AMX_SUPER : ma;
+        pack_rows((const int8_t *)a->xb + (size_t)ms * rb, rb, me - ms, chunks, Ap);
+        for (int64_t tc = t0; tc < t1; tc += nb) {
+            int64_t te = tc + nb < t1 ? tc + nb : t1;
+            for (int64_t t = tc; t < te; t++) B_all[t - tc] = byte_panel(w, t, panels + (size_t)(t - tc) * panel_bytes(w));
+            for (int64_t m = ms; m < me; m += AMX_ROWS)
+            for (int64_t t = tc; t < te; t += 2) {
+                int nt = t + 2 <= te ? 2 : 1;
+                const uint8_t *B[2] = {B_all[t - tc], B_all[t - tc + nt - 1]};
+                const uint8_t *rows = a->xb + (size_t)m * rb;
+                const int8_t *Am = Ap + (size_t)((m - ms) / 16 * chunks) * 1024;
+                memset(facc, 0, 4096);
+                for (int64_t g = 0; g < w->groups; g++) {
+                    vf s[2], sh[2];
+                    for (int j = 0; j < nt; j++) {
+                        s[j] = tile_scale(w, w->scale, t + j, g);
+                        sh[j] = affine ? tile_scale(w, w->shift, t + j, g) : s[j];
+                    }
+                    for (int64_t b = 0; b < w->nblk; b++) {
+                        int64_t k0 = g * w->gsp + b * w->blk;
+                        int64_t k1 = b + 1 < w->nblk ? k0 + w->blk : (g + 1) * w->gsp;
+                        amx_block(Am, chunks, B, nt, k0 / 64, cq__ceil_div(k1, 64), cbuf);
+                        for (int i = 0; i < AMX_ROWS; i++) {
+                            const cq__qblock *blk = (const cq__qblock *)(rows + (size_t)i * rb + cb) + g * w->nblk + b;
+                            vf d = vf_set1(blk->d), dq = vf_set1(blk->dq);
+                            vi corr = vi_set1(affine ? 0 : CQ_SIMD_INT8_BIAS * blk->qsum);
+                            for (int j = 0; j < nt; j++) {
+                                float *f = facc + 512 * j + 16 * i;
+                                vi isum = vi_sub(vi_loadu(cbuf + 512 * j + 16 * i), corr);
+                                vf acc = vf_fmadd(d, vf_mul(s[j], vf_from_i32(isum)), vf_loadu(f));
+                                if (affine) acc = vf_fnmadd(sh[j], dq, acc);
+                                vf_storeu(f, acc);
+                            }
                         }
                     }
                 }
+                for (int i = 0; i < AMX_ROWS; i++)
+                    for (int j = 0; j < nt; j++) store_out(a, m + i, t + j, vf_loadu(facc + 512 * j + 16 * i));
             }
-            for (int i = 0; i < AMX_ROWS; i++)
-                for (int j = 0; j < nt; j++) store_out(a, m + i, t + j, vf_loadu(facc + 512 * j + 16 * i));
         }
     }
     _tile_release();
@@ -199,7 +232,10 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
 
 static size_t amx_scratch_fast(const cq_mm_weight *w, int64_t m) {
     size_t vnni = cq__kernels_avx512.scratch_fast ? cq__kernels_avx512.scratch_fast(w, m) : 0;
-    size_t mine = m < AMX_ROWS || !fast_tiles_ok(w) ? 0 : 8192 + (size_t)chunk_tiles(w) * panel_bytes(w);
+    size_t mine = m < AMX_ROWS || !fast_tiles_ok(w)
+                      ? 0
+                      : 8192 + (size_t)chunk_tiles(w) * panel_bytes(w) +
+                            (size_t)(m < AMX_SUPER ? m : AMX_SUPER) * (size_t)cq__round_up(w->kp, 64);
     return mine > vnni ? mine : vnni;
 }
 

@@ -24,6 +24,7 @@ const cq__kernels cq__kernels_avx2 = {
     .absmax = simd_absmax,
     .quantize_i8 = simd_quantize_i8,
     .dequantize_i8 = simd_dequantize_i8,
+    .sum_i8 = simd_sum_i8,
     .quantize_rows = simd_quantize_rows,
     .matmul_w8a8 = simd_matmul_w8a8,
     .matmul_exact = simd_matmul_exact,
