@@ -52,6 +52,9 @@ $(B)/src/kernels/arm/%_neon.o:   ISAFLAGS := -march=armv8.2-a+dotprod+fp16
         test-aarch64
 all: cli examples
 
+# Keep the objects of programs built by pattern rules (examples, fuzz replays, benches).
+.SECONDARY:
+
 help:
 	@echo "make            build the library (static and shared), the cquanto CLI and the examples"
 	@echo "make demo       the optimum-quanto workflow on the bundled LeNet + MNIST"

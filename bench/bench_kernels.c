@@ -5,7 +5,10 @@
  * copies totalling >= 2 GiB, 4x a 480 MiB last-level cache) against OpenBLAS sgemv, and
  * prefill (M = 512) against oneDNN's int8 matmul and OpenBLAS sgemm. Medians of repeated
  * runs, single thread and all threads. Not part of `make test`; run by bench/run_all.sh.
- * Usage: bench_kernels [--quick]  (--quick: fewer shapes and repeats, for a smoke run)
+ * Usage: bench_kernels [--quick] [--only STR] [--shape N K]
+ *   --quick      fewer shapes and repeats, for a smoke run
+ *   --only STR   only the decode rows whose weight kind contains STR (and no prefill)
+ *   --shape N K  only this decode shape
  */
 #include "cquanto.h"
 
@@ -21,6 +24,8 @@
 
 static int g_quick;
 static int g_reps = 7;
+static const char *g_only;        /* --only STR: decode kinds whose name contains STR, no prefill */
+static int64_t g_shape[2];        /* --shape N K: that decode shape only */
 
 static double now(void) {
     struct timespec t;
@@ -107,17 +112,23 @@ static double read_bandwidth(const uint8_t *buf, size_t n, int threads) {
     return (double)n / median(t, reps) * 1e-9;
 }
 
-/* In-register vpdpbusd chains: 12 independent accumulators per thread. GOP/s (1 MAC = 2 ops). */
+/* In-register vpdpbusd chains: 12 independent accumulators per thread (named, so they stay in
+ * registers without relying on loop unrolling). GOP/s counts a multiply-add as 2 ops. */
 __attribute__((target("avx512f,avx512vnni"))) static int32_t vnni_loop(long iters) {
-    __m512i acc[12];
     __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
-    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_epi32(i);
+    __m512i c0 = _mm512_set1_epi32(0), c1 = _mm512_set1_epi32(1), c2 = _mm512_set1_epi32(2), c3 = _mm512_set1_epi32(3);
+    __m512i c4 = _mm512_set1_epi32(4), c5 = _mm512_set1_epi32(5), c6 = _mm512_set1_epi32(6), c7 = _mm512_set1_epi32(7);
+    __m512i c8 = _mm512_set1_epi32(8), c9 = _mm512_set1_epi32(9), c10 = _mm512_set1_epi32(10), c11 = _mm512_set1_epi32(11);
     for (long it = 0; it < iters; it++) {
-        for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-        __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]));
+        c0 = _mm512_dpbusd_epi32(c0, a, b), c1 = _mm512_dpbusd_epi32(c1, a, b), c2 = _mm512_dpbusd_epi32(c2, a, b);
+        c3 = _mm512_dpbusd_epi32(c3, a, b), c4 = _mm512_dpbusd_epi32(c4, a, b), c5 = _mm512_dpbusd_epi32(c5, a, b);
+        c6 = _mm512_dpbusd_epi32(c6, a, b), c7 = _mm512_dpbusd_epi32(c7, a, b), c8 = _mm512_dpbusd_epi32(c8, a, b);
+        c9 = _mm512_dpbusd_epi32(c9, a, b), c10 = _mm512_dpbusd_epi32(c10, a, b), c11 = _mm512_dpbusd_epi32(c11, a, b);
+        __asm__ volatile("" : "+v"(a), "+v"(b)); /* keep the operands opaque so nothing folds */
     }
-    __m512i s = acc[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_epi32(s, acc[i]);
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
     return _mm512_reduce_add_epi32(s);
 }
 
@@ -240,7 +251,8 @@ static timing time_decode(cq_mm_weight **ws, int nw, const void *x, cq_dtype xt,
     o.work_size = cq_matmul_work_size(ws[0], 1, xt, mode);
     o.work = o.work_size ? xalloc(o.work_size) : NULL;
     double t[16];
-    int reps = g_quick ? 3 : 5;
+    /* exact modes are compute-bound and slower: fewer passes keep the run under its limit */
+    int reps = g_quick ? 3 : mode == CQ_MATMUL_EXACT && xt != CQ_I8 ? 3 : 5;
     for (int r = -1; r < reps; r++) {
         double t0 = now();
         for (int i = 0; i < nw; i++)
@@ -291,8 +303,9 @@ static double fast_error(cq_mm_weight *w, int64_t n, int64_t k, const float *x) 
 }
 
 static void bench_decode(double bw[3], int maxt) {
-    const int64_t shapes[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
+    int64_t shapes[3][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
     int nshapes = g_quick ? 1 : 3;
+    if (g_shape[0] > 0) shapes[0][0] = g_shape[0], shapes[0][1] = g_shape[1], nshapes = 1;
     printf("\n## Decode (M = 1), weights streamed from DRAM (>= %.1f GiB of distinct weights per pass)\n\n",
            (double)DRAM_BYTES / (1 << 30));
     printf("| N x K | weights | threads | us/matmul | weight GB/s | %% of read BW | vs sgemv | fast-mode rel. error |\n");
@@ -325,6 +338,7 @@ static void bench_decode(double bw[3], int maxt) {
 
         for (size_t kd = 0; kd < sizeof k_kinds / sizeof k_kinds[0]; kd++) {
             const wkind *wk = &k_kinds[kd];
+            if (g_only && !strstr(wk->name, g_only)) continue;
             cq_mm_weight *w0 = make_weight(wk, n, k);
             cq_mm_weight_info info;
             cq_mm_weight_get_info(w0, &info);
@@ -494,8 +508,15 @@ static void bench_prefill(double peak_vnni[3], double peak_amx[3], int maxt) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 2 < argc) g_shape[0] = atoll(argv[i + 1]), g_shape[1] = atoll(argv[i + 2]), i += 2;
+        else {
+            fprintf(stderr, "usage: bench_kernels [--quick] [--only STR] [--shape N K]\n");
+            return 2;
+        }
+    }
     const cq_cpu_info *ci = cq_cpu_get_info();
     int maxt = omp_get_num_procs() >= 2 ? 2 : 1;
     double load[3] = {0};
@@ -524,7 +545,7 @@ int main(int argc, char **argv) {
         printf("| int8 peak, in-register AMX tdpbusd (GOP/s) | %.0f | %.0f |\n", pa[1], pa[maxt]);
     }
     fflush(stdout);
-    bench_prefill(pv, pa, maxt);
+    if (!g_only) bench_prefill(pv, pa, maxt);
     bench_decode(bw, maxt);
     return 0;
 }

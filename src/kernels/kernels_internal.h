@@ -46,6 +46,9 @@ struct cq_mm_weight {
     void *scale;       /* [ntiles][groups][16] in scale_dtype */
     void *shift;       /* same, qint2/4 only */
     bool fast_ok;
+    /* every scale and shift is 0 or finite with magnitude in [2^-100, 2^100]: dequantization
+     * then never meets NaN or a denormal, which lets exact mode round bf16 more cheaply */
+    bool params_tame;
     int64_t blk;       /* fast mode: activation block length inside a group */
     int64_t nblk;      /* fast mode: blocks per group = ceil(gs / blk); the last one ends at gsp */
     size_t nbytes;     /* codes + scales + shifts that one pass streams */

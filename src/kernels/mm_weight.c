@@ -6,6 +6,8 @@
  */
 #include "kernels/kernels_internal.h"
 
+#include <math.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -97,6 +99,14 @@ static void store_group_codes(const cq_mm_weight *w, uint8_t *tile, int r, int64
     }
 }
 
+static bool tame(const void *p, cq_dtype t, int64_t n) {
+    for (int64_t i = 0; p && i < n; i++) {
+        float a = fabsf(cq_load_f32(p, t, i));
+        if (a != 0.0f && !(a >= 0x1p-100f && a <= 0x1p100f)) return false;
+    }
+    return true;
+}
+
 static cq_status fill_layout(cq_mm_weight *w, const cq_mm_weight_src *s, cq_err *err) {
     size_t se = w->scale_elt;
     int nt = cq_get_num_threads();
@@ -138,16 +148,19 @@ static cq_status check_codes(const cq_mm_weight_src *s, int bits, cq_err *err) {
     if (!range && !nan) return CQ_OK;
     for (int64_t c0 = 0; c0 < total; c0 += 4096) {
         int64_t c1 = c0 + 4096 < total ? c0 + 4096 : total;
-        uint8_t bad = 0;
-        if (range) {
-            uint8_t any = 0;
-            for (int64_t i = c0; i < c1; i++) any |= d[i];
-            bad = (uint8_t)(any >> bits);
-        } else {
-            for (int64_t i = c0; i < c1; i++) bad |= (uint8_t)((d[i] & 0x7f) == 0x7f);
+        /* 8 bytes at a time: OR of the codes (range), or a set 0x80 in (b & 0x7f) + 1 exactly for
+         * the bytes equal to 0x7f / 0xff (no carry can cross a byte). */
+        uint64_t acc = 0;
+        int64_t i = c0;
+        for (; i + 8 <= c1; i += 8) {
+            uint64_t v;
+            memcpy(&v, d + i, 8);
+            acc |= range ? v : ((v & 0x7f7f7f7f7f7f7f7full) + 0x0101010101010101ull) & 0x8080808080808080ull;
         }
+        for (; i < c1; i++) acc |= range ? d[i] : ((d[i] & 0x7f) == 0x7f) << 7;
+        bool bad = range ? (acc & (0x0101010101010101ull * (uint8_t)(0xff << bits))) != 0 : acc != 0;
         if (!bad) continue;
-        for (int64_t i = c0; i < c1; i++) {
+        for (i = c0; i < c1; i++) {
             if (range && d[i] >> bits)
                 return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: code %u at [%lld, %lld] exceeds %d bits", d[i],
                                   (long long)(i / k), (long long)(i % k), bits);
@@ -206,6 +219,7 @@ cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err
     w->scale = w->codes + code_bytes;
     w->shift = bits < 8 ? (uint8_t *)w->scale + scale_pad : NULL;
     w->nbytes = (size_t)code_bytes + (size_t)scale_bytes * (bits < 8 ? 2 : 1);
+    w->params_tame = tame(s->scale, s->scale_dtype, w->n * w->groups) && tame(s->shift, s->scale_dtype, w->n * w->groups);
     st = fill_layout(w, s, err);
     if (st) {
         cq_mm_weight_free(w);

@@ -113,6 +113,8 @@ static void outer_sum(const float *x, int64_t size0, int64_t rs, int64_t size1, 
 void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t size1, int64_t stride1,
                       float *out) {
     if (stride0 == 1 && size0 >= TORCH_VEC) {
+        /* Each output is one row's sum in torch's order; rows may go to any thread. */
+#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (size0 * size1 > 65536)
         for (int64_t j = 0; j < size1; j++) out[j] = inner_sum(x + j * stride1, size0);
     } else if (stride1 == 1 && size1 > 1) {
         outer_sum(x, size0, stride0, size1, out);
@@ -176,7 +178,7 @@ static float mean_abs_error(const cq_tensor *w, const void *w_hat, float *tmp) {
     int64_t n = cq_tensor_numel(w);
     cq_dtype dt = w->dtype;
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) tmp[i] = fabsf(cq_round_to_dtype(cq__ld(w->data, dt, i) - cq__ld(w_hat, dt, i), dt));
+    for (int64_t i = 0; i < n; i++) tmp[i] = fabsf(cq__rnd(cq__ld(w->data, dt, i) - cq__ld(w_hat, dt, i), dt));
     float sum;
     cq__torch_sum_2d(tmp, n, 1, 1, n, &sum);
     return cq_round_to_dtype(sum / (float)n, dt);

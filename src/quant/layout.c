@@ -90,6 +90,19 @@ static inline __attribute__((always_inline)) void reduce_slots(const void *x, cq
         mx[j] = mn ? -INFINITY : 0.0f;
         if (mn) mn[j] = INFINITY;
     }
+    if (l.inner == 1) { /* one slot per column: sweep rows, updating the slots in place */
+        for (int64_t o = 0; o < l.outer; o++)
+            for (int64_t j = j0; j < j1; j++) {
+                float v = cq__ld(x, dt, o * l.n + j);
+                if (mn) {
+                    mx[j] = cq__maxf(mx[j], v);
+                    mn[j] = cq__minf(mn[j], v);
+                } else {
+                    mx[j] = cq__maxf(mx[j], fabsf(v));
+                }
+            }
+        return;
+    }
     for (int64_t o = 0; o < l.outer; o++) {
         for (int64_t j = j0; j < j1; j++) {
             int64_t base = (o * l.n + j) * l.inner;

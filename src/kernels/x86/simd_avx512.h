@@ -59,6 +59,16 @@ CQ_INLINE vi vi_to_f16(vf a) {
 CQ_INLINE vf vf_round_f16(vf a) {
     return _mm512_cvtph_ps(_mm512_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+/* Round half to even to bf16 with vcvtneps2bf16, for values that are neither NaN nor
+ * denormal (the instruction flushes denormals): the caller guarantees it. Compiled in only
+ * when the file has the AVX512_BF16 flag; used only when the CPU reports it. */
+#ifdef __AVX512BF16__
+#define CQ_SIMD_BF16_CVT 1
+CQ_INLINE vf vf_round_bf16_hw(vf a) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(a);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+#endif
 /* 16 f16 / bf16 values at p as f32 (exact). */
 CQ_INLINE vf vf_load_f16(const void *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 CQ_INLINE vf vf_load_bf16(const void *p) {
