@@ -48,7 +48,9 @@ static uint8_t rand_code(krng *r, cq_qtype q, int bits) {
     }
 }
 
-/* mode 0: random; 1: extremes (every code at its range ends); 2: zero scales everywhere. */
+/* mode 0: random; 1: extremes (every code at its range ends); 2: zero scales everywhere;
+ * 3: wild scales and shifts (huge, tiny, denormal: outside the "tame" range, so the exact
+ * mode's general rounding path runs, with overflow to inf and denormal products). */
 static wcase wcase_make(cq_qtype q, int64_t n, int64_t k, int64_t gs, cq_dtype sd, bool unpacked, uint64_t seed,
                         int mode) {
     wcase c = {0};
@@ -76,8 +78,14 @@ static wcase wcase_make(cq_qtype q, int64_t n, int64_t k, int64_t gs, cq_dtype s
     for (int64_t i = 0; i < c.nscale; i++) {
         float s = (0.002f + 0.05f * fabsf(krng_f(&r))) * (q == CQ_QFLOAT8_E5M2 ? 1e-3f : 1.0f);
         if (mode == 2 || (i % 7) == 3) s = 0.0f; /* zero scales: constant groups */
+        float sh = krng_f(&r) * 0.3f;
+        if (mode == 3) {
+            static const float wild[] = {1e-38f, 3e38f, 1e-40f, 6e4f, 0.01f, 1e-30f, 2e37f};
+            s = wild[krng_u32(&r) % 7];
+            sh = wild[krng_u32(&r) % 7] * (krng_u32(&r) & 1 ? 1.0f : -1.0f);
+        }
         cq_store_f32(c.scale, sd, i, s);
-        if (c.shift) cq_store_f32(c.shift, sd, i, krng_f(&r) * 0.3f);
+        if (c.shift) cq_store_f32(c.shift, sd, i, sh);
     }
     if (c.bits == 8 || unpacked) {
         c.data_bytes = (size_t)(n * k);
@@ -416,7 +424,8 @@ TST(kernel_matmul_exact_all_levels_match_ref) {
             for (size_t ni = 0; ni < CQ_ARRAY_LEN(k_ns); ni += 1 + (ki % 2)) {
                 seed++;
                 cq_dtype sd = sds[seed % 3];
-                wcase c = wcase_make(q, k_ns[ni], ks[ki][0], gs, sd, seed % 2, seed, seed % 11 == 0 ? 1 : 0);
+                wcase c = wcase_make(q, k_ns[ni], ks[ki][0], gs, sd, seed % 2, seed,
+                                     seed % 11 == 0 ? 1 : seed % 5 == 2 ? 3 : 0);
                 if (!c.w) {
                     CHECK(c.w != NULL);
                     continue;

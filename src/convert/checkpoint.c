@@ -207,7 +207,6 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
     cq_status s = ensure_params(q, err);
     if (s) return s;
     const uint8_t *src = tensor_bytes(j, pt);
-    size_t ds = cq_dtype_size(q->e->dtype);
     int64_t k = it->b - it->a;
     scratch *sc = &j->scratch[worker_index()];
     block_result *r = &sc->result;
@@ -217,7 +216,6 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
     if (!out) return CQ_E_NOMEM;
     if (q->bits == 8) {
         s = quantize_rows(j, q, src, it->a, k, out, err);
-        cq__map_release(j->map, src + (size_t)it->a * (size_t)q->row_len * ds, (size_t)(k * q->row_len) * ds);
     } else if (!s) {
         /* Packed rows [a, b) hold logical rows [a + i*R, b + i*R) in bit field i. */
         int vpi = 8 / q->bits;
@@ -235,7 +233,6 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
             s = quantize_rows(j, q, src, lo, hi - lo, codes + (size_t)i * piece, err);
             if (hi - lo < k) memset(codes + (size_t)i * piece + (size_t)((hi - lo) * q->row_len), 0,
                                     (size_t)((k - (hi - lo)) * q->row_len));
-            cq__map_release(j->map, src + (size_t)lo * (size_t)q->row_len * ds, (size_t)((hi - lo) * q->row_len) * ds);
         }
         if (!s) cq_pack_codes(codes, vpi * k, q->row_len, q->bits, out);
     }
@@ -259,6 +256,13 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
     if (w) cq__map_release(j->map, w->data, cq_tensor_nbytes(w));
     cq_tensor_free(w);
     return s;
+}
+
+/* Whole-tensor quantizations (HQQ, single rows) run alone with every thread: their working
+ * memory is a multiple of the tensor, so only one may be in flight. */
+static bool item_exclusive(void *ctx, int64_t i) {
+    const shard_job *j = ctx;
+    return j->items[i].kind == ITEM_WHOLE;
 }
 
 static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) {
@@ -370,7 +374,8 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
         free(q->scale);
         free(q->shift);
         q->scale = q->shift = NULL;
-        /* Pages shared with the neighbours at both ends go now that the whole tensor is done. */
+        /* The tensor's input pages go once it is done: one release per tensor (not per block) keeps
+         * the TLB shootdowns few, and residency stays below one tensor. */
         cq__map_release(j->map, tensor_bytes(j, pt), cq_tensor_nbytes(pt->t));
         if (!s) {
             j->stats->weights += cq_shape_numel(q->e->ndim, q->e->shape);
@@ -511,7 +516,7 @@ static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__
     if (!s) s = declare_shard(&j, shard, err);
     if (!s) s = schedule(&j, shard, err);
     if (!s) {
-        static const cq__pipe_ops ops = {item_compute, item_write, NULL};
+        static const cq__pipe_ops ops = {item_compute, item_write, NULL, item_exclusive};
         s = cq__pipe_run(j.n_items, thread_count(o), o, &j, &ops, err);
     }
     if (!s) *pending = j.writer;

@@ -173,7 +173,7 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
     if (!s) s = cq_st_writer_open(out_file, &j.w, err);
     if (!s) s = plan_output(&j, err);
     if (!s) {
-        static const cq__pipe_ops ops = {deq_compute, deq_write, deq_free};
+        static const cq__pipe_ops ops = {deq_compute, deq_write, deq_free, NULL};
         s = cq__pipe_run(j.n_items, opts->threads > 0 ? opts->threads : cq_get_num_threads(), opts, &j, &ops, err);
     }
     if (!s && cq__cancelled(opts)) s = cq_err_set(err, CQ_E_IO, "interrupted");

@@ -234,7 +234,7 @@ cq_status cq_report_build(const char *float_in, const char *quant_in, const cq_c
     j.qm = &qm;
     j.entries = r ? r->entries : NULL;
     if (!s) {
-        static const cq__pipe_ops ops = {report_compute, report_write, NULL};
+        static const cq__pipe_ops ops = {report_compute, report_write, NULL, NULL};
         s = cq__pipe_run(n, opts->threads > 0 ? opts->threads : cq_get_num_threads(), opts, &j, &ops, err);
     }
     if (!s) {

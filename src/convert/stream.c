@@ -153,28 +153,60 @@ static void pipe_worker(pipe_state *ps) {
     }
 }
 
+/* Items [first, last) on `threads` workers. */
+static void run_segment(pipe_state *ps, int64_t first, int64_t last, int threads) {
+    ps->next = ps->turn = first;
+    ps->n = last;
+    if (threads > last - first) threads = (int)(last - first);
+    if (threads < 1) threads = 1;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+    pipe_worker(ps);
+#else
+    CQ_UNUSED(threads);
+    pipe_worker(ps);
+#endif
+}
+
+static void run_exclusive(pipe_state *ps, int64_t item) {
+    cq_err e = {0};
+    void *result = NULL;
+    cq_status s = CQ_OK;
+    if (cq__cancelled(ps->opts)) s = cq_err_set(&e, CQ_E_IO, "interrupted");
+    if (!s && ps->ops->compute) s = ps->ops->compute(ps->ctx, item, &result, &e);
+    if (!s && ps->ops->write) s = ps->ops->write(ps->ctx, item, result, &e);
+    if (ps->ops->free_result) ps->ops->free_result(ps->ctx, item, result);
+    if (s) pipe_fail(ps, s, &e);
+}
+
 cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts, void *ctx,
                        const cq__pipe_ops *ops, cq_err *err) {
     pipe_state ps;
     memset(&ps, 0, sizeof ps);
     pthread_mutex_init(&ps.mu, NULL);
     pthread_cond_init(&ps.cv, NULL);
-    ps.n = n_items;
     ps.opts = opts;
     ps.ctx = ctx;
     ps.ops = ops;
-    if (threads < 1) threads = 1;
-    if (threads > n_items) threads = n_items > 0 ? (int)n_items : 1;
     /* The pipeline is the parallelism: the library calls made inside an item run on one thread
-     * each (their own parallel regions would only add fork/join and spin-wait costs per item). */
+     * each (their own parallel regions would only add fork/join and spin-wait costs per item).
+     * Exclusive items get all `threads` for their own loops. */
     int saved = cq_get_num_threads();
-    cq_set_num_threads(1);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-    pipe_worker(&ps);
-#else
-    pipe_worker(&ps);
-#endif
+    for (int64_t first = 0; first < n_items && !ps.failed;) {
+        int64_t last = first;
+        while (last < n_items && !(ops->exclusive && ops->exclusive(ctx, last))) last++;
+        if (last > first) {
+            cq_set_num_threads(1);
+            run_segment(&ps, first, last, threads);
+            cq_set_num_threads(saved);
+        }
+        if (last < n_items && !ps.failed) {
+            cq_set_num_threads(threads);
+            run_exclusive(&ps, last++);
+            cq_set_num_threads(saved);
+        }
+        first = last;
+    }
     cq_set_num_threads(saved);
     pthread_cond_destroy(&ps.cv);
     pthread_mutex_destroy(&ps.mu);

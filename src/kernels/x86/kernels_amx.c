@@ -53,11 +53,66 @@ static void pack_rows(const int8_t *src, size_t lda, int64_t rows, int64_t chunk
                                 _mm512_loadu_si512(src + (size_t)r * lda + 64 * (size_t)c));
 }
 
-/* The int32 sums of 32 packed activation rows (Ap: two 16-row groups of `chunks` tiles) and
- * the nt (1 or 2) B tiles over chunks [c0, c1), stored to cbuf as [tile j][row i][16]. */
-static inline void amx_block(const int8_t *Ap, int64_t chunks, const uint8_t *const *B, int nt, int64_t c0,
-                             int64_t c1, int32_t *cbuf) {
+/* A 32x32 block of sums and what its epilogue needs. For W8A8 the epilogue of a finished block
+ * runs while the tile unit works on the next one, a row at a time spread over the chunks, so
+ * the vector work overlaps the tile multiplies instead of following them. */
+typedef struct {
+    bool live;
+    int64_t m, t;
+    int nt;
+    int32_t *cbuf;
+    /* W8A8 */
+    vf os[2];
+    const uint8_t *B[2];
+    /* fast mode: block b of group g, accumulated into facc; `last` block also stores y */
+    int64_t g, b;
+    vf s[2], sh[2];
+    const uint8_t *rows;
+    size_t rb, cb; /* row stride and block-record offset of the quantized rows */
+    float *facc;
+    bool last;
+} pending;
+
+#define UNITS AMX_ROWS /* epilogue units per block: one row of 16 or 32 outputs each */
+
+/* Fast-mode block epilogue of row i (ref: cq__ref_matmul_fast). */
+CQ_INLINE void fast_unit(const cq__mm_args *a, const pending *p, int i) {
+    const cq_mm_weight *w = a->w;
+    const cq__qblock *blk = (const cq__qblock *)(p->rows + (size_t)i * p->rb + p->cb) + p->g * w->nblk + p->b;
+    bool affine = w->bits < 8;
+    vf d = vf_set1(blk->d), dq = vf_set1(blk->dq);
+    vi corr = vi_set1(affine ? 0 : CQ_SIMD_INT8_BIAS * blk->qsum);
+    for (int j = 0; j < p->nt; j++) {
+        float *f = p->facc + 512 * j + 16 * i;
+        vf acc = vf_fmadd(d, vf_mul(p->s[j], vf_from_i32(vi_sub(vi_loadu(p->cbuf + 512 * j + 16 * i), corr))), vf_loadu(f));
+        if (affine) acc = vf_fnmadd(p->sh[j], dq, acc);
+        if (p->last) store_out(a, p->m + i, p->t + j, acc);
+        else vf_storeu(f, acc);
+    }
+}
+
+/* W8A8 epilogue of row i: the K % 64 tail by vpdpbusd, then
+ * y = round_s(float(acc - 128 * xsum) * round_s(x_scale * s)). */
+CQ_INLINE void w8a8_unit(const cq__mm_args *a, const pending *p, int i) {
+    const cq_mm_weight *w = a->w;
+    const int8_t *x = a->xq + (p->m + i) * a->ldx;
+    vi xs = vi_set1(CQ_SIMD_INT8_BIAS * a->xsum[p->m + i]);
+    for (int j = 0; j < p->nt; j++) {
+        vi acc = vi_loadu(p->cbuf + 512 * j + 16 * i);
+        for (int64_t q = w->k / 64 * 16; q < w->kp / 4; q++) {
+            int8_t quad[4] = {0, 0, 0, 0};
+            memcpy(quad, x + 4 * q, (size_t)(w->k - 4 * q < 4 ? w->k - 4 * q : 4));
+            acc = vi_dp_int8(acc, vi_loadu(p->B[j] + 64 * q), vi_bcast4(quad));
+        }
+        store_out(a, p->m + i, p->t + j, vf_round(vf_mul(vf_from_i32(vi_sub(acc, xs)), p->os[j]), w->scale_dtype));
+    }
+}
+
+CQ_INLINE void amx_block_n(const int8_t *Ap, int64_t chunks, const uint8_t *const *B, const int nt, int64_t c0,
+                           int64_t c1, int32_t *cbuf, const cq__mm_args *a, pending *prev) {
     const int8_t *A1 = Ap + (size_t)chunks * 1024;
+    bool spread = prev && prev->live;
+    int u = 0;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -83,7 +138,11 @@ static inline void amx_block(const int8_t *Ap, int64_t chunks, const uint8_t *co
             _tile_dpbsud(1, 4, 7);
             _tile_dpbsud(3, 5, 7);
         }
+        /* units spread evenly over the chunks */
+        for (int64_t due = spread ? (c - c0 + 1) * UNITS / (c1 - c0) : 0; u < due; u++) w8a8_unit(a, prev, u);
     }
+    for (; spread && u < UNITS; u++) w8a8_unit(a, prev, u);
+    if (prev) prev->live = false;
     /* cbuf: tile j rows 0-15 then 16-31, each row 16 int32 */
     _tile_stored(0, cbuf, 64);
     _tile_stored(2, cbuf + 256, 64);
@@ -91,6 +150,12 @@ static inline void amx_block(const int8_t *Ap, int64_t chunks, const uint8_t *co
         _tile_stored(1, cbuf + 512, 64);
         _tile_stored(3, cbuf + 768, 64);
     }
+}
+
+static void amx_block(const int8_t *Ap, int64_t chunks, const uint8_t *const *B, int nt, int64_t c0, int64_t c1,
+                      int32_t *cbuf, const cq__mm_args *a, pending *prev) {
+    if (nt > 1) amx_block_n(Ap, chunks, B, 2, c0, c1, cbuf, a, prev);
+    else amx_block_n(Ap, chunks, B, 1, c0, c1, cbuf, a, prev);
 }
 
 /* ---- W8A8 ------------------------------------------------------------------------------------ */
@@ -102,10 +167,11 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
         cq__kernels_avx512.matmul_w8a8(a, t0, t1, m0, m1, scratch);
         return;
     }
-    int32_t *cbuf = scratch;
-    int8_t *Ap = (int8_t *)scratch + 4096;
-    int64_t q0 = kc * 16, nq = w->kp / 4; /* quads left to vpdpbusd */
+    int32_t *cbufs[2] = {scratch, (int32_t *)scratch + 1024}; /* double-buffered sums */
+    int8_t *Ap = (int8_t *)scratch + 8192;
     int64_t nb = chunk_tiles(w);
+    pending pend = {0}, next = {0};
+    int buf = 0;
     load_tile_config();
     for (int64_t ms = m0; ms < ma; ms += AMX_SUPER) {
         int64_t me = ms + AMX_SUPER < ma ? ms + AMX_SUPER : ma;
@@ -113,35 +179,25 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
         for (int64_t tc = t0; tc < t1; tc += nb)
         for (int64_t m = ms; m < me; m += AMX_ROWS)
         for (int64_t t = tc; t < t1 && t < tc + nb; t += 2) {
-            int nt = t + 2 <= t1 && t + 2 <= tc + nb ? 2 : 1;
-            const uint8_t *B[2] = {w->codes + (size_t)t * w->tile_bytes, w->codes + (size_t)(t + 1) * w->tile_bytes};
-            vf os[2];
-            for (int j = 0; j < nt; j++)
-                os[j] = vf_round(vf_mul(vf_set1(a->x_scale), tile_scale(w, w->scale, t + j, 0)), w->scale_dtype);
-            amx_block(Ap + (size_t)((m - ms) / 16 * kc) * 1024, kc, B, nt, 0, kc, cbuf);
-            const int8_t *A = a->xq + m * a->ldx;
-            for (int i = 0; i < AMX_ROWS; i++) {
-                const int8_t *x = A + i * a->ldx;
-                for (int j = 0; j < nt; j++) {
-                    vi acc = vi_loadu(cbuf + 512 * j + 16 * i);
-                    for (int64_t q = q0; q < nq; q++) {
-                        int8_t quad[4] = {0, 0, 0, 0};
-                        memcpy(quad, x + 4 * q, (size_t)(w->k - 4 * q < 4 ? w->k - 4 * q : 4));
-                        acc = vi_dp_int8(acc, vi_loadu(B[j] + 64 * q), vi_bcast4(quad));
-                    }
-                    vi isum = vi_sub(acc, vi_set1(CQ_SIMD_INT8_BIAS * a->xsum[m + i]));
-                    store_out(a, m + i, t + j, vf_round(vf_mul(vf_from_i32(isum), os[j]), w->scale_dtype));
-                }
-            }
+            next.live = true, next.m = m, next.t = t, next.cbuf = cbufs[buf];
+            next.nt = t + 2 <= t1 && t + 2 <= tc + nb ? 2 : 1;
+            next.B[0] = w->codes + (size_t)t * w->tile_bytes;
+            next.B[1] = w->codes + (size_t)(t + 1) * w->tile_bytes;
+            for (int j = 0; j < next.nt; j++)
+                next.os[j] = vf_round(vf_mul(vf_set1(a->x_scale), tile_scale(w, w->scale, t + j, 0)), w->scale_dtype);
+            amx_block(Ap + (size_t)((m - ms) / 16 * kc) * 1024, kc, next.B, next.nt, 0, kc, next.cbuf, a, &pend);
+            pend = next;
+            buf ^= 1;
         }
     }
+    for (int u = 0; pend.live && u < UNITS; u++) w8a8_unit(a, &pend, u);
     _tile_release();
     if (ma < m1) cq__kernels_avx512.matmul_w8a8(a, t0, t1, ma, m1, scratch);
 }
 
 static size_t amx_scratch_w8a8(const cq_mm_weight *w, int64_t m) {
     if (m < AMX_ROWS) return 0;
-    return 4096 + (size_t)(m < AMX_SUPER ? m : AMX_SUPER) * (size_t)(w->k / 64) * 64;
+    return 8192 + (size_t)(m < AMX_SUPER ? m : AMX_SUPER) * (size_t)(w->k / 64) * 64;
 }
 
 /* ---- fast mode ---------------------------------------------------------------------------- */
@@ -168,6 +224,9 @@ static const uint8_t *byte_panel(const cq_mm_weight *w, int64_t t, uint8_t *out)
     return out;
 }
 
+/* Fast mode: per activation block, the block's chunks on the tiles, then its epilogue row by
+ * row (running it under the next block's multiplies, as W8A8 does, measured slower here: a
+ * g128 block is only two chunks long). */
 static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_t m0, int64_t m1, void *scratch) {
     const cq_mm_weight *w = a->w;
     int64_t ma = m0 + (m1 - m0) / AMX_ROWS * AMX_ROWS;
@@ -175,14 +234,14 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
         cq__kernels_avx512.matmul_fast(a, t0, t1, m0, m1, scratch);
         return;
     }
-    int32_t *cbuf = scratch;
-    float *facc = (float *)((uint8_t *)scratch + 4096);
     int64_t nb = chunk_tiles(w), chunks = cq__ceil_div(w->kp, 64);
     uint8_t *panels = (uint8_t *)scratch + 8192;
     int8_t *Ap = (int8_t *)panels + (size_t)nb * panel_bytes(w);
-    size_t rb = cq__qrow_bytes(w), cb = cq__qrow_codes_bytes(w);
-    bool affine = w->bits < 8;
+    size_t rb = cq__qrow_bytes(w);
     const uint8_t *B_all[16];
+    pending blk = {0};
+    blk.cbuf = scratch, blk.facc = (float *)scratch + 1024;
+    blk.rb = rb, blk.cb = cq__qrow_codes_bytes(w);
     load_tile_config();
     for (int64_t ms = m0; ms < ma; ms += AMX_SUPER) {
         int64_t me = ms + AMX_SUPER < ma ? ms + AMX_SUPER : ma;
@@ -194,35 +253,22 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
             for (int64_t t = tc; t < te; t += 2) {
                 int nt = t + 2 <= te ? 2 : 1;
                 const uint8_t *B[2] = {B_all[t - tc], B_all[t - tc + nt - 1]};
-                const uint8_t *rows = a->xb + (size_t)m * rb;
                 const int8_t *Am = Ap + (size_t)((m - ms) / 16 * chunks) * 1024;
-                memset(facc, 0, 4096);
+                blk.m = m, blk.t = t, blk.nt = nt, blk.rows = a->xb + (size_t)m * rb;
+                memset(blk.facc, 0, 4096);
                 for (int64_t g = 0; g < w->groups; g++) {
-                    vf s[2], sh[2];
                     for (int j = 0; j < nt; j++) {
-                        s[j] = tile_scale(w, w->scale, t + j, g);
-                        sh[j] = affine ? tile_scale(w, w->shift, t + j, g) : s[j];
+                        blk.s[j] = tile_scale(w, w->scale, t + j, g);
+                        blk.sh[j] = w->bits < 8 ? tile_scale(w, w->shift, t + j, g) : blk.s[j];
                     }
                     for (int64_t b = 0; b < w->nblk; b++) {
                         int64_t k0 = g * w->gsp + b * w->blk;
                         int64_t k1 = b + 1 < w->nblk ? k0 + w->blk : (g + 1) * w->gsp;
-                        amx_block(Am, chunks, B, nt, k0 / 64, cq__ceil_div(k1, 64), cbuf);
-                        for (int i = 0; i < AMX_ROWS; i++) {
-                            const cq__qblock *blk = (const cq__qblock *)(rows + (size_t)i * rb + cb) + g * w->nblk + b;
-                            vf d = vf_set1(blk->d), dq = vf_set1(blk->dq);
-                            vi corr = vi_set1(affine ? 0 : CQ_SIMD_INT8_BIAS * blk->qsum);
-                            for (int j = 0; j < nt; j++) {
-                                float *f = facc + 512 * j + 16 * i;
-                                vi isum = vi_sub(vi_loadu(cbuf + 512 * j + 16 * i), corr);
-                                vf acc = vf_fmadd(d, vf_mul(s[j], vf_from_i32(isum)), vf_loadu(f));
-                                if (affine) acc = vf_fnmadd(sh[j], dq, acc);
-                                vf_storeu(f, acc);
-                            }
-                        }
+                        blk.g = g, blk.b = b, blk.last = g + 1 == w->groups && b + 1 == w->nblk;
+                        amx_block(Am, chunks, B, nt, k0 / 64, cq__ceil_div(k1, 64), blk.cbuf, a, NULL);
+                        for (int i = 0; i < AMX_ROWS; i++) fast_unit(a, &blk, i);
                     }
                 }
-                for (int i = 0; i < AMX_ROWS; i++)
-                    for (int j = 0; j < nt; j++) store_out(a, m + i, t + j, vf_loadu(facc + 512 * j + 16 * i));
             }
         }
     }
