@@ -449,7 +449,8 @@ void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_d
  *
  *  - W8A8: qint8 weights x int8 activations (x_dtype CQ_I8, per-tensor opts->x_scale): the
  *    exact int32 dot product, then quanto's qbytes_int_mm epilogue
- *        y = round_y(float(acc) * round_s(x_scale * scale[n])) (+ bias, rounded to y's dtype).
+ *        y = round_y(round_s(float(acc) * round_s(x_scale * scale[n]))) (+ bias, rounded to y's
+ *    dtype).
  *    K <= 65536 (the int32 accumulator cannot overflow).
  *  - Weight-only, activations F32 or BF16, weights qint8, qfloat8_e4m3fn, qfloat8_e5m2, qint4 or
  *    qint2 (group-wise affine with quanto's float shift, or per channel), two modes:

@@ -86,7 +86,43 @@ static void check_conversions(uint32_t stride) {
 
 TST(kernel_vec_conversions_match_ref) { check_conversions(65537); }
 
-TST_FULL(kernel_vec_conversions_match_ref_all_f32) { check_conversions(1); }
+/* Every f32 bit pattern through the four f32 -> narrow conversions, in 16 M chunks. */
+TST_FULL(kernel_vec_conversions_match_ref_all_f32) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    const int64_t chunk = (int64_t)1 << 24;
+    float *f = malloc((size_t)chunk * sizeof(float));
+    uint16_t *want16 = malloc((size_t)chunk * 2), *got16 = malloc((size_t)chunk * 2);
+    uint8_t *want8 = malloc((size_t)chunk), *got8 = malloc((size_t)chunk);
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    long bad[CQ_ISA_COUNT][4] = {{0}};
+    for (uint64_t base = 0; base < 0x100000000ull; base += (uint64_t)chunk) {
+        for (int64_t i = 0; i < chunk; i++) f[i] = bits_f32((uint32_t)(base + (uint64_t)i));
+        for (int c = 0; c < 4; c++) {
+            if (c == 0) ref->f32_to_f16(f, want16, chunk);
+            if (c == 1) ref->f32_to_bf16(f, want16, chunk);
+            if (c == 2) ref->f32_to_e4m3(f, want8, chunk);
+            if (c == 3) ref->f32_to_e5m2(f, want8, chunk);
+            for (int li = 0; li < nl; li++) {
+                const cq__kernels *k = cq__kernels_for(lv[li]);
+                if (c == 0 && k->f32_to_f16) k->f32_to_f16(f, got16, chunk), bad[li][c] += !!memcmp(got16, want16, (size_t)chunk * 2);
+                if (c == 1 && k->f32_to_bf16) k->f32_to_bf16(f, got16, chunk), bad[li][c] += !!memcmp(got16, want16, (size_t)chunk * 2);
+                if (c == 2 && k->f32_to_e4m3) k->f32_to_e4m3(f, got8, chunk), bad[li][c] += !!memcmp(got8, want8, (size_t)chunk);
+                if (c == 3 && k->f32_to_e5m2) k->f32_to_e5m2(f, got8, chunk), bad[li][c] += !!memcmp(got8, want8, (size_t)chunk);
+            }
+        }
+    }
+    static const char *names[4] = {"f32->f16", "f32->bf16", "f32->e4m3fn", "f32->e5m2"};
+    for (int li = 0; li < nl; li++)
+        for (int c = 0; c < 4; c++)
+            CHECKF(bad[li][c] == 0, "%s %s: %ld chunks differ", names[c], cq_isa_name(lv[li]), bad[li][c]);
+    if (!nl) CHECK(ref->f32_to_f16 != NULL);
+    free(f);
+    free(want16);
+    free(got16);
+    free(want8);
+    free(got8);
+}
 
 /* The reference conversions are the core scalar casts. */
 TST(kernel_vec_ref_conversions_are_core_casts) {

@@ -75,7 +75,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: cquanto COMMAND [ARGS...]   (cquanto COMMAND --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
         fprintf(f, "  %-11s %s\n", g_commands[i].name, g_commands[i].summary);
-    fprintf(f, "\nenvironment: CQ_THREADS=N (thread count), CQ_ISA=ref|avx2|avx512|neon (cap the kernels)\n");
+    fprintf(f, "\nenvironment: CQ_THREADS=N (thread count), CQ_ISA=ref|avx2|avx512|amx|neon (cap the kernels)\n");
 }
 
 int main(int argc, char **argv) {
