@@ -35,6 +35,12 @@ threads=${CQ_THREADS:-$(nproc)}
 # Warm the page cache so both tools read the input from memory, as the bandwidth probe does.
 cat "$CK"/*.safetensors >/dev/null
 bw=$("$B/bench/mem_read_bw" "$threads" | awk 'END {print $2}')
+# The operating system's share: reading the input through the page cache, and writing an int8-sized
+# output (half the input) into the output's file system. cquanto cannot beat these plain copies.
+t_read=$( { /usr/bin/time -f %e cat "$CK"/*.safetensors >/dev/null; } 2>&1 )
+mkdir -p "$OUT.floor"
+t_write=$( { /usr/bin/time -f %e dd if=/dev/zero of="$OUT.floor/x" bs=8M count=$(( in_bytes / 2 / 8388608 )) status=none; } 2>&1 )
+rm -rf "$OUT.floor"
 
 measure() { # OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints "seconds maxrss_kB"
     local log=$1; shift
@@ -47,7 +53,9 @@ measure() { # OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints "seconds m
 
 echo "## cquanto quantize: $(basename "$CK") ($(awk -v b="$in_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}') bf16, $(ls "$CK"/*.safetensors | wc -l) shards), $threads threads"
 echo
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); memory-read bandwidth: $bw GB/s ($threads threads, bench/mem_read_bw)"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); memory-read bandwidth: $bw GB/s ($threads threads, bench/mem_read_bw)."
+echo "Plain copies on this machine: reading the input through the page cache (cat > /dev/null) $t_read s;" \
+     "writing half of it (an int8 output's size) to $(dirname "$OUT") $t_write s."
 echo
 echo "| weights | optimizer | seconds | GB/s of input | of read bandwidth | peak RSS | optimum-quanto seconds | speed-up |"
 echo "|---|---|---|---|---|---|---|---|"
