@@ -531,13 +531,18 @@ TST(convert_blocks_equal_whole_tensor_quantization) {
     CHECK(write_specs(src, BLOCKY, (int)(sizeof BLOCKY / sizeof BLOCKY[0]), 7) == CQ_OK);
     size_t saved = cq__convert_item_bytes;
     cq__convert_item_bytes = 700; /* a few rows per block */
-    static const char *const qtypes[] = {"int2", "int4", "int8", "float8", "float8_e5m2"};
-    for (size_t k = 0; k < 5; k++) {
+    /* The last two: HQQ (parameters in one exclusive pass, codes in blocks; quanto's HQQ rejects
+     * the one-row module e). */
+    static const char *const qtypes[] = {"int2", "int4", "int8", "float8", "float8_e5m2", "int4", "int2"};
+    for (size_t k = 0; k < 7; k++) {
+        bool hqq = k >= 5;
         char out[600], file[700];
-        snprintf(out, sizeof out, "%s/%s", dir, qtypes[k]);
+        snprintf(out, sizeof out, "%s/%s%s", dir, qtypes[k], hqq ? "_hqq" : "");
         snprintf(file, sizeof file, "%s/model.safetensors", out);
         cq_convert_opts o = opts_for(qtypes[k], NULL);
         o.threads = 2;
+        static const char *const one_row[] = {"e"};
+        if (hqq) o.optimizer = CQ_OPT_HQQ, o.exclude = one_row, o.n_exclude = 1;
         cq_err err = {0};
         CHECKF(cq_convert_quantize(src, out, &o, NULL, &err) == CQ_OK, "%s: %s", qtypes[k], err.msg);
         cq_st_file *in = NULL, *q = NULL;
@@ -547,13 +552,13 @@ TST(convert_blocks_equal_whole_tensor_quantization) {
             continue;
         }
         static const char *const mods[] = {"a", "b", "c", "d", "e"};
-        for (size_t m = 0; m < 5; m++) {
+        for (size_t m = 0; m < (hqq ? 4 : 5); m++) {
             char name[64];
             snprintf(name, sizeof name, "%s.weight", mods[m]);
             const cq_tensor *w = NULL;
             cq_st_get(in, name, &w, NULL);
             cq_qweight *qw = NULL;
-            CHECK(cq_qweight_quantize(w, o.weights, CQ_OPT_DEFAULT, -1, &qw, NULL) == CQ_OK);
+            CHECK(cq_qweight_quantize(w, o.weights, o.optimizer, -1, &qw, NULL) == CQ_OK);
             if (!qw) continue;
             if (qw->shift) cq_qweight_apply_tinygemm_roundtrip(qw);
             const cq_tensor *parts[3] = {qw->data, qw->scale, qw->shift};
@@ -573,7 +578,7 @@ TST(convert_blocks_equal_whole_tensor_quantization) {
         cq_st_close(q);
         /* Our own files dequantize without a reference (shapes recorded where ambiguous). */
         char deq[700];
-        snprintf(deq, sizeof deq, "%s/%s.safetensors", dir, qtypes[k]);
+        snprintf(deq, sizeof deq, "%s/%s%s.safetensors", dir, qtypes[k], hqq ? "_hqq" : "");
         CHECKF(cq_convert_dequantize(out, deq, NULL, NULL, &err) == CQ_OK, "%s: %s", qtypes[k], err.msg);
     }
     cq__convert_item_bytes = saved;
@@ -602,7 +607,7 @@ TST(convert_output_identical_for_any_thread_count) {
             else CHECKF(files_equal(first, file), "%s with %d threads", qtypes[k], t);
         }
     }
-    /* HQQ (whole tensors, several in flight) too; quanto's HQQ cannot take the one-row module. */
+    /* HQQ too (its parameter pass and its blocks); quanto's HQQ cannot take the one-row module. */
     char a[600], b[600], fa[700], fb[700];
     snprintf(a, sizeof a, "%s/hqq1", dir);
     snprintf(b, sizeof b, "%s/hqq3", dir);
@@ -824,7 +829,7 @@ TST(convert_peak_memory_is_bounded) {
     }
     CHECK(write_specs(src, specs, N, 5) == CQ_OK);
     const long largest = 8192L * 1024 * 2, bound = 2 * largest + (64L << 20);
-    /* HQQ quantizes whole tensors (slowly): two of them, the rest is copied. */
+    /* HQQ is slow: two tensors with it, the rest is copied. */
     static const char *const modes[][3] = {{"int8", "absmax", "*"}, {"int4", "max", "*"}, {"int4", "hqq", "*.[12].*"}};
     for (int m = 0; m < 3; m++) {
         char *argv[] = {cli, "quantize", src, "-o", out, "--weights", (char *)modes[m][0], "--optimizer",

@@ -7,7 +7,7 @@
  * Everything is compared bit for bit; HQQ within the bound stated in docs/NUMERICS.md.
  */
 #include "test_quant_util.h"
-#include "quant/quant_internal.h" /* cq__torch_sum_2d */
+#include "quant/quant_internal.h" /* cq__torch_sum_2d, cq__stream_sum, cq__hqq_chunk_elems */
 
 #include <math.h>
 
@@ -243,7 +243,11 @@ static int64_t ulp_distance(float a, float b, cq_dtype dt) {
     return ia > ib ? ia - ib : ib - ia;
 }
 
-TST(quant_golden_hqq_within_bound) {
+/* Every fixture under the given work-chunk size (HQQ's buffers are chunked; the result must not
+ * depend on the chunking). */
+static void hqq_golden_check(int64_t chunk) {
+    int64_t saved_chunk = cq__hqq_chunk_elems;
+    cq__hqq_chunk_elems = chunk;
     cq_st_file *f = golden_open("quant_hqq");
     if (!f) return;
     golden_cases c;
@@ -288,8 +292,92 @@ TST(quant_golden_hqq_within_bound) {
         cases++;
     }
     CHECKF(cases >= 3 * 2 * 5, "only %d hqq cases", cases);
-    printf("  hqq: %d of %d cases bit-exact\n", exact_cases, cases);
+    printf("  hqq (work chunk %lld): %d of %d cases bit-exact\n", (long long)chunk, exact_cases, cases);
     cq_st_close(f);
+    cq__hqq_chunk_elems = saved_chunk;
+}
+
+TST(quant_golden_hqq_within_bound) { hqq_golden_check(cq__hqq_chunk_elems); }
+
+TST(quant_golden_hqq_small_work_chunks) {
+    hqq_golden_check(1);
+    hqq_golden_check(37);
+    hqq_golden_check(256);
+}
+
+/* torch's flat sum fed in random pieces equals the one-shot replay (which the sum fixtures pin
+ * to torch), for sizes around every boundary of its blocks and cascade levels. */
+TST(quant_torch_stream_sum_matches_one_shot) {
+    static const int64_t sizes[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 511, 512, 513, 3000, 16 * 32,
+                                    16 * 32 + 5, 4096 * 32 + 17, ((int64_t)1 << 16) * 32 + 3, ((int64_t)1 << 17) * 32 + 31};
+    uint64_t rng = 42;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int64_t n = sizes[si];
+        float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
+        for (int64_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            x[i] = (float)((int64_t)(rng >> 40) - (1 << 23)) * 0x1p-20f;
+        }
+        float want = 0.0f;
+        if (n) cq__torch_sum_2d(x, n, 1, 1, n, &want);
+        for (int pattern = 0; pattern < 3; pattern++) {
+            cq__stream_sum ss;
+            cq__stream_sum_init(&ss, n);
+            for (int64_t i = 0; i < n;) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                int64_t piece = pattern == 0 ? n : pattern == 1 ? 1 + (int64_t)(rng >> 59) : 1 + (int64_t)(rng >> 48);
+                if (piece > n - i) piece = n - i;
+                cq__stream_sum_feed(&ss, x + i, piece);
+                i += piece;
+            }
+            float got = cq__stream_sum_finish(&ss);
+            CHECKF(memcmp(&got, &want, sizeof got) == 0, "n=%lld pattern %d: streamed %a, one shot %a", (long long)n,
+                   pattern, got, want);
+        }
+        free(x);
+    }
+}
+
+/* HQQ on tensors that span many work chunks (rows and column blocks, incl. a last column block
+ * wider than the rest) gives the same bits as one chunk, for 1 and 2 threads. */
+TST(quant_hqq_chunking_and_threads_invariant) {
+    static const int64_t shapes[][2] = {{40, 300}, {300, 40}, {9, 1000}, {1000, 9}};
+    static const cq_dtype dts[] = {CQ_BF16, CQ_F16, CQ_F32};
+    uint64_t rng = 7;
+    int64_t saved_chunk = cq__hqq_chunk_elems;
+    int saved_threads = cq_get_num_threads();
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++)
+            for (int axis = 0; axis >= -1; axis--) {
+                cq_err err = {0};
+                cq_tensor *x = NULL;
+                CHECK(cq_tensor_new(&x, dts[di], 2, shapes[si], &err) == CQ_OK);
+                for (int64_t i = 0; i < cq_tensor_numel(x); i++) {
+                    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                    cq_store_f32(x->data, x->dtype, i, (float)((int64_t)(rng >> 44) - (1 << 19)) * 0x1p-21f);
+                }
+                cq_tensor *ref_scale = NULL, *ref_shift = NULL;
+                cq__hqq_chunk_elems = (int64_t)1 << 30;
+                cq_set_num_threads(1);
+                CHECK(cq_affine_optimize(x, CQ_QINT4, axis, 0, CQ_OPT_HQQ, NULL, &ref_scale, &ref_shift, &err) == CQ_OK);
+                static const int64_t chunks[] = {1, 100, 1000, 4096};
+                for (size_t ci = 0; ref_shift && ci < sizeof chunks / sizeof chunks[0]; ci++)
+                    for (int threads = 1; threads <= 2; threads++) {
+                        cq__hqq_chunk_elems = chunks[ci];
+                        cq_set_num_threads(threads);
+                        cq_tensor *scale = NULL, *shift = NULL;
+                        CHECK(cq_affine_optimize(x, CQ_QINT4, axis, 0, CQ_OPT_HQQ, NULL, &scale, &shift, &err) == CQ_OK);
+                        if (shift)
+                            CHECKF(!memcmp(shift->data, ref_shift->data, cq_tensor_nbytes(shift)),
+                                   "%lldx%lld %s axis %d: chunk %lld, %d threads changes the shifts",
+                                   (long long)shapes[si][0], (long long)shapes[si][1], cq_dtype_name(dts[di]), axis,
+                                   (long long)chunks[ci], threads);
+                        cq_tensor_free(scale), cq_tensor_free(shift);
+                    }
+                cq_tensor_free(ref_scale), cq_tensor_free(ref_shift), cq_tensor_free(x);
+            }
+    cq__hqq_chunk_elems = saved_chunk;
+    cq_set_num_threads(saved_threads);
 }
 
 /* ---- whole modules: quanto's quantize() + freeze() state dicts --------------------------- */

@@ -8,9 +8,11 @@
  * (stream.c): computed on any thread, written in order, so the bytes never depend on the thread
  * count. A block of packed rows reads the vpi (= 8/bits) row ranges that share those bytes (the
  * canonical packing pairs row r with rows r+R, r+2R...), so nothing but the scales is held per
- * tensor. HQQ's stopping rule looks at the whole tensor's error, so HQQ weights (and single-row
- * ones, which quanto treats per tensor) are quantized whole. Input pages are dropped as soon as
- * they are consumed. The math is src/quant's; this file only slices and schedules.
+ * tensor. HQQ's stopping rule looks at the whole tensor's error, so an HQQ weight first gets
+ * one exclusive item that computes all its parameters (streaming, in src/quant), then the same
+ * blocks; single-row weights, which quanto treats per tensor, are quantized whole. Input pages
+ * are dropped once a tensor is done. The math is src/quant's; this file only slices and
+ * schedules.
  */
 #include "convert_internal.h"
 
@@ -32,7 +34,7 @@ size_t cq__convert_item_bytes = (size_t)1 << 20;
 /* Other files of the input folder are copied up to this size (tokenizers, generation configs). */
 #define SMALL_FILE_MAX ((uint64_t)256 << 20)
 
-typedef enum item_kind { ITEM_COPY, ITEM_BLOCK, ITEM_WHOLE, ITEM_TAIL } item_kind;
+typedef enum item_kind { ITEM_COPY, ITEM_PARAMS, ITEM_BLOCK, ITEM_WHOLE, ITEM_TAIL } item_kind;
 
 typedef struct work_item {
     item_kind kind;
@@ -49,7 +51,8 @@ typedef struct qtensor_state {
     int64_t rows, row_len; /* logical code rows and their length */
     int64_t packed_rows;   /* R (== rows for 8-bit) */
     int bits;
-    bool whole;
+    bool whole;            /* quantized in one piece (single rows) */
+    bool params_first;     /* HQQ: the whole tensor's (scale, shift) before its blocks */
     pthread_mutex_t *mu;   /* guards the lazy allocation below */
     void *scale, *shift;   /* whole-tensor parameter buffers, filled by the blocks */
     cq_qweight *qw;        /* ITEM_WHOLE result, kept until the tail */
@@ -153,6 +156,25 @@ static void quantize_rows_i8(qtensor_state *q, const uint8_t *src, int64_t r0, i
     }
 }
 
+/* Affine codes of rows [r0, r0+n) under the parameters an ITEM_PARAMS already stored. */
+static cq_status quantize_rows_given(qtensor_state *q, const uint8_t *src, int64_t r0, int64_t n, uint8_t *codes,
+                                     cq_err *err) {
+    const cq_plan_entry *e = q->e;
+    size_t ds = cq_dtype_size(e->dtype);
+    int64_t shape[2] = {n, q->row_len}, pshape[2] = {n, 1};
+    cq_tensor *x = NULL, *scale = NULL, *shift = NULL, *out = NULL;
+    cq_status s = cq_tensor_view(&x, e->dtype, 2, shape, (void *)(src + (size_t)r0 * (size_t)q->row_len * ds), err);
+    if (!s) s = cq_tensor_view(&scale, e->dtype, 2, pshape, (uint8_t *)q->scale + (size_t)r0 * ds, err);
+    if (!s) s = cq_tensor_view(&shift, e->dtype, 2, pshape, (uint8_t *)q->shift + (size_t)r0 * ds, err);
+    if (!s) s = cq_quantize_affine(x, q->bits, 0, 0, scale, shift, &out, err);
+    if (!s) memcpy(codes, out->data, (size_t)(n * q->row_len));
+    cq_tensor_free(x);
+    cq_tensor_free(scale);
+    cq_tensor_free(shift);
+    cq_tensor_free(out);
+    return s;
+}
+
 static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *src, int64_t r0, int64_t n,
                                uint8_t *codes, cq_err *err) {
     const cq_plan_entry *e = q->e;
@@ -161,6 +183,7 @@ static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *sr
         quantize_rows_i8(q, src, r0, n, (int8_t *)codes);
         return CQ_OK;
     }
+    if (q->params_first) return quantize_rows_given(q, src, r0, n, codes, err);
     int64_t first = r0, count = n, skip = 0;
     if (n == 1) {
         first = r0 > 0 ? r0 - 1 : r0;
@@ -199,6 +222,14 @@ static cq_status ensure_params(qtensor_state *q, cq_err *err) {
     }
     pthread_mutex_unlock(q->mu);
     return s;
+}
+
+/* The optimizer's parameters must be one per code row, as planned. */
+static cq_status check_param_size(const qtensor_state *q, const cq_tensor *scale, cq_err *err) {
+    if (cq_tensor_numel(scale) != q->rows || scale->dtype != q->e->dtype)
+        return cq_err_set(err, CQ_E_SHAPE, "the optimizer gave %lld %s parameters for %lld planned rows",
+                          (long long)cq_tensor_numel(scale), cq_dtype_name(scale->dtype), (long long)q->rows);
+    return CQ_OK;
 }
 
 static cq_status compute_block(shard_job *j, const work_item *it, void **result, cq_err *err) {
@@ -258,11 +289,32 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
     return s;
 }
 
-/* Whole-tensor quantizations (HQQ, single rows) run alone with every thread: their working
- * memory is a multiple of the tensor, so only one may be in flight. */
+/* HQQ's stopping rule looks at the whole tensor's error, so its (scale, shift) come from one
+ * pass over the whole tensor (src/quant streams it in chunks) before the blocks make the codes. */
+static cq_status compute_params(shard_job *j, const work_item *it, cq_err *err) {
+    const cq__plan_tensor *pt = &j->plan->tensors[it->tensor];
+    qtensor_state *q = &j->qs[it->tensor];
+    cq_status s = ensure_params(q, err);
+    int64_t shape[2] = {q->rows, q->row_len};
+    cq_tensor *w = NULL, *scale = NULL, *shift = NULL;
+    if (!s) s = cq_tensor_view(&w, q->e->dtype, 2, shape, (void *)tensor_bytes(j, pt), err);
+    if (!s) s = cq_affine_optimize(w, q->e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
+    if (!s) s = check_param_size(q, scale, err);
+    if (!s) {
+        memcpy(q->scale, scale->data, cq_tensor_nbytes(scale));
+        memcpy(q->shift, shift->data, cq_tensor_nbytes(shift));
+    }
+    if (s) cq_err_prefix(err, "%s: ", pt->name);
+    cq_tensor_free(w);
+    cq_tensor_free(scale);
+    cq_tensor_free(shift);
+    return s;
+}
+
+/* Whole-tensor passes (HQQ's parameters, single rows) run alone with every thread inside. */
 static bool item_exclusive(void *ctx, int64_t i) {
     const shard_job *j = ctx;
-    return j->items[i].kind == ITEM_WHOLE;
+    return j->items[i].kind == ITEM_WHOLE || j->items[i].kind == ITEM_PARAMS;
 }
 
 static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) {
@@ -271,6 +323,7 @@ static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) 
     switch (it->kind) {
     case ITEM_BLOCK: return compute_block(j, it, result, err);
     case ITEM_WHOLE: return compute_whole(j, it, err);
+    case ITEM_PARAMS: return compute_params(j, it, err);
     default: return CQ_OK;
     }
 }
@@ -347,6 +400,7 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
         }
         return s;
     }
+    case ITEM_PARAMS: return CQ_OK;
     case ITEM_BLOCK: {
         const block_result *r = result;
         return cq_st_writer_write(j->writer, q->names[0], r->data, r->nbytes, err);
@@ -407,7 +461,8 @@ static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
     q->bits = qi->bits;
     cq__plan_code_layout(q->e, &q->rows, &q->row_len);
     q->packed_rows = q->bits < 8 ? cq_packed_rows(q->rows, q->bits) : q->rows;
-    q->whole = q->rows < 2 || (j->opts->optimizer == CQ_OPT_HQQ && q->bits < 8);
+    q->whole = q->rows < 2;
+    q->params_first = !q->whole && j->opts->optimizer == CQ_OPT_HQQ && q->bits < 8;
     return CQ_OK;
 }
 
@@ -432,6 +487,7 @@ static cq_status schedule(shard_job *j, int shard, cq_err *err) {
         size_t in_row_bytes = (size_t)q->row_len * cq_dtype_size(e->dtype) * (size_t)(8 / q->bits);
         int64_t per = (int64_t)(cq__convert_item_bytes / (in_row_bytes ? in_row_bytes : 1));
         if (per < 1) per = 1;
+        if (q->params_first) s = push_item(j, ITEM_PARAMS, ti, 0, 0, err);
         for (int64_t a = 0; !s && a < q->packed_rows; a += per)
             s = push_item(j, ITEM_BLOCK, ti, a, a + per < q->packed_rows ? a + per : q->packed_rows, err);
         if (!s) s = push_item(j, ITEM_TAIL, ti, 0, 0, err);

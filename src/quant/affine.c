@@ -57,16 +57,8 @@ static inline __attribute__((always_inline)) void codes_seg(const void *x, cq_dt
                                                             const float *sh, int ps, int64_t i0, int64_t i1,
                                                             float qmax, uint8_t *codes) {
 #pragma omp simd
-    for (int64_t i = i0; i < i1; i++) {
-        float sv = s[(i - i0) * ps];
-        float v = cq__rnd(cq__rnd(cq__ld(x, dt, i) + sh[(i - i0) * ps], dt) / sv, dt);
-        /* Clamp, then round (the same as round then clamp, the bounds being integers); quiet
-         * comparisons and selects keep the loop vectorizable. */
-        v = __builtin_isless(v, 0.0f) ? 0.0f : v;
-        v = __builtin_isgreater(v, qmax) ? qmax : v;
-        v = cq__rint_small(v);
-        codes[i] = (uint8_t)((sv != 0.0f) & (v == v) ? v : 0.0f);
-    }
+    for (int64_t i = i0; i < i1; i++)
+        codes[i] = (uint8_t)cq__affine_code(cq__ld(x, dt, i), s[(i - i0) * ps], sh[(i - i0) * ps], qmax, dt);
 }
 
 static inline __attribute__((always_inline)) void codes_walk(const void *x, cq_dtype dt, const float *s,
@@ -106,7 +98,7 @@ static inline __attribute__((always_inline)) void dequant_seg(const uint8_t *cod
                                                               bool out_f32) {
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) {
-        float v = cq__rnd(cq__rnd(s[(i - i0) * ps] * (float)codes[i], dt) - sh[(i - i0) * ps], dt);
+        float v = cq__affine_value((float)codes[i], s[(i - i0) * ps], sh[(i - i0) * ps], dt);
         if (out_f32) ((float *)out)[i] = v;
         else cq__st(out, dt, i, v);
     }

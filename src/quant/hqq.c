@@ -10,6 +10,10 @@
  */
 #include "quant_internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* ---- ATen's cascade sum (aten/src/ATen/native/cpu/SumKernel.cpp) -----------------------
  * torch sums floats in a fixed but unusual order: 4 interleaved accumulators (ILP), a
  * cascade of 4 levels that folds every 16+ additions, and for contiguous rows, lanes of a
@@ -123,65 +127,222 @@ void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t si
     }
 }
 
-/* ---- the optimizer ------------------------------------------------------------------------ */
+/* ---- the same sum, streamed ---------------------------------------------------------------
+ * inner_sum(x, n) consumes x as n_blocks blocks of ILP*VEC floats through multi_row_sum's
+ * cascade, then at most 31 tail floats. The blocks are folded in as they arrive; the tail waits
+ * in pend for the finish. */
 
-/* One HQQ step's elementwise part: t = round(code*scale) - round(W - shrink(W - W_hat)), all
- * rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1)) (for p = 1:
- * relu(|x| - 1/beta)). One segment of elements with scales s[0] (ps 0) or s[0..] (ps 1). */
-static inline __attribute__((always_inline)) void target_seg(const void *w, const void *w_hat, const uint8_t *codes,
-                                                             const float *s, int ps, cq_dtype dt, int64_t i0,
-                                                             int64_t i1, float inv_beta, float pexp, bool lp_is_one,
-                                                             float *t) {
-    for (int64_t i = i0; i < i1; i++) {
-        float wv = cq__ld(w, dt, i);
-        float error = cq__rnd(wv - cq__ld(w_hat, dt, i), dt);
-        float a = fabsf(error), d;
-        if (lp_is_one) d = cq__rnd(a - cq__rnd(inv_beta, dt), dt);
-        else d = cq__rnd(a - cq__rnd(inv_beta * cq__rnd(powf(a, pexp), dt), dt), dt);
-        float relu = d > 0.0f || d != d ? d : 0.0f;
-        float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
-        float e = sign * relu;
-        t[i] = cq__rnd(cq__rnd((float)codes[i] * s[(i - i0) * ps], dt) - cq__rnd(wv - e, dt), dt);
+#define TORCH_BLOCK (TORCH_ILP * TORCH_VEC)
+_Static_assert(sizeof(((cq__stream_sum *)0)->acc) == sizeof(float[TORCH_LEVELS][TORCH_ILP][TORCH_VEC]),
+               "cq__stream_sum.acc must match torch's cascade");
+_Static_assert(sizeof(((cq__stream_sum *)0)->pend) == sizeof(float[TORCH_BLOCK]), "cq__stream_sum.pend");
+
+void cq__stream_sum_init(cq__stream_sum *ss, int64_t n) {
+    memset(ss, 0, sizeof *ss);
+    ss->n = n;
+    ss->n_blocks = n >= TORCH_VEC ? n / TORCH_VEC / TORCH_ILP : 0;
+    ss->level_power = ceil_log2(ss->n_blocks) / TORCH_LEVELS;
+    if (ss->level_power < 4) ss->level_power = 4;
+    ss->level_mask = ((int64_t)1 << ss->level_power) - 1;
+}
+
+static void stream_block(cq__stream_sum *ss, const float *b) {
+    for (int k = 0; k < TORCH_ILP; k++)
+        for (int l = 0; l < TORCH_VEC; l++) ss->acc[0][k][l] += b[k * TORCH_VEC + l];
+    int64_t i = ++ss->blocks;
+    if (i & ss->level_mask) return;
+    for (int j = 1; j < TORCH_LEVELS; j++) {
+        for (int k = 0; k < TORCH_ILP; k++)
+            for (int l = 0; l < TORCH_VEC; l++) {
+                ss->acc[j][k][l] += ss->acc[j - 1][k][l];
+                ss->acc[j - 1][k][l] = 0.0f;
+            }
+        if ((i & (ss->level_mask << (j * ss->level_power))) != 0) break;
     }
 }
 
-static inline __attribute__((always_inline)) void target_walk(const void *w, const void *w_hat, const uint8_t *codes,
-                                                              const float *s, cq_dtype dt, cq__layout l, int64_t lo,
-                                                              int64_t hi, float inv_beta, float pexp, bool lp_is_one,
-                                                              float *t) {
-    for (int64_t i = lo, e; i < hi; i = e) {
-        int64_t j = cq__segment(l, i, hi, &e);
-        if (l.inner == 1) target_seg(w, w_hat, codes, s + j, 1, dt, i, e, inv_beta, pexp, lp_is_one, t);
-        else target_seg(w, w_hat, codes, s + j, 0, dt, i, e, inv_beta, pexp, lp_is_one, t);
-    }
-}
-
-#define HQQ_CHUNK ((int64_t)1 << 14)
-
-static void hqq_targets(const cq_tensor *w, const void *w_hat, const uint8_t *codes, const float *s, cq__layout l,
-                        float inv_beta, float pexp, bool lp_is_one, float *t) {
-    int64_t n = cq_tensor_numel(w), chunks = (n + HQQ_CHUNK - 1) / HQQ_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = c * HQQ_CHUNK, hi = lo + HQQ_CHUNK < n ? lo + HQQ_CHUNK : n;
-        switch (w->dtype) {
-        case CQ_F16: target_walk(w->data, w_hat, codes, s, CQ_F16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
-        case CQ_BF16: target_walk(w->data, w_hat, codes, s, CQ_BF16, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
-        default: target_walk(w->data, w_hat, codes, s, CQ_F32, l, lo, hi, inv_beta, pexp, lp_is_one, t); break;
+void cq__stream_sum_feed(cq__stream_sum *ss, const float *x, int64_t m) {
+    if (m > ss->n - ss->fed) m = ss->n - ss->fed;
+    ss->fed += m;
+    while (m > 0) {
+        if (ss->blocks < ss->n_blocks && ss->npend == 0) {
+            int64_t k = m / TORCH_BLOCK, left = ss->n_blocks - ss->blocks;
+            if (k > left) k = left;
+            for (int64_t b = 0; b < k; b++, x += TORCH_BLOCK) stream_block(ss, x);
+            m -= k * TORCH_BLOCK;
+            if (k > 0) continue;
+        }
+        int64_t take = TORCH_BLOCK - ss->npend < m ? TORCH_BLOCK - ss->npend : m;
+        memcpy(ss->pend + ss->npend, x, (size_t)take * sizeof(float));
+        ss->npend += (int)take;
+        x += take, m -= take;
+        if (ss->npend == TORCH_BLOCK && ss->blocks < ss->n_blocks) {
+            stream_block(ss, ss->pend);
+            ss->npend = 0;
         }
     }
 }
 
-/* torch.abs(W - W_hat).mean() in W's dtype (f32 sum, divided, rounded). Serial: it replays
- * torch's single-threaded order over the whole tensor. */
-static float mean_abs_error(const cq_tensor *w, const void *w_hat, float *tmp) {
-    int64_t n = cq_tensor_numel(w);
-    cq_dtype dt = w->dtype;
-#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) tmp[i] = fabsf(cq__rnd(cq__ld(w->data, dt, i) - cq__ld(w_hat, dt, i), dt));
-    float sum;
-    cq__torch_sum_2d(tmp, n, 1, 1, n, &sum);
-    return cq_round_to_dtype(sum / (float)n, dt);
+float cq__stream_sum_finish(cq__stream_sum *ss) {
+    if (ss->n < TORCH_VEC) {
+        float sum;
+        cq__torch_sum_2d(ss->pend, ss->n, 1, 1, ss->n, &sum);
+        return sum;
+    }
+    float(*acc)[TORCH_ILP][TORCH_VEC] = ss->acc;
+    for (int j = 1; j < TORCH_LEVELS; j++)
+        for (int k = 0; k < TORCH_ILP; k++)
+            for (int l = 0; l < TORCH_VEC; l++) acc[0][k][l] += acc[j][k][l];
+    /* row_sum's items past the last block, then its ILP fold; inner_sum's scalar tail last. */
+    int64_t tail_items = ss->n / TORCH_VEC - ss->n_blocks * TORCH_ILP, tail = ss->n - ss->n_blocks * TORCH_BLOCK;
+    for (int64_t i = 0; i < tail_items; i++)
+        for (int l = 0; l < TORCH_VEC; l++) acc[0][0][l] += ss->pend[i * TORCH_VEC + l];
+    for (int k = 1; k < TORCH_ILP; k++)
+        for (int l = 0; l < TORCH_VEC; l++) acc[0][0][l] += acc[0][k][l];
+    float total = 0.0f;
+    for (int64_t i = tail_items * TORCH_VEC; i < tail; i++) total += ss->pend[i];
+    for (int l = 0; l < TORCH_VEC; l++) total += acc[0][0][l];
+    return total;
+}
+
+/* ---- the optimizer ------------------------------------------------------------------------
+ * No buffer of the tensor's size: each pass recomputes codes and W_hat from (W, scale, shift)
+ * chunk by chunk, so the working memory is the parameters plus one chunk per thread. A step is
+ * two passes: the update (targets and their group means, chunked by parameter) and the error
+ * of the new shift (chunked in flat order and summed in that order). */
+
+int64_t cq__hqq_chunk_elems = (int64_t)1 << 16;
+
+typedef struct hqq_job {
+    const void *w;
+    cq_dtype dt;
+    int64_t rows, cols, n; /* the weight as (rows, cols) */
+    bool per_row;          /* axis 0: one parameter per row; else one per column */
+    float qmax, inv_beta, pexp;
+    bool lp_is_one;
+    const float *scale, *shift; /* per parameter, f32 (exact in dt) */
+    float *shift_next, *sums;
+    int threads;
+    float *work; /* threads x work_cap */
+    int64_t work_cap, chunk_params, n_chunks;
+} hqq_job;
+
+/* One HQQ step's elementwise part for element w: t = round(code*scale) - round(W - shrink(W -
+ * W_hat)), all rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1))
+ * (for p = 1: relu(|x| - 1/beta)). */
+static inline __attribute__((always_inline)) float hqq_target(const hqq_job *h, cq_dtype dt, float wv, float s,
+                                                              float sh) {
+    float code = cq__affine_code(wv, s, sh, h->qmax, dt);
+    float error = cq__rnd(wv - cq__affine_value(code, s, sh, dt), dt);
+    float a = fabsf(error), d;
+    if (h->lp_is_one) d = cq__rnd(a - cq__rnd(h->inv_beta, dt), dt);
+    else d = cq__rnd(a - cq__rnd(h->inv_beta * cq__rnd(powf(a, h->pexp), dt), dt), dt);
+    float relu = d > 0.0f || d != d ? d : 0.0f;
+    float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
+    return cq__rnd(cq__rnd(code * s, dt) - cq__rnd(wv - sign * relu, dt), dt);
+}
+
+/* Parameters [p0, p1): their targets into t, summed in torch's order for a (rows, cols) tensor
+ * reduced along its last dim (per row) or first dim (per column). Column chunks start at
+ * multiples of 32 and the last one is at least 32 wide, so each column gets the order its
+ * position in the whole tensor gives it (outer_sum). */
+static inline __attribute__((always_inline)) void hqq_update_chunk(const hqq_job *h, cq_dtype dt, int64_t p0,
+                                                                   int64_t p1, float *t) {
+    int64_t w = p1 - p0;
+    if (h->per_row) {
+        for (int64_t j = p0; j < p1; j++) {
+            float s = h->scale[j], sh = h->shift[j], *tr = t + (j - p0) * h->cols;
+            int64_t base = j * h->cols;
+            for (int64_t c = 0; c < h->cols; c++) tr[c] = hqq_target(h, dt, cq__ld(h->w, dt, base + c), s, sh);
+        }
+        cq__torch_sum_2d(t, h->cols, 1, w, h->cols, h->sums + p0);
+    } else {
+        for (int64_t r = 0; r < h->rows; r++)
+            for (int64_t c = p0; c < p1; c++)
+                t[r * w + c - p0] = hqq_target(h, dt, cq__ld(h->w, dt, r * h->cols + c), h->scale[c], h->shift[c]);
+        cq__torch_sum_2d(t, h->rows, w, w, 1, h->sums + p0);
+    }
+    /* A zero-scale (constant) group keeps -rmin, which reproduces it exactly; the mean would
+     * only add rounding noise (quanto has NaN there). */
+    float count = (float)(h->per_row ? h->cols : h->rows);
+    for (int64_t j = p0; j < p1; j++)
+        h->shift_next[j] = h->scale[j] == 0.0f ? h->shift[j] : cq__rnd(h->sums[j] / count, dt);
+}
+
+/* |W - W_hat| for flat elements [lo, hi) under `shift`, into out. */
+static inline __attribute__((always_inline)) void hqq_error_chunk(const hqq_job *h, cq_dtype dt, const float *shift,
+                                                                  int64_t lo, int64_t hi, float *out) {
+    for (int64_t i = lo; i < hi;) {
+        int64_t r = i / h->cols, c = i % h->cols, e = (r + 1) * h->cols < hi ? (r + 1) * h->cols : hi;
+        if (h->per_row) {
+            float s = h->scale[r], sh = shift[r];
+            for (; i < e; i++) {
+                float wv = cq__ld(h->w, dt, i);
+                out[i - lo] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, s, sh, h->qmax, dt), s, sh, dt), dt));
+            }
+        } else {
+            for (; i < e; i++, c++) {
+                float wv = cq__ld(h->w, dt, i), s = h->scale[c], sh = shift[c];
+                out[i - lo] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, s, sh, h->qmax, dt), s, sh, dt), dt));
+            }
+        }
+    }
+}
+
+static int worker(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static void chunk_bounds(const hqq_job *h, int64_t k, int64_t *p0, int64_t *p1) {
+    int64_t np = h->per_row ? h->rows : h->cols;
+    *p0 = k * h->chunk_params;
+    *p1 = k == h->n_chunks - 1 ? np : *p0 + h->chunk_params;
+    if (*p1 > np) *p1 = np;
+}
+
+/* shift_next from shift (one HQQ update over the whole tensor). */
+static void hqq_update(const hqq_job *h) {
+#pragma omp parallel for schedule(dynamic) num_threads(h->threads) if (h->n_chunks > 1)
+    for (int64_t k = 0; k < h->n_chunks; k++) {
+        int64_t p0, p1;
+        chunk_bounds(h, k, &p0, &p1);
+        float *t = h->work + (size_t)worker() * (size_t)h->work_cap;
+        switch (h->dt) {
+        case CQ_F16: hqq_update_chunk(h, CQ_F16, p0, p1, t); break;
+        case CQ_BF16: hqq_update_chunk(h, CQ_BF16, p0, p1, t); break;
+        default: hqq_update_chunk(h, CQ_F32, p0, p1, t); break;
+        }
+    }
+}
+
+/* torch.abs(W - W_hat).mean() in W's dtype: the errors are computed a batch of chunks at a time
+ * (one per thread) and summed in flat order. */
+static float hqq_mean_error(const hqq_job *h, const float *shift) {
+    cq__stream_sum ss;
+    cq__stream_sum_init(&ss, h->n);
+    int64_t ch = cq__hqq_chunk_elems, batch = ch * h->threads;
+    for (int64_t base = 0; base < h->n; base += batch) {
+        int64_t slots = (h->n - base + ch - 1) / ch < h->threads ? (h->n - base + ch - 1) / ch : h->threads;
+#pragma omp parallel for schedule(static, 1) num_threads(h->threads) if (slots > 1)
+        for (int64_t k = 0; k < slots; k++) {
+            int64_t lo = base + k * ch, hi = lo + ch < h->n ? lo + ch : h->n;
+            float *out = h->work + (size_t)k * (size_t)h->work_cap;
+            switch (h->dt) {
+            case CQ_F16: hqq_error_chunk(h, CQ_F16, shift, lo, hi, out); break;
+            case CQ_BF16: hqq_error_chunk(h, CQ_BF16, shift, lo, hi, out); break;
+            default: hqq_error_chunk(h, CQ_F32, shift, lo, hi, out); break;
+            }
+        }
+        for (int64_t k = 0; k < slots; k++) {
+            int64_t lo = base + k * ch, hi = lo + ch < h->n ? lo + ch : h->n;
+            cq__stream_sum_feed(&ss, h->work + (size_t)k * (size_t)h->work_cap, hi - lo);
+        }
+    }
+    return cq_round_to_dtype(cq__stream_sum_finish(&ss) / (float)h->n, h->dt);
 }
 
 cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_opts *opts,
@@ -191,66 +352,66 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
         return cq_err_set(err, CQ_E_ARG, "hqq optimizer: iters must be >= 0 and beta, kappa > 0");
     cq_status s = cq__max_optimize(x, bits, axis, scale, shift, err);
     if (s) return s;
-    cq_dtype dt = x->dtype;
-    size_t es = cq_dtype_size(dt);
-    int64_t n = cq_tensor_numel(x);
+    hqq_job h;
+    memset(&h, 0, sizeof h);
+    h.w = x->data;
+    h.dt = x->dtype;
+    h.n = cq_tensor_numel(x);
+    h.qmax = (float)((1 << bits) - 1);
     /* A 2-D view: (rows, cols) with one parameter per row (axis 0) or per column (axis -1);
      * the group mean runs over the other dimension. quanto's torch.mean(dim=-1) would only
      * reduce the last dim of an N-D weight; we reduce the whole group (docs/NUMERICS.md). */
-    int64_t rows, cols;
-    cq__layout lay;
-    if (axis == 0) {
-        rows = x->shape[0], cols = rows ? n / rows : 0;
-        lay = (cq__layout){1, rows, cols};
+    h.per_row = axis == 0;
+    if (h.per_row) h.rows = x->shape[0], h.cols = h.rows ? h.n / h.rows : 0;
+    else h.cols = x->shape[x->ndim - 1], h.rows = h.cols ? h.n / h.cols : 0;
+    int64_t np = h.per_row ? h.rows : h.cols, ch = cq__hqq_chunk_elems > 0 ? cq__hqq_chunk_elems : 1;
+    if (h.n == 0) return CQ_OK;
+    if (h.per_row) {
+        h.chunk_params = ch / h.cols > 0 ? ch / h.cols : 1;
+        h.work_cap = h.chunk_params * h.cols;
     } else {
-        cols = x->shape[x->ndim - 1], rows = cols ? n / cols : 0;
-        lay = (cq__layout){rows, cols, 1};
+        h.chunk_params = (ch / h.rows) & ~(int64_t)31;
+        if (h.chunk_params < 32) h.chunk_params = 32;
+        h.work_cap = h.rows * 2 * h.chunk_params; /* the last chunk takes the remainder */
     }
-    int64_t nparams = axis == 0 ? rows : cols;
-    cq_tensor *shift_new = NULL;
-    uint8_t *codes = malloc((size_t)n + 1), *codes_new = malloc((size_t)n + 1);
-    void *w_hat = malloc((size_t)n * es + 1), *w_hat_new = malloc((size_t)n * es + 1);
-    float *t = malloc((size_t)n * sizeof(float) + 1), *sums = malloc((size_t)nparams * sizeof(float) + 1);
-    float *scales = malloc((size_t)nparams * sizeof(float) + 1);
-    s = cq_tensor_clone(&shift_new, *shift, err);
-    if (!s && (!codes || !codes_new || !w_hat || !w_hat_new || !t || !sums || !scales))
-        s = cq_err_set(err, CQ_E_NOMEM, "hqq optimizer: out of memory for %lld elements", (long long)n);
-    if (!s) s = cq__affine_codes(x, *scale, *shift, lay, bits, codes, err);
-    if (!s) s = cq__affine_dequant(codes, *scale, *shift, lay, w_hat, err);
-    if (s) goto done;
-    for (int64_t j = 0; j < nparams; j++) scales[j] = cq__ld((*scale)->data, dt, j);
-    float best_error = mean_abs_error(x, w_hat, t);
+    /* Row chunks: the last may be short. Column chunks: the last takes the remainder. */
+    h.n_chunks = h.per_row ? (np + h.chunk_params - 1) / h.chunk_params : np / h.chunk_params;
+    if (h.n_chunks < 1) h.n_chunks = 1;
+    if (h.work_cap < ch) h.work_cap = ch;
+    h.threads = cq_get_num_threads();
+    float *scales = malloc((size_t)np * sizeof(float)), *cur = malloc((size_t)np * sizeof(float));
+    h.shift_next = malloc((size_t)np * sizeof(float));
+    h.sums = malloc((size_t)np * sizeof(float));
+    h.work = malloc((size_t)h.threads * (size_t)h.work_cap * sizeof(float));
+    if (!scales || !cur || !h.shift_next || !h.sums || !h.work) {
+        s = cq_err_set(err, CQ_E_NOMEM, "hqq optimizer: out of memory for %lld parameters", (long long)np);
+        goto done;
+    }
+    for (int64_t j = 0; j < np; j++) {
+        scales[j] = cq__ld((*scale)->data, h.dt, j);
+        cur[j] = cq__ld((*shift)->data, h.dt, j);
+    }
+    h.scale = scales;
+    h.shift = cur;
+    float best_error = hqq_mean_error(&h, cur);
     double beta = o.beta;
     /* How torch treats the Python scalars (checked against torch 2.6 for every f16/bf16
      * value): pow's exponent and a subtracted scalar are first rounded to the tensor's dtype;
      * a multiplying scalar enters the f32 math unrounded. */
-    float pexp = cq__rnd((float)(o.lp_norm - 1.0), dt);
-    bool lp_is_one = o.lp_norm == 1.0;
+    h.pexp = cq__rnd((float)(o.lp_norm - 1.0), h.dt);
+    h.lp_is_one = o.lp_norm == 1.0;
     for (int it = 0; it < o.iters; it++) {
-        hqq_targets(x, w_hat, codes, scales, lay, (float)(1.0 / beta), pexp, lp_is_one, t);
-        if (axis == 0) cq__torch_sum_2d(t, cols, 1, rows, cols, sums);
-        else cq__torch_sum_2d(t, rows, cols, cols, 1, sums);
-        float count = (float)(axis == 0 ? cols : rows);
-        /* A zero-scale (constant) group keeps -rmin, which reproduces it exactly; the mean
-         * would only add rounding noise (quanto has NaN there). */
-        for (int64_t j = 0; j < nparams; j++)
-            cq__st(shift_new->data, dt, j, scales[j] == 0.0f ? cq__ld((*shift)->data, dt, j) : cq__rnd(sums[j] / count, dt));
-        s = cq__affine_codes(x, *scale, shift_new, lay, bits, codes_new, err);
-        if (!s) s = cq__affine_dequant(codes_new, *scale, shift_new, lay, w_hat_new, err);
-        if (s) goto done;
-        float mean_error = mean_abs_error(x, w_hat_new, t);
+        h.inv_beta = (float)(1.0 / beta);
+        hqq_update(&h);
+        float mean_error = hqq_mean_error(&h, h.shift_next);
         if (!(mean_error < best_error)) break;
         best_error = mean_error;
-        memcpy((*shift)->data, shift_new->data, (size_t)nparams * es);
+        memcpy(cur, h.shift_next, (size_t)np * sizeof(float));
         beta *= o.kappa;
-        uint8_t *tc = codes;
-        codes = codes_new, codes_new = tc;
-        void *tw = w_hat;
-        w_hat = w_hat_new, w_hat_new = tw;
     }
+    for (int64_t j = 0; j < np; j++) cq__st((*shift)->data, h.dt, j, cur[j]);
 done:
-    free(codes), free(codes_new), free(w_hat), free(w_hat_new), free(t), free(sums), free(scales);
-    cq_tensor_free(shift_new);
+    free(scales), free(cur), free(h.shift_next), free(h.sums), free(h.work);
     if (s) {
         cq_tensor_free(*scale), cq_tensor_free(*shift);
         *scale = *shift = NULL;

@@ -65,6 +65,24 @@ static inline int64_t cq__segment(cq__layout l, int64_t i, int64_t hi, int64_t *
     return j;
 }
 
+/* quanto::quantize_affine for one element: clamp(round((x + shift) / scale), 0, qmax), each op
+ * rounded to dt. Divergence: a zero scale (a constant group) gives code 0, not NaN. Clamp, then
+ * round (the same, the bounds being integers); quiet comparisons and selects keep loops
+ * vectorizable. */
+static inline __attribute__((always_inline)) float cq__affine_code(float x, float s, float sh, float qmax,
+                                                                     cq_dtype dt) {
+    float v = cq__rnd(cq__rnd(x + sh, dt) / s, dt);
+    v = __builtin_isless(v, 0.0f) ? 0.0f : v;
+    v = __builtin_isgreater(v, qmax) ? qmax : v;
+    v = cq__rint_small(v);
+    return (s != 0.0f) & (v == v) ? v : 0.0f;
+}
+
+/* QBitsDequantizer for one element: scale * code - shift, two roundings in dt. */
+static inline __attribute__((always_inline)) float cq__affine_value(float code, float s, float sh, cq_dtype dt) {
+    return cq__rnd(cq__rnd(s * code, dt) - sh, dt);
+}
+
 static inline bool cq__is_quant_float(cq_dtype t) { return t == CQ_F32 || t == CQ_F16 || t == CQ_BF16; }
 
 /* CQ_E_DTYPE unless t is F32/F16/BF16; `what` names the tensor. */
@@ -107,5 +125,22 @@ cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const
  * of stride `stride1` (one of the strides must be 1). See hqq.c. */
 void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t size1, int64_t stride1,
                       float *out);
+
+/* The same order for one contiguous run of n floats (what torch.sum of a flat tensor does),
+ * fed in pieces front to back, so a sum over a tensor needs no buffer of its size. */
+typedef struct cq__stream_sum {
+    int64_t n, fed, blocks, n_blocks, level_power, level_mask;
+    float acc[4][4][8]; /* cascade levels x ILP accumulators x vector lanes (hqq.c) */
+    float pend[32];     /* a block being assembled, or the tail after the last block */
+    int npend;
+} cq__stream_sum;
+void cq__stream_sum_init(cq__stream_sum *ss, int64_t n);
+void cq__stream_sum_feed(cq__stream_sum *ss, const float *x, int64_t m);
+/* The sum, once all n values were fed (bit-identical to cq__torch_sum_2d(x, n, 1, 1, n)). */
+float cq__stream_sum_finish(cq__stream_sum *ss);
+
+/* Elements per HQQ work chunk (each thread's buffer holds about one); tests lower it so that
+ * small tensors span many chunks. */
+extern int64_t cq__hqq_chunk_elems;
 
 #endif
