@@ -42,13 +42,15 @@ mkdir -p "$OUT.floor"
 t_write=$( { /usr/bin/time -f %e dd if=/dev/zero of="$OUT.floor/x" bs=8M count=$(( in_bytes / 2 / 8388608 )) status=none; } 2>&1 )
 rm -rf "$OUT.floor"
 
-measure() { # OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints "seconds maxrss_kB"
+measure() { # OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints "seconds maxrss_kB user_s sys_s"
     local log=$1; shift
     /usr/bin/time -v "$@" >"$log.out" 2>"$log"
-    local wall rss
+    local wall rss usr sys
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$log")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-    echo "$wall $rss"
+    usr=$(awk -F': ' '/User time/ {print $2}' "$log")
+    sys=$(awk -F': ' '/System time/ {print $2}' "$log")
+    echo "$wall $rss $usr $sys"
 }
 
 echo "## cquanto quantize: $(basename "$CK") ($(awk -v b="$in_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}') bf16, $(ls "$CK"/*.safetensors | wc -l) shards), $threads threads"
@@ -57,16 +59,19 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); 
 echo "Plain copies on this machine: reading the input through the page cache (cat > /dev/null) $t_read s;" \
      "writing half of it (an int8 output's size) to $(dirname "$OUT") $t_write s."
 echo
-echo "| weights | optimizer | seconds | GB/s of input | of read bandwidth | peak RSS | optimum-quanto seconds | speed-up |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| weights | optimizer | seconds | GB/s of input | of read bandwidth | CPU s: user + system | peak RSS | optimum-quanto seconds | speed-up |"
+echo "|---|---|---|---|---|---|---|---|---|"
 mkdir -p "$(dirname "$OUT")"
 for m in $MODES; do
     w=${m%%:*} o=${m##*:}
     # Best of three for cquanto (one run for HQQ, which takes long enough to be steady).
-    secs=1e9 rss=0
+    secs=1e9 rss=0 cpu=-
     for run in 1 2 3; do
         rm -rf "$OUT"
-        read -r s1 r1 < <(measure "$OUT.log" "$CQ" quantize "$CK" -o "$OUT" --weights "$w" --optimizer "$o" --quiet --threads "$threads")
+        read -r s1 r1 u1 y1 < <(measure "$OUT.log" "$CQ" quantize "$CK" -o "$OUT" --weights "$w" --optimizer "$o" --quiet --threads "$threads")
+        # The CPU split of the fastest run: user time is cquanto's own work, system time the
+        # operating system's (input page faults, copying the output into the page cache).
+        if awk -v a="$secs" -v b="$s1" 'BEGIN {exit !(b < a)}'; then cpu="$u1 + $y1"; fi
         secs=$(awk -v a="$secs" -v b="$s1" 'BEGIN {print (b < a ? b : a)}')
         rss=$(( r1 > rss ? r1 : rss ))
         [ "$o" = hqq ] && break
@@ -77,7 +82,7 @@ for m in $MODES; do
     if [ -n "$PY" ] && [ -x "$PY" ] && [[ " $QMODES " == *" $m "* ]] && "$PY" -c "import optimum.quanto" 2>/dev/null; then
         rm -rf "$OUT.quanto"
         qopt=$([ "$o" = absmax ] && echo default || echo "$o")
-        read -r qsecs qrss < <(measure "$OUT.quanto.log" "$PY" tools/interop/quanto_quantize_bench.py "$CK" "$OUT.quanto" \
+        read -r qsecs qrss _ _ < <(measure "$OUT.quanto.log" "$PY" tools/interop/quanto_quantize_bench.py "$CK" "$OUT.quanto" \
             --weights "q$w" --optimizer "$qopt" --threads "$threads")
         # The ratio uses quanto's in-process time (load + quantize + freeze + save), not the
         # interpreter's start-up and imports, which the wall time also holds.
@@ -86,12 +91,12 @@ for m in $MODES; do
         qsecs="$qtotal ($qsecs wall with imports, $(awk -v r="$qrss" 'BEGIN {printf "%.1f GB", r / 1048576}') RSS; steps $(tail -n 1 "$OUT.quanto.log.out"))"
         rm -rf "$OUT.quanto"
     fi
-    echo "| $w | $o | $secs | $gbs | $pct | $(awk -v r="$rss" 'BEGIN {printf "%.0f MB", r / 1024}') | $qsecs | $ratio |"
+    echo "| $w | $o | $secs | $gbs | $pct | $cpu | $(awk -v r="$rss" 'BEGIN {printf "%.0f MB", r / 1024}') | $qsecs | $ratio |"
 done
 rm -rf "$OUT" "$OUT.log" "$OUT.log.out" "$OUT.quanto.log" "$OUT.quanto.log.out"
 if [ "$OUT" != "$DISK_OUT" ]; then
     rm -rf "$DISK_OUT"
-    read -r secs rss < <(measure "$DISK_OUT.log" "$CQ" quantize "$CK" -o "$DISK_OUT" --weights int8 --quiet --threads "$threads")
+    read -r secs rss _ _ < <(measure "$DISK_OUT.log" "$CQ" quantize "$CK" -o "$DISK_OUT" --weights int8 --quiet --threads "$threads")
     echo
     echo "Outputs above went to $OUT (tmpfs). int8 with the output on the build folder's disk, fsync included:" \
          "$secs s ($(awk -v b="$in_bytes" -v s="$secs" 'BEGIN {printf "%.2f", b / s / 1e9}') GB/s of input)."

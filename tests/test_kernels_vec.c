@@ -202,6 +202,37 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
     free(xb);
 }
 
+/* Every f16 and bf16 value (NaN, inf, subnormals, ties after the division) through quantize_i8
+ * at scales from tiny to huge, each level against the reference. */
+TST(kernel_vec_quantize_i8_every_half_input) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    int8_t *want = malloc(65536), *got = malloc(65536);
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    const float scales[] = {1.0f, 0.5f, 0.0173f, 3.0f, 1.0f / 127.0f, 0x1p-24f, 0x1p-130f, 0x1p100f, 65504.0f, -0.75f,
+                            0.0f};
+    const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int d = 0; d < 2; d++)
+        for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+            ref->quantize_i8(h, dts[d], 65536, scales[si], want);
+            for (int li = 0; li < nl; li++) {
+                const cq__kernels *k = cq__kernels_for(lv[li]);
+                if (!k->quantize_i8) continue;
+                k->quantize_i8(h, dts[d], 65536, scales[si], got);
+                int bad = 0;
+                for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                CHECKF(bad == 0, "%s %s scale %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]),
+                       scales[si], bad);
+            }
+        }
+    if (!nl) CHECK(ref->quantize_i8 != NULL);
+    free(h);
+    free(want);
+    free(got);
+}
+
 /* The fast-mode activation quantizer: blocks, padding, zero and tiny blocks, NaN and inf. */
 TST(kernel_vec_quantize_act_blocks_match_ref) {
     const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);

@@ -368,24 +368,48 @@ cq_status cq_backward(cq_tape *t, cq_var *loss, cq_err *err) {
 
 /* ---- float GEMM -------------------------------------------------------------------------- */
 
+/* Thread-count invariance cannot rest on OpenBLAS: how its threaded driver splits a GEMM, and so
+ * the order in which an output is summed, depends on its thread count and on the CPU it
+ * detects (under some hypervisors it falls back to a generic core that splits differently; see
+ * docs/NN.md). So OpenBLAS always runs single-threaded, and large GEMMs are cut here into panels
+ * of C of a fixed size, whatever the thread count: the same calls with the same arguments, only
+ * spread over different threads, give the same bytes. */
+#define SGEMM_PANEL 64
+
+static void sgemm_call(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
 void cq__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc) {
     if (m == 0 || n == 0) return;
     CQ_ASSERT(m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX && lda <= INT32_MAX &&
               ldb <= INT32_MAX && ldc <= INT32_MAX);
-    /* OpenBLAS splits a GEMM into blocks of C, each reduced over the whole K in the same
-     * order, so its thread count changes speed only (test nn_lenet_step_thread_invariant
-     * compares bytes). Small GEMMs (LeNet's are 0.1-2 M multiply-adds) run on one thread:
-     * waking OpenBLAS's pool costs more than they take, and its spinning workers would compete
-     * with our OpenMP loops. Large ones use cq_get_num_threads(). */
-    int want = (double)m * (double)n * (double)k >= SGEMM_THREADED_MACS ? cq_get_num_threads() : 1;
-    if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     if (k == 0) {
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    /* Small GEMMs (LeNet's are 0.1-2 M multiply-adds) stay whole: waking threads costs more than
+     * they take. Large ones are cut along the longer side of C. */
+    bool by_rows = m >= n;
+    int64_t len = by_rows ? m : n, panels = (len + SGEMM_PANEL - 1) / SGEMM_PANEL;
+    if ((double)m * (double)n * (double)k < SGEMM_THREADED_MACS || panels < 2) {
+        sgemm_call(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic) num_threads(cq_get_num_threads())
+    for (int64_t p = 0; p < panels; p++) {
+        int64_t lo = p * SGEMM_PANEL, cnt = len - lo < SGEMM_PANEL ? len - lo : SGEMM_PANEL;
+        if (by_rows) /* rows lo.. of C: rows of A, or columns of A^T */
+            sgemm_call(trans_a, trans_b, cnt, n, k, alpha, trans_a ? a + lo : a + lo * lda, lda, b, ldb, beta,
+                       c + lo * ldc, ldc);
+        else /* columns lo.. of C: columns of B, or rows of B^T */
+            sgemm_call(trans_a, trans_b, m, cnt, k, alpha, a, lda, trans_b ? b + lo * ldb : b + lo, ldb, beta, c + lo,
+                       ldc);
+    }
 }
