@@ -13,6 +13,7 @@
 #include "cquanto.h"
 
 #include <cblas.h>
+#include "read_bw.h"
 #include <immintrin.h>
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -71,45 +72,11 @@ static void set_threads(int n) {
 
 #define DRAM_BYTES ((size_t)2 << 30) /* per pass: >= 4x the 480 MiB LLC this VM reports */
 
-__attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p, size_t n) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 256 <= n; i += 256) {
-        a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
-        a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 64));
-        a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 128));
-        a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 192));
-    }
-    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
-}
-
-static uint64_t read_scalar(const uint8_t *p, size_t n) {
-    const uint64_t *q = (const uint64_t *)p;
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    for (size_t i = 0; i + 4 <= n / 8; i += 4) a += q[i], b += q[i + 1], c += q[i + 2], d += q[i + 3];
-    return a + b + c + d;
-}
-
 static volatile uint64_t g_sink;
 
-/* Read bandwidth in GB/s with `threads` threads streaming disjoint halves of a 2 GiB array. */
+/* Read bandwidth in GB/s with `threads` threads streaming disjoint parts of the array. */
 static double read_bandwidth(const uint8_t *buf, size_t n, int threads) {
-    int avx512 = cq_cpu_get_info()->avx512f;
-    double t[9];
-    int reps = g_quick ? 3 : 7;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        uint64_t s = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : s)
-        {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            size_t per = (n / (size_t)nt) & ~(size_t)255;
-            const uint8_t *p = buf + per * (size_t)id;
-            s += avx512 ? read_avx512(p, per) : read_scalar(p, per);
-        }
-        t[r] = now() - t0;
-        g_sink += s;
-    }
-    return (double)n / median(t, reps) * 1e-9;
+    return bench_read_bandwidth(buf, n, threads, g_quick ? 3 : 7);
 }
 
 /* In-register vpdpbusd chains: 12 independent accumulators per thread (named, so they stay in
@@ -477,6 +444,12 @@ static double time_ours(const wkind *wk, int64_t M, int64_t N, int64_t K) {
     return median(t, reps);
 }
 
+/* "x%" of a peak, or `none` when there is no peak (0). */
+static void pct_of(char *buf, size_t n, double value, double peak, const char *none) {
+    if (peak > 0) snprintf(buf, n, "%.0f%%", 100 * value / peak);
+    else snprintf(buf, n, "%s", none);
+}
+
 static void bench_prefill(double peak_vnni[3], double peak_amx[3], int maxt) {
     int64_t M = 512, N = 4096, K = 4096;
     double ops = 2.0 * (double)M * (double)N * (double)K;
@@ -490,18 +463,21 @@ static void bench_prefill(double peak_vnni[3], double peak_amx[3], int maxt) {
     for (int t = 1; t <= maxt; t++) {
         set_threads(t);
         const char *impl = "?";
+        char amx_na[] = "-"; /* no AMX on this CPU: no peak to compare with */
         double tdn = time_onednn(M, N, K, &impl);
         double tsg = time_sgemm(M, N, K);
-        printf("| oneDNN %s s8 x s8 -> s32 | %d | %.2f | %.0f | %.0f%% | %.0f%% | 1.00x | %.2fx |\n", impl, t, tdn * 1e3,
-               ops / tdn * 1e-9, 100 * ops / tdn * 1e-9 / peak_vnni[t], 100 * ops / tdn * 1e-9 / peak_amx[t], tsg / tdn);
+        char amx[32];
+        pct_of(amx, sizeof amx, ops / tdn * 1e-9, peak_amx[t], amx_na);
+        printf("| oneDNN %s s8 x s8 -> s32 | %d | %.2f | %.0f | %.0f%% | %s | 1.00x | %.2fx |\n", impl, t, tdn * 1e3,
+               ops / tdn * 1e-9, 100 * ops / tdn * 1e-9 / peak_vnni[t], amx, tsg / tdn);
         printf("| OpenBLAS sgemm (f32) | %d | %.2f | %.0f | | | %.2fx | 1.00x |\n", t, tsg * 1e3, ops / tsg * 1e-9,
                tdn / tsg);
         const wkind *ours[] = {&w8a8, &w4f, &w8f, &w4e};
         for (int i = 0; i < 4; i++) {
             double tt = time_ours(ours[i], M, N, K);
-            printf("| %s | %d | %.2f | %.0f | %.0f%% | %.0f%% | %.2fx | %.2fx |\n", ours[i]->name, t, tt * 1e3,
-                   ops / tt * 1e-9, 100 * ops / tt * 1e-9 / peak_vnni[t], 100 * ops / tt * 1e-9 / peak_amx[t],
-                   tdn / tt, tsg / tt);
+            pct_of(amx, sizeof amx, ops / tt * 1e-9, peak_amx[t], amx_na);
+            printf("| %s | %d | %.2f | %.0f | %.0f%% | %s | %.2fx | %.2fx |\n", ours[i]->name, t, tt * 1e3,
+                   ops / tt * 1e-9, 100 * ops / tt * 1e-9 / peak_vnni[t], amx, tdn / tt, tsg / tt);
             fflush(stdout);
         }
     }
@@ -526,8 +502,9 @@ int main(int argc, char **argv) {
         fclose(f);
     }
     printf("# cquanto kernel benchmarks\n\n");
-    printf("CPU: %s (%s), %d logical CPUs; kernels: %s (best %s); load average at start %.2f\n", ci->model, ci->arch,
-           omp_get_num_procs(), cq_isa_name(cq_isa_active()), cq_isa_name(cq_isa_best()), load[0]);
+    printf("CPU: %s (%s), %d logical CPUs; kernels: %s (best %s); OpenBLAS core %s; load average at start %.2f\n",
+           ci->model, ci->arch, omp_get_num_procs(), cq_isa_name(cq_isa_active()), cq_isa_name(cq_isa_best()),
+           openblas_get_corename(), load[0]);
 
     double bw[3] = {0}, pv[3] = {0}, pa[3] = {0};
     uint8_t *buf = xalloc(DRAM_BYTES);

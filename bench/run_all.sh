@@ -7,6 +7,13 @@
 # average is printed first; BENCHMARKS.md explains the columns and records the results.
 set -u
 B=${1:-build/release}
+# OpenBLAS is the sgemm/sgemv peer. Under some hypervisors it does not recognise the CPU and falls
+# back to SSE3 kernels ("Prescott"), which would flatter every ratio against it: give it the
+# kernels the CPU's flags allow, unless the caller chose.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
 mkdir -p "$B/bench"
 run() { # NAME LIMIT CMD...
     local name=$1 limit=$2

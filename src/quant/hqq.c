@@ -223,23 +223,37 @@ typedef struct hqq_job {
     const float *scale, *shift; /* per parameter, f32 (exact in dt) */
     float *shift_next, *sums;
     int threads;
-    float *work; /* threads x work_cap */
+    float *work; /* per thread: work_cap floats of targets or errors, work_cap of scratch */
     int64_t work_cap, chunk_params, n_chunks;
 } hqq_job;
 
-/* One HQQ step's elementwise part for element w: t = round(code*scale) - round(W - shrink(W -
- * W_hat)), all rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1))
- * (for p = 1: relu(|x| - 1/beta)). */
-static inline __attribute__((always_inline)) float hqq_target(const hqq_job *h, cq_dtype dt, float wv, float s,
-                                                              float sh) {
-    float code = cq__affine_code(wv, s, sh, h->qmax, dt);
-    float error = cq__rnd(wv - cq__affine_value(code, s, sh, dt), dt);
-    float a = fabsf(error), d;
-    if (h->lp_is_one) d = cq__rnd(a - cq__rnd(h->inv_beta, dt), dt);
-    else d = cq__rnd(a - cq__rnd(h->inv_beta * cq__rnd(powf(a, h->pexp), dt), dt), dt);
-    float relu = d > 0.0f || d != d ? d : 0.0f;
-    float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
-    return cq__rnd(cq__rnd(code * s, dt) - cq__rnd(wv - sign * relu, dt), dt);
+/* One HQQ step's elementwise part for n consecutive elements of W from flat index i0, element i
+ * with parameters s[i*ps], sh[i*ps]: t = round(code*scale) - round(W - shrink(W - W_hat)), all
+ * rounded to dt, where shrink(x) = sign(x) * relu(|x| - (1/beta) * |x|^(p-1)) (for p = 1:
+ * relu(|x| - 1/beta)). Three loops, so that the two around the scalar powf vectorize; u holds
+ * n floats of scratch. */
+static inline __attribute__((always_inline)) void hqq_target_seg(const hqq_job *h, cq_dtype dt, int64_t i0, int64_t n,
+                                                                 const float *s, const float *sh, int ps, float *t,
+                                                                 float *u) {
+    float qmax = h->qmax;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float wv = cq__ld(h->w, dt, i0 + i), sv = s[i * ps], shv = sh[i * ps];
+        t[i] = cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sv, shv, qmax, dt), sv, shv, dt), dt);
+    }
+    if (!h->lp_is_one)
+        for (int64_t i = 0; i < n; i++) u[i] = cq__rnd(powf(fabsf(t[i]), h->pexp), dt);
+    float inv_beta = h->inv_beta, inv_beta_dt = cq__rnd(h->inv_beta, dt);
+    bool lp_is_one = h->lp_is_one;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float wv = cq__ld(h->w, dt, i0 + i), sv = s[i * ps], shv = sh[i * ps];
+        float code = cq__affine_code(wv, sv, shv, qmax, dt), error = t[i], a = fabsf(error);
+        float d = lp_is_one ? cq__rnd(a - inv_beta_dt, dt) : cq__rnd(a - cq__rnd(inv_beta * u[i], dt), dt);
+        float relu = d > 0.0f || d != d ? d : 0.0f;
+        float sign = error > 0.0f ? 1.0f : error < 0.0f ? -1.0f : error == error ? 0.0f : error;
+        t[i] = cq__rnd(cq__rnd(code * sv, dt) - cq__rnd(wv - sign * relu, dt), dt);
+    }
 }
 
 /* Parameters [p0, p1): their targets into t, summed in torch's order for a (rows, cols) tensor
@@ -247,19 +261,15 @@ static inline __attribute__((always_inline)) float hqq_target(const hqq_job *h, 
  * multiples of 32 and the last one is at least 32 wide, so each column gets the order its
  * position in the whole tensor gives it (outer_sum). */
 static inline __attribute__((always_inline)) void hqq_update_chunk(const hqq_job *h, cq_dtype dt, int64_t p0,
-                                                                   int64_t p1, float *t) {
+                                                                   int64_t p1, float *t, float *u) {
     int64_t w = p1 - p0;
     if (h->per_row) {
-        for (int64_t j = p0; j < p1; j++) {
-            float s = h->scale[j], sh = h->shift[j], *tr = t + (j - p0) * h->cols;
-            int64_t base = j * h->cols;
-            for (int64_t c = 0; c < h->cols; c++) tr[c] = hqq_target(h, dt, cq__ld(h->w, dt, base + c), s, sh);
-        }
+        for (int64_t j = p0; j < p1; j++)
+            hqq_target_seg(h, dt, j * h->cols, h->cols, h->scale + j, h->shift + j, 0, t + (j - p0) * h->cols, u);
         cq__torch_sum_2d(t, h->cols, 1, w, h->cols, h->sums + p0);
     } else {
         for (int64_t r = 0; r < h->rows; r++)
-            for (int64_t c = p0; c < p1; c++)
-                t[r * w + c - p0] = hqq_target(h, dt, cq__ld(h->w, dt, r * h->cols + c), h->scale[c], h->shift[c]);
+            hqq_target_seg(h, dt, r * h->cols + p0, w, h->scale + p0, h->shift + p0, 1, t + r * w, u);
         cq__torch_sum_2d(t, h->rows, w, w, 1, h->sums + p0);
     }
     /* A zero-scale (constant) group keeps -rmin, which reproduces it exactly; the mean would
@@ -274,18 +284,24 @@ static inline __attribute__((always_inline)) void hqq_error_chunk(const hqq_job 
                                                                   int64_t lo, int64_t hi, float *out) {
     for (int64_t i = lo; i < hi;) {
         int64_t r = i / h->cols, c = i % h->cols, e = (r + 1) * h->cols < hi ? (r + 1) * h->cols : hi;
-        if (h->per_row) {
-            float s = h->scale[r], sh = shift[r];
-            for (; i < e; i++) {
-                float wv = cq__ld(h->w, dt, i);
-                out[i - lo] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, s, sh, h->qmax, dt), s, sh, dt), dt));
+        /* element k of the row segment uses parameter j0 + k*ps */
+        int64_t j0 = h->per_row ? r : c, ps = h->per_row ? 0 : 1, len = e - i;
+        const float *sc = h->scale + j0, *sh = shift + j0;
+        float qmax = h->qmax, *o = out + (i - lo);
+        if (ps == 0) {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++) {
+                float wv = cq__ld(h->w, dt, i + k);
+                o[k] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sc[0], sh[0], qmax, dt), sc[0], sh[0], dt), dt));
             }
         } else {
-            for (; i < e; i++, c++) {
-                float wv = cq__ld(h->w, dt, i), s = h->scale[c], sh = shift[c];
-                out[i - lo] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, s, sh, h->qmax, dt), s, sh, dt), dt));
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++) {
+                float wv = cq__ld(h->w, dt, i + k);
+                o[k] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sc[k], sh[k], qmax, dt), sc[k], sh[k], dt), dt));
             }
         }
+        i = e;
     }
 }
 
@@ -310,11 +326,11 @@ static void hqq_update(const hqq_job *h) {
     for (int64_t k = 0; k < h->n_chunks; k++) {
         int64_t p0, p1;
         chunk_bounds(h, k, &p0, &p1);
-        float *t = h->work + (size_t)worker() * (size_t)h->work_cap;
+        float *t = h->work + (size_t)worker() * 2 * (size_t)h->work_cap, *u = t + h->work_cap;
         switch (h->dt) {
-        case CQ_F16: hqq_update_chunk(h, CQ_F16, p0, p1, t); break;
-        case CQ_BF16: hqq_update_chunk(h, CQ_BF16, p0, p1, t); break;
-        default: hqq_update_chunk(h, CQ_F32, p0, p1, t); break;
+        case CQ_F16: hqq_update_chunk(h, CQ_F16, p0, p1, t, u); break;
+        case CQ_BF16: hqq_update_chunk(h, CQ_BF16, p0, p1, t, u); break;
+        default: hqq_update_chunk(h, CQ_F32, p0, p1, t, u); break;
         }
     }
 }
@@ -330,7 +346,7 @@ static float hqq_mean_error(const hqq_job *h, const float *shift) {
 #pragma omp parallel for schedule(static, 1) num_threads(h->threads) if (slots > 1)
         for (int64_t k = 0; k < slots; k++) {
             int64_t lo = base + k * ch, hi = lo + ch < h->n ? lo + ch : h->n;
-            float *out = h->work + (size_t)k * (size_t)h->work_cap;
+            float *out = h->work + (size_t)k * 2 * (size_t)h->work_cap;
             switch (h->dt) {
             case CQ_F16: hqq_error_chunk(h, CQ_F16, shift, lo, hi, out); break;
             case CQ_BF16: hqq_error_chunk(h, CQ_BF16, shift, lo, hi, out); break;
@@ -339,7 +355,7 @@ static float hqq_mean_error(const hqq_job *h, const float *shift) {
         }
         for (int64_t k = 0; k < slots; k++) {
             int64_t lo = base + k * ch, hi = lo + ch < h->n ? lo + ch : h->n;
-            cq__stream_sum_feed(&ss, h->work + (size_t)k * (size_t)h->work_cap, hi - lo);
+            cq__stream_sum_feed(&ss, h->work + (size_t)k * 2 * (size_t)h->work_cap, hi - lo);
         }
     }
     return cq_round_to_dtype(cq__stream_sum_finish(&ss) / (float)h->n, h->dt);
@@ -382,7 +398,7 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     float *scales = malloc((size_t)np * sizeof(float)), *cur = malloc((size_t)np * sizeof(float));
     h.shift_next = malloc((size_t)np * sizeof(float));
     h.sums = malloc((size_t)np * sizeof(float));
-    h.work = malloc((size_t)h.threads * (size_t)h.work_cap * sizeof(float));
+    h.work = malloc((size_t)h.threads * 2 * (size_t)h.work_cap * sizeof(float));
     if (!scales || !cur || !h.shift_next || !h.sums || !h.work) {
         s = cq_err_set(err, CQ_E_NOMEM, "hqq optimizer: out of memory for %lld parameters", (long long)np);
         goto done;
