@@ -80,7 +80,8 @@ typedef struct cq__pipe_ops {
     void (*free_result)(void *ctx, int64_t item, void *result);
     /* May be NULL. An exclusive item runs alone, after every earlier item is written, on the
      * calling thread with the library's thread count, so its own parallel loops use every
-     * thread and only one such working set exists at a time (HQQ's whole tensors). */
+     * thread and only one such working set exists at a time (HQQ's parameter pass, single-row
+     * weights). */
     bool (*exclusive)(void *ctx, int64_t item);
 } cq__pipe_ops;
 cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts, void *ctx,
