@@ -439,6 +439,15 @@ float cq_vec_absmax(const void *x, cq_dtype dtype, int64_t n);
 void cq_vec_quantize_i8(const void *x, cq_dtype dtype, int64_t n, float scale, int8_t *q);
 /* quanto's dequantization y = round_dtype(scale * q), stored as dtype (F32, F16 or BF16). */
 void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_dtype dtype);
+/* min and max of x (F32, F16 or BF16), as torch.amin / amax: NaN in both if any element is NaN.
+ * A zero minimum is -0 if x holds a -0, a zero maximum +0 if x holds a +0 (so the result never
+ * depends on the order of comparison). n <= 0: +inf and -inf. */
+void cq_vec_minmax(const void *x, cq_dtype dtype, int64_t n, float *mn, float *mx);
+/* quanto's quantize_affine for a run sharing one (scale, shift), computed in x's dtype (F32, F16
+ * or BF16): codes = clamp(round_half_even(round_dtype(round_dtype(x + shift) / scale)), 0,
+ * 2^bits - 1), unpacked, one per byte. A zero scale or NaN gives code 0 (docs/NUMERICS.md). */
+void cq_vec_affine_codes(const void *x, cq_dtype dtype, int64_t n, float scale, float shift, int bits,
+                         uint8_t *codes);
 
 /* --- kernels: quantized matmul -------------------------------------------------------------
  * Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]): torch's F.linear, W holding one output channel per

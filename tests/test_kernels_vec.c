@@ -6,6 +6,8 @@
  */
 #include "test_kernels_util.h"
 
+#include <math.h>
+
 /* f32 inputs: specials, ties and boundaries of every format, then a strided sweep of all bit
  * patterns (the full 2^32 sweep is TST_FULL). */
 static float *f32_inputs(int64_t *n, uint32_t stride) {
@@ -231,6 +233,114 @@ TST(kernel_vec_quantize_i8_every_half_input) {
     free(h);
     free(want);
     free(got);
+}
+
+/* min/max and affine codes (the int2/int4 quantizer's kernels): every level against the
+ * reference on runs of every length up to 40 and then every 37th, at two alignments, with signed
+ * zeros, infinities, a NaN, ties after the division, and zero and NaN scales. */
+TST(kernel_vec_minmax_affine_codes_match_ref) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    krng r = {23};
+    const int n = 260;
+    float *x = malloc(n * sizeof(float));
+    uint16_t *xh = malloc(n * sizeof(uint16_t)), *xb = malloc(n * sizeof(uint16_t));
+    for (int i = 0; i < n; i++) {
+        x[i] = krng_n(&r, 2.0f);
+        if (i % 13 == 3) x[i] = (float)(i % 7) * 0.25f - 0.75f; /* ties after (x + 0.75) / 0.5 */
+        if (i % 29 == 11) x[i] = (i & 1) ? -0.0f : 0.0f;
+    }
+    x[200] = INFINITY, x[201] = -INFINITY, x[230] = NAN;
+    cq_vec_f32_to_f16(x, xh, n);
+    cq_vec_f32_to_bf16(x, xb, n);
+    const void *srcs[3] = {x, xh, xb};
+    const cq_dtype dts[3] = {CQ_F32, CQ_F16, CQ_BF16};
+    const float params[][2] = {{0.5f, 0.75f}, {0.0173f, 3.1f}, {0.0f, 1.0f}, {NAN, 0.0f}, {1.0f / 15.0f, -0.0f}};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int li = 0; li < nl; li++) {
+        const cq__kernels *k = cq__kernels_for(lv[li]);
+        const char *isa = cq_isa_name(lv[li]);
+        if (!k->minmax || !k->affine_codes) continue; /* falls back to a tested level */
+        for (int d = 0; d < 3; d++) {
+            size_t es = cq_dtype_size(dts[d]);
+            for (int len = 0; len <= n - 1; len += len < 40 ? 1 : 37) {
+                for (int off = 0; off < 2 && off + len <= n; off++) {
+                    const void *src = (const uint8_t *)srcs[d] + (size_t)off * es;
+                    float a[2], b[2];
+                    k->minmax(src, dts[d], len, &a[0], &a[1]);
+                    ref->minmax(src, dts[d], len, &b[0], &b[1]);
+                    CHECKF(f32_bits(a[0]) == f32_bits(b[0]) && f32_bits(a[1]) == f32_bits(b[1]),
+                           "minmax %s %s len %d off %d: %a %a vs %a %a", isa, cq_dtype_name(dts[d]), len, off, a[0], a[1],
+                           b[0], b[1]);
+                    for (size_t pi = 0; pi < CQ_ARRAY_LEN(params); pi++)
+                        for (int bits = 2; bits <= 4; bits += 2) {
+                            float qmax = (float)((1 << bits) - 1);
+                            kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
+                            uint8_t want[300];
+                            k->affine_codes(src, dts[d], len, params[pi][0], params[pi][1], qmax, q.p);
+                            ref->affine_codes(src, dts[d], len, params[pi][0], params[pi][1], qmax, want);
+                            CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q),
+                                   "affine_codes %s %s len %d off %d scale %g shift %g bits %d", isa,
+                                   cq_dtype_name(dts[d]), len, off, params[pi][0], params[pi][1], bits);
+                            kbuf_free(&q);
+                        }
+                }
+            }
+        }
+    }
+    /* the reference's rules: NaN in both, zeros ordered -0 < +0, empty runs */
+    float zs[4] = {0.0f, -0.0f, 0.0f, 1.0f}, lo, hi;
+    ref->minmax(zs, CQ_F32, 3, &lo, &hi);
+    CHECK(lo == 0.0f && signbit(lo) && hi == 0.0f && !signbit(hi));
+    ref->minmax(x, CQ_F32, n, &lo, &hi);
+    CHECK(isnan(lo) && isnan(hi));
+    ref->minmax(x, CQ_F32, 0, &lo, &hi);
+    CHECK(lo == INFINITY && hi == -INFINITY);
+    /* the public wrappers: several chunks merge to the one-run result */
+    int64_t big = ((int64_t)1 << 17) + 5;
+    float *y = malloc((size_t)big * sizeof(float));
+    for (int64_t i = 0; i < big; i++) y[i] = krng_n(&r, 1.0f);
+    y[70000] = -0.0f, y[3] = 5.0f, y[big - 1] = -7.0f;
+    cq_vec_minmax(y, CQ_F32, big, &lo, &hi);
+    float rl, rh;
+    ref->minmax(y, CQ_F32, big, &rl, &rh);
+    CHECK(f32_bits(lo) == f32_bits(rl) && f32_bits(hi) == f32_bits(rh) && hi == 5.0f && lo == -7.0f);
+    uint8_t *c1 = malloc((size_t)big), *c2 = malloc((size_t)big);
+    cq_vec_affine_codes(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 4, c1);
+    ref->affine_codes(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 15.0f, c2);
+    CHECK(!memcmp(c1, c2, (size_t)big));
+    free(y), free(c1), free(c2);
+    free(x), free(xh), free(xb);
+}
+
+/* Every f16 and bf16 value through the affine codes at several (scale, shift) pairs. */
+TST(kernel_vec_affine_codes_every_half_input) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    uint8_t *want = malloc(65536), *got = malloc(65536);
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    const float params[][2] = {{1.0f, 0.0f}, {0.5f, 3.0f}, {0.0173f, 0.11f}, {2.0f / 15.0f, 1.0f}, {0x1p-20f, 0x1p-17f},
+                               {100.0f, 700.0f}};
+    const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int d = 0; d < 2; d++)
+        for (size_t pi = 0; pi < CQ_ARRAY_LEN(params); pi++) {
+            /* scale and shift as quanto has them: values of the weight's dtype */
+            float sc = cq_round_to_dtype(params[pi][0], dts[d]), sh = cq_round_to_dtype(params[pi][1], dts[d]);
+            ref->affine_codes(h, dts[d], 65536, sc, sh, 15.0f, want);
+            for (int li = 0; li < nl; li++) {
+                const cq__kernels *k = cq__kernels_for(lv[li]);
+                if (!k->affine_codes) continue;
+                k->affine_codes(h, dts[d], 65536, sc, sh, 15.0f, got);
+                int bad = 0;
+                for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                CHECKF(bad == 0, "%s %s scale %a shift %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]), sc,
+                       sh, bad);
+            }
+        }
+    if (!nl) CHECK(ref->affine_codes != NULL);
+    free(h), free(want), free(got);
 }
 
 /* The fast-mode activation quantizer: blocks, padding, zero and tiny blocks, NaN and inf. */

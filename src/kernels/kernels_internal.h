@@ -20,6 +20,7 @@
 #define CQ_KERNELS_INTERNAL_H
 
 #include "core/internal.h"
+#include "core/elem.h"
 
 #define CQ_TILE_ROWS 16
 #define CQ_CODES_SLACK 1024 /* zero bytes after a weight's last array */
@@ -142,6 +143,8 @@ typedef float (*cq__absmax_fn)(const void *, cq_dtype, int64_t);
 typedef void (*cq__quantize_i8_fn)(const void *, cq_dtype, int64_t, float, int8_t *);
 typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_dtype);
 typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact in int32 */
+typedef void (*cq__minmax_fn)(const void *, cq_dtype, int64_t, float *, float *);
+typedef void (*cq__affine_codes_fn)(const void *, cq_dtype, int64_t, float, float, float, uint8_t *);
 
 #define CQ__OPS(X)                                                \
     X(f32_to_f16, "convert_f32_f16", cq__f32_to_u16_fn)          \
@@ -156,6 +159,8 @@ typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact i
     X(quantize_i8, "quantize_i8", cq__quantize_i8_fn)            \
     X(dequantize_i8, "dequantize_i8", cq__dequantize_i8_fn)      \
     X(sum_i8, "sum_i8", cq__sum_i8_fn)                           \
+    X(minmax, "minmax", cq__minmax_fn)                           \
+    X(affine_codes, "affine_codes", cq__affine_codes_fn)         \
     X(quantize_rows, "quantize_act_blocks", cq__qrows_fn)        \
     X(matmul_w8a8, "matmul_w8a8", cq__mm_fn)                     \
     X(matmul_exact, "matmul_exact", cq__mm_fn)                   \

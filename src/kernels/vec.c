@@ -6,6 +6,7 @@
 #include "kernels/kernels_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define VEC_CHUNK ((int64_t)1 << 16)
 
@@ -93,4 +94,47 @@ void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_d
     const cq__kernels *k = cq__kernels_active();
     size_t es = cq_dtype_size(dtype);
     FOR_CHUNKS(n, k->dequantize_i8(q + lo, len, scale, (char *)y + (size_t)lo * es, dtype));
+}
+
+/* The ref's rule for combining two partial results (see cq_vec_minmax). */
+static void minmax_merge(float *lo, float *hi, float l, float h) {
+    if (*lo != *lo || l != l) {
+        *lo = *hi = NAN;
+        return;
+    }
+    if (l < *lo || (l == *lo && signbit(l))) *lo = l;
+    if (h > *hi || (h == *hi && !signbit(h))) *hi = h;
+}
+
+void cq_vec_minmax(const void *x, cq_dtype dtype, int64_t n, float *mn, float *mx) {
+    *mn = INFINITY, *mx = -INFINITY;
+    if (n <= 0 || (dtype != CQ_F32 && !is_16bit_float(dtype))) return;
+    const cq__kernels *k = cq__kernels_active();
+    int64_t nc = n_chunks(n);
+    if (nc == 1) {
+        k->minmax(x, dtype, n, mn, mx);
+        return;
+    }
+    size_t es = cq_dtype_size(dtype);
+    float *part = malloc((size_t)nc * 2 * sizeof(float));
+    if (!part) { /* no memory for the partials: one thread does it all */
+        k->minmax(x, dtype, n, mn, mx);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(cq_get_num_threads())
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = c * VEC_CHUNK, len = n - lo < VEC_CHUNK ? n - lo : VEC_CHUNK;
+        k->minmax((const char *)x + (size_t)lo * es, dtype, len, &part[2 * c], &part[2 * c + 1]);
+    }
+    for (int64_t c = 0; c < nc; c++) minmax_merge(mn, mx, part[2 * c], part[2 * c + 1]);
+    free(part);
+}
+
+void cq_vec_affine_codes(const void *x, cq_dtype dtype, int64_t n, float scale, float shift, int bits,
+                         uint8_t *codes) {
+    if ((dtype != CQ_F32 && !is_16bit_float(dtype)) || bits < 1 || bits > 8) return;
+    const cq__kernels *k = cq__kernels_active();
+    size_t es = cq_dtype_size(dtype);
+    float qmax = (float)((1 << bits) - 1);
+    FOR_CHUNKS(n, k->affine_codes((const char *)x + (size_t)lo * es, dtype, len, scale, shift, qmax, codes + lo));
 }

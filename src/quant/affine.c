@@ -61,13 +61,16 @@ static inline __attribute__((always_inline)) void codes_seg(const void *x, cq_dt
         codes[i] = (uint8_t)cq__affine_code(cq__ld(x, dt, i), s[(i - i0) * ps], sh[(i - i0) * ps], qmax, dt);
 }
 
+/* Runs sharing one parameter (inner > 1: axis 0, groups, per tensor) go to the vectorised
+ * kernel; per-column parameters (inner == 1) to the loop above. */
 static inline __attribute__((always_inline)) void codes_walk(const void *x, cq_dtype dt, const float *s,
                                                              const float *sh, cq__layout l, int64_t lo, int64_t hi,
-                                                             float qmax, uint8_t *codes) {
+                                                             int bits, uint8_t *codes) {
+    size_t es = cq_dtype_size(dt);
     for (int64_t i = lo, e; i < hi; i = e) {
         int64_t j = cq__segment(l, i, hi, &e);
-        if (l.inner == 1) codes_seg(x, dt, s + j, sh + j, 1, i, e, qmax, codes);
-        else codes_seg(x, dt, s + j, sh + j, 0, i, e, qmax, codes);
+        if (l.inner == 1) codes_seg(x, dt, s + j, sh + j, 1, i, e, (float)((1 << bits) - 1), codes);
+        else cq_vec_affine_codes((const uint8_t *)x + (size_t)i * es, dt, e - i, s[j], sh[j], bits, codes + i);
     }
 }
 
@@ -79,14 +82,13 @@ cq_status cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_
         return CQ_E_NOMEM;
     }
     int64_t n = cq_tensor_numel(x), chunks = (n + AFFINE_CHUNK - 1) / AFFINE_CHUNK;
-    float qmax = (float)((1 << bits) - 1);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (chunks > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * AFFINE_CHUNK, hi = lo + AFFINE_CHUNK < n ? lo + AFFINE_CHUNK : n;
         switch (x->dtype) {
-        case CQ_F16: codes_walk(x->data, CQ_F16, s, sh, lay, lo, hi, qmax, codes); break;
-        case CQ_BF16: codes_walk(x->data, CQ_BF16, s, sh, lay, lo, hi, qmax, codes); break;
-        default: codes_walk(x->data, CQ_F32, s, sh, lay, lo, hi, qmax, codes); break;
+        case CQ_F16: codes_walk(x->data, CQ_F16, s, sh, lay, lo, hi, bits, codes); break;
+        case CQ_BF16: codes_walk(x->data, CQ_BF16, s, sh, lay, lo, hi, bits, codes); break;
+        default: codes_walk(x->data, CQ_F32, s, sh, lay, lo, hi, bits, codes); break;
         }
     }
     free(s), free(sh);

@@ -81,9 +81,9 @@ cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const cha
 }
 
 /* Min and max (or the max of |x| when mn is NULL) of every parameter slot j. Exact and
- * NaN-propagating like torch.amax (a NaN anywhere makes the slot NaN), so the order of the
- * comparisons, SIMD lanes and threads included, cannot change the result; each slot is
- * reduced by one thread. */
+ * NaN-propagating like torch.amax (a NaN anywhere makes the slot NaN), with zeros ordered -0 < +0
+ * (cq__minf), so the order of the comparisons, SIMD lanes and threads included, cannot change
+ * the result; each slot is reduced by one thread. */
 static inline __attribute__((always_inline)) void reduce_slots(const void *x, cq_dtype dt, cq__layout l,
                                                                int64_t j0, int64_t j1, float *mn, float *mx) {
     for (int64_t j = j0; j < j1; j++) {
@@ -103,32 +103,22 @@ static inline __attribute__((always_inline)) void reduce_slots(const void *x, cq
             }
         return;
     }
-    for (int64_t o = 0; o < l.outer; o++) {
+    /* one slot per run of `inner` elements: the vectorised kernels, merged over `outer` */
+    size_t es = cq_dtype_size(dt);
+    for (int64_t o = 0; o < l.outer; o++)
         for (int64_t j = j0; j < j1; j++) {
-            int64_t base = (o * l.n + j) * l.inner;
-            float hi = mx[j], lo = mn ? mn[j] : 0.0f;
-            int nan = hi != hi;
+            const uint8_t *run = (const uint8_t *)x + (size_t)((o * l.n + j) * l.inner) * es;
             if (mn) {
-#pragma omp simd reduction(max : hi) reduction(min : lo) reduction(| : nan)
-                for (int64_t r = 0; r < l.inner; r++) {
-                    float v = cq__ld(x, dt, base + r);
-                    hi = v > hi ? v : hi;
-                    lo = v < lo ? v : lo;
-                    nan |= v != v;
-                }
+                float lo, hi;
+                cq_vec_minmax(run, dt, l.inner, &lo, &hi);
+                mn[j] = cq__minf(mn[j], lo);
+                mx[j] = cq__maxf(mx[j], hi);
             } else {
-#pragma omp simd reduction(max : hi) reduction(| : nan)
-                for (int64_t r = 0; r < l.inner; r++) {
-                    float v = fabsf(cq__ld(x, dt, base + r));
-                    hi = v > hi ? v : hi;
-                    nan |= v != v;
-                }
+                mx[j] = cq__maxf(mx[j], cq_vec_absmax(run, dt, l.inner));
             }
-            mx[j] = nan ? NAN : hi;
-            if (mn) mn[j] = nan ? NAN : lo;
         }
-    }
 }
+
 
 void cq__reduce_minmax(const void *x, cq_dtype dt, cq__layout l, float *mn, float *mx) {
     int64_t nthreads = cq_get_num_threads();

@@ -1,13 +1,14 @@
 /*
- * quant_internal.h - helpers shared by the files of src/quant/: element load/store and
- * per-op rounding for the three input dtypes, the (outer, n, inner) broadcast layout every
- * scale and reduction uses, and argument checks. Private; never installed.
+ * quant_internal.h - helpers shared by the files of src/quant/: the (outer, n, inner)
+ * broadcast layout every scale and reduction uses, argument checks, and the internal entry
+ * points of the optimizers (element load/store and rounding are core/elem.h's). Private;
+ * never installed.
  */
 #ifndef CQ_QUANT_INTERNAL_H
 #define CQ_QUANT_INTERNAL_H
 
 #include "core/internal.h"
-#include "core/float_bits.h"
+#include "core/elem.h"
 
 /* Every per-axis quantity (a scale, a shift, a reduction result) indexes a tensor viewed as
  * (outer, n, inner): element (o, j, r) at flat index (o*n + j)*inner + r uses parameter j.
@@ -16,37 +17,15 @@ typedef struct cq__layout {
     int64_t outer, n, inner;
 } cq__layout;
 
-/* F32, F16 and BF16 are the dtypes quanto quantizes; everything is computed in f32 and rounded
- * back after each op (what torch does on CPU). always_inline so that loops instantiated with a
- * constant dtype lose the switch. */
-static inline __attribute__((always_inline)) float cq__rnd(float v, cq_dtype dt) {
-    switch (dt) {
-    case CQ_F16: return cq__round_f16(v);
-    case CQ_BF16: return cq__round_bf16(v);
-    default: return v;
-    }
-}
-
-static inline __attribute__((always_inline)) float cq__ld(const void *p, cq_dtype dt, int64_t i) {
-    switch (dt) {
-    case CQ_F16: return cq__f16_bits_to_f32(((const uint16_t *)p)[i]);
-    case CQ_BF16: return cq__bf16_bits_to_f32(((const uint16_t *)p)[i]);
-    default: return ((const float *)p)[i];
-    }
-}
-
-/* v must already be representable in dt (the conversion is then exact). */
-static inline __attribute__((always_inline)) void cq__st(void *p, cq_dtype dt, int64_t i, float v) {
-    switch (dt) {
-    case CQ_F16: ((uint16_t *)p)[i] = cq__f32_to_f16_bits(v); break;
-    case CQ_BF16: ((uint16_t *)p)[i] = cq__f32_to_bf16_bits(v); break;
-    default: ((float *)p)[i] = v; break;
-    }
-}
-
 /* NaN-propagating max/min as torch.amax/amin. */
-static inline float cq__maxf(float m, float a) { return (a > m || a != a) ? a : m; }
-static inline float cq__minf(float m, float a) { return (a < m || a != a) ? a : m; }
+/* Ties between zeros go to +0 for the max and -0 for the min, and any NaN gives NaN: the rule of
+ * cq_vec_minmax, under which the order of comparison never shows in the bits. */
+static inline float cq__maxf(float m, float a) {
+    return m != m ? m : a != a ? NAN : (a > m || (a == m && !signbit(a))) ? a : m;
+}
+static inline float cq__minf(float m, float a) {
+    return m != m ? m : a != a ? NAN : (a < m || (a == m && signbit(a))) ? a : m;
+}
 
 /* Elementwise loops walk [lo, hi) in segments: with inner > 1 a segment shares one parameter
  * slot (ps = 0); with inner == 1 consecutive elements use consecutive slots (ps = 1). Returns
@@ -63,24 +42,6 @@ static inline int64_t cq__segment(cq__layout l, int64_t i, int64_t hi, int64_t *
     }
     *end = e < hi ? e : hi;
     return j;
-}
-
-/* quanto::quantize_affine for one element: clamp(round((x + shift) / scale), 0, qmax), each op
- * rounded to dt. Divergence: a zero scale (a constant group) gives code 0, not NaN. Clamp, then
- * round (the same, the bounds being integers); quiet comparisons and selects keep loops
- * vectorizable. */
-static inline __attribute__((always_inline)) float cq__affine_code(float x, float s, float sh, float qmax,
-                                                                     cq_dtype dt) {
-    float v = cq__rnd(cq__rnd(x + sh, dt) / s, dt);
-    v = __builtin_isless(v, 0.0f) ? 0.0f : v;
-    v = __builtin_isgreater(v, qmax) ? qmax : v;
-    v = cq__rint_small(v);
-    return (s != 0.0f) & (v == v) ? v : 0.0f;
-}
-
-/* QBitsDequantizer for one element: scale * code - shift, two roundings in dt. */
-static inline __attribute__((always_inline)) float cq__affine_value(float code, float s, float sh, cq_dtype dt) {
-    return cq__rnd(cq__rnd(s * code, dt) - sh, dt);
 }
 
 static inline bool cq__is_quant_float(cq_dtype t) { return t == CQ_F32 || t == CQ_F16 || t == CQ_BF16; }

@@ -59,6 +59,29 @@ static void quantize_i8_ref(const void *x, cq_dtype t, int64_t n, float scale, i
     }
 }
 
+/* torch.amin / amax of one run, NaN-propagating (any NaN: both NaN). A zero extreme is -0 for
+ * the min when the run holds a -0 and +0 for the max when it holds a +0: a total order, so no
+ * order of comparison (SIMD lanes, chunks) changes the bits. Empty: +inf and -inf. */
+static void minmax_ref(const void *x, cq_dtype t, int64_t n, float *mn, float *mx) {
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float v = cq_load_f32(x, t, i);
+        if (v != v) {
+            *mn = *mx = NAN;
+            return;
+        }
+        if (v < lo || (v == lo && signbit(v))) lo = v;
+        if (v > hi || (v == hi && !signbit(v))) hi = v;
+    }
+    *mn = lo, *mx = hi;
+}
+
+/* quanto's affine codes of one run sharing (scale, shift): cq__affine_code per element. */
+static void affine_codes_ref(const void *x, cq_dtype t, int64_t n, float scale, float shift, float qmax,
+                             uint8_t *codes) {
+    for (int64_t i = 0; i < n; i++) codes[i] = (uint8_t)cq__affine_code(cq_load_f32(x, t, i), scale, shift, qmax, t);
+}
+
 static int32_t sum_i8_ref(const int8_t *x, int64_t n) {
     int32_t s = 0;
     for (int64_t i = 0; i < n; i++) s += x[i];
@@ -133,6 +156,8 @@ const cq__kernels cq__kernels_ref = {
     .quantize_i8 = quantize_i8_ref,
     .dequantize_i8 = dequantize_i8_ref,
     .sum_i8 = sum_i8_ref,
+    .minmax = minmax_ref,
+    .affine_codes = affine_codes_ref,
     .quantize_rows = quantize_rows_ref,
     .matmul_w8a8 = cq__ref_matmul_w8a8,
     .matmul_exact = cq__ref_matmul_exact,
