@@ -12,12 +12,31 @@ int64_t cq_packed_rows(int64_t n_rows, int bits) {
     return (n_rows + vpi - 1) / vpi;
 }
 
+/* One byte row whose vpi source rows all exist, with constant shifts so that it vectorizes. */
+static void pack_full_row(const uint8_t *codes, int64_t r, int64_t R, int64_t row_len, int bits, uint8_t *dst) {
+    const uint8_t *a = codes + r * row_len, *b = codes + (R + r) * row_len;
+    if (bits == 4) {
+#pragma omp simd
+        for (int64_t c = 0; c < row_len; c++) dst[c] = (uint8_t)((a[c] & 15u) | (uint8_t)((b[c] & 15u) << 4));
+        return;
+    }
+    const uint8_t *c2 = codes + (2 * R + r) * row_len, *c3 = codes + (3 * R + r) * row_len;
+#pragma omp simd
+    for (int64_t c = 0; c < row_len; c++)
+        dst[c] = (uint8_t)((a[c] & 3u) | (uint8_t)((b[c] & 3u) << 2) | (uint8_t)((c2[c] & 3u) << 4) |
+                           (uint8_t)((c3[c] & 3u) << 6));
+}
+
 void cq_pack_codes(const uint8_t *codes, int64_t n_rows, int64_t row_len, int bits, uint8_t *packed) {
     int64_t vpi = 8 / bits, R = cq_packed_rows(n_rows, bits);
     uint8_t mask = (uint8_t)((1u << bits) - 1u);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (R * row_len > 65536)
     for (int64_t r = 0; r < R; r++) {
         uint8_t *dst = packed + r * row_len;
+        if ((vpi - 1) * R + r < n_rows) { /* every bit field has its row (all but the last few) */
+            pack_full_row(codes, r, R, row_len, bits, dst);
+            continue;
+        }
         memset(dst, 0, (size_t)row_len);
         for (int64_t i = 0; i < vpi && i * R + r < n_rows; i++) {
             const uint8_t *src = codes + (i * R + r) * row_len;
