@@ -437,6 +437,10 @@ float cq_vec_absmax(const void *x, cq_dtype dtype, int64_t n);
  * or BF16): q = clamp(round_half_even(round_dtype(x / scale)), -128, 127). A zero scale gives
  * codes 0; NaN gives 0 (docs/NUMERICS.md). */
 void cq_vec_quantize_i8(const void *x, cq_dtype dtype, int64_t n, float scale, int8_t *q);
+/* quanto's quantize_symmetric to an fp8 dtype (F8_E4M3FN, F8_E5M2 or F8_E4M3FNUZ) with one
+ * scale: q = fp8(clamp(round_dtype(x / scale), -max, max)), NaN kept as NaN; a zero scale gives
+ * 0 (docs/NUMERICS.md). x is F32, F16 or BF16. */
+void cq_vec_quantize_f8(const void *x, cq_dtype dtype, int64_t n, float scale, cq_dtype fp8, uint8_t *q);
 /* quanto's dequantization y = round_dtype(scale * q), stored as dtype (F32, F16 or BF16). */
 void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_dtype dtype);
 /* min and max of x (F32, F16 or BF16), as torch.amin / amax: NaN in both if any element is NaN.

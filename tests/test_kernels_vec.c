@@ -313,6 +313,58 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
     free(x), free(xh), free(xb);
 }
 
+/* fp8 quantization: every f16 and bf16 value, and f32 runs of every length up to 40 (then every
+ * 37th) at two alignments, to each fp8 dtype, with zero, tiny and huge scales. */
+TST(kernel_vec_quantize_f8_match_ref) {
+    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
+    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    uint8_t *want = malloc(65536), *got = malloc(65536);
+    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    krng r = {31};
+    float f[300];
+    for (int i = 0; i < 300; i++) f[i] = krng_n(&r, 500.0f);
+    f[5] = NAN, f[6] = INFINITY, f[7] = -INFINITY, f[8] = -0.0f, f[9] = 1e-30f;
+    const float scales[] = {1.0f, 0.37f, 1.0f / 448.0f, 0x1p-20f, 0x1p60f, 0.0f, -2.0f};
+    const cq_dtype fp8s[3] = {CQ_F8_E4M3FN, CQ_F8_E5M2, CQ_F8_E4M3FNUZ}, halves[2] = {CQ_F16, CQ_BF16};
+    cq_isa lv[CQ_ISA_COUNT];
+    int nl = kernel_levels(lv);
+    for (int li = 0; li < nl; li++) {
+        const cq__kernels *k = cq__kernels_for(lv[li]);
+        if (!k->quantize_f8) continue;
+        for (int o = 0; o < 3; o++)
+            for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+                for (int d = 0; d < 2; d++) {
+                    float sc = cq_round_to_dtype(scales[si], halves[d]);
+                    ref->quantize_f8(h, halves[d], 65536, sc, fp8s[o], want);
+                    k->quantize_f8(h, halves[d], 65536, sc, fp8s[o], got);
+                    int bad = 0;
+                    for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                    CHECKF(bad == 0, "%s %s -> %s scale %a: %d codes differ", cq_isa_name(lv[li]),
+                           cq_dtype_name(halves[d]), cq_dtype_name(fp8s[o]), sc, bad);
+                }
+                for (int len = 0; len < 299; len += len < 40 ? 1 : 37)
+                    for (int off = 0; off < 2; off++) {
+                        kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
+                        k->quantize_f8(f + off, CQ_F32, len, scales[si], fp8s[o], q.p);
+                        ref->quantize_f8(f + off, CQ_F32, len, scales[si], fp8s[o], want);
+                        CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "%s f32 -> %s len %d off %d",
+                               cq_isa_name(lv[li]), cq_dtype_name(fp8s[o]), len, off);
+                        kbuf_free(&q);
+                    }
+            }
+    }
+    /* the public wrapper over several chunks, against the reference */
+    int64_t big = ((int64_t)1 << 17) + 3;
+    float *y = malloc((size_t)big * sizeof(float));
+    uint8_t *c1 = malloc((size_t)big), *c2 = malloc((size_t)big);
+    for (int64_t i = 0; i < big; i++) y[i] = krng_n(&r, 100.0f);
+    cq_vec_quantize_f8(y, CQ_F32, big, 0.25f, CQ_F8_E4M3FN, c1);
+    ref->quantize_f8(y, CQ_F32, big, 0.25f, CQ_F8_E4M3FN, c2);
+    CHECK(!memcmp(c1, c2, (size_t)big));
+    free(y), free(c1), free(c2);
+    free(h), free(want), free(got);
+}
+
 /* Every f16 and bf16 value through the affine codes at several (scale, shift) pairs. */
 TST(kernel_vec_affine_codes_every_half_input) {
     const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);

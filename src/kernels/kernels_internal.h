@@ -142,6 +142,7 @@ typedef void (*cq__u8_to_f32_fn)(const uint8_t *, float *, int64_t);
 typedef float (*cq__absmax_fn)(const void *, cq_dtype, int64_t);
 typedef void (*cq__quantize_i8_fn)(const void *, cq_dtype, int64_t, float, int8_t *);
 typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_dtype);
+typedef void (*cq__quantize_f8_fn)(const void *, cq_dtype, int64_t, float, cq_dtype, uint8_t *);
 typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact in int32 */
 typedef void (*cq__minmax_fn)(const void *, cq_dtype, int64_t, float *, float *);
 typedef void (*cq__affine_codes_fn)(const void *, cq_dtype, int64_t, float, float, float, uint8_t *);
@@ -158,6 +159,7 @@ typedef void (*cq__affine_codes_fn)(const void *, cq_dtype, int64_t, float, floa
     X(absmax, "absmax", cq__absmax_fn)                           \
     X(quantize_i8, "quantize_i8", cq__quantize_i8_fn)            \
     X(dequantize_i8, "dequantize_i8", cq__dequantize_i8_fn)      \
+    X(quantize_f8, "quantize_f8", cq__quantize_f8_fn)            \
     X(sum_i8, "sum_i8", cq__sum_i8_fn)                           \
     X(minmax, "minmax", cq__minmax_fn)                           \
     X(affine_codes, "affine_codes", cq__affine_codes_fn)         \
@@ -197,5 +199,9 @@ bool cq__cpu_level_ok(cq_isa isa);
 /* Rounds an f32 to a storage dtype's precision and stores it (F32, F16, BF16). */
 static inline void cq__store_y(void *y, cq_dtype t, int64_t i, float v) { cq_store_f32(y, t, i, v); }
 static inline float cq__round_y(float v, cq_dtype t) { return t == CQ_F32 ? v : cq_round_to_dtype(v, t); }
+/* The largest finite value of an fp8 data dtype (quanto's qmax for its float8 qtypes). */
+static inline float cq__fp8_max(cq_dtype t) {
+    return t == CQ_F8_E4M3FN ? 448.0f : t == CQ_F8_E5M2 ? 57344.0f : t == CQ_F8_E4M3FNUZ ? 240.0f : 0.0f;
+}
 
 #endif

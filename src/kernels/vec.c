@@ -89,6 +89,13 @@ void cq_vec_quantize_i8(const void *x, cq_dtype dtype, int64_t n, float scale, i
     FOR_CHUNKS(n, k->quantize_i8((const char *)x + (size_t)lo * es, dtype, len, scale, q + lo));
 }
 
+void cq_vec_quantize_f8(const void *x, cq_dtype dtype, int64_t n, float scale, cq_dtype fp8, uint8_t *q) {
+    if ((dtype != CQ_F32 && !is_16bit_float(dtype)) || cq__fp8_max(fp8) == 0.0f) return;
+    const cq__kernels *k = cq__kernels_active();
+    size_t es = cq_dtype_size(dtype);
+    FOR_CHUNKS(n, k->quantize_f8((const char *)x + (size_t)lo * es, dtype, len, scale, fp8, q + lo));
+}
+
 void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_dtype dtype) {
     if (dtype != CQ_F32 && !is_16bit_float(dtype)) return;
     const cq__kernels *k = cq__kernels_active();

@@ -93,7 +93,10 @@ static inline __attribute__((always_inline)) void quantize_walk(const void *x, c
             if (l.inner == 1) quantize_i8_seg(x, dt, s + j, 1, i, e, bounds[0], bounds[1], out);
             else quantize_i8_seg(x, dt, s + j, 0, i, e, bounds[0], bounds[1], out);
         } else {
-            quantize_f8_seg(x, dt, s + j, l.inner == 1, i, e, out_dt, out);
+            /* runs sharing one scale go to the vectorised kernel */
+            if (l.inner == 1) quantize_f8_seg(x, dt, s + j, 1, i, e, out_dt, out);
+            else cq_vec_quantize_f8((const uint8_t *)x + (size_t)i * cq_dtype_size(dt), dt, e - i, s[j], out_dt,
+                                    (uint8_t *)out + i);
         }
     }
 }

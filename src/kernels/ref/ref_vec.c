@@ -82,6 +82,18 @@ static void affine_codes_ref(const void *x, cq_dtype t, int64_t n, float scale, 
     for (int64_t i = 0; i < n; i++) codes[i] = (uint8_t)cq__affine_code(cq_load_f32(x, t, i), scale, shift, qmax, t);
 }
 
+/* quanto's quantize_symmetric to an fp8 dtype with one scale: x / scale in the input dtype,
+ * clamped to +-max (NaN passes), then cast; a zero scale gives 0. */
+static void quantize_f8_ref(const void *x, cq_dtype t, int64_t n, float scale, cq_dtype out, uint8_t *q) {
+    float qmax = cq__fp8_max(out);
+    for (int64_t i = 0; i < n; i++) {
+        float v = scale != 0.0f ? cq__round_y(cq_load_f32(x, t, i) / scale, t) : 0.0f;
+        v = v < -qmax ? -qmax : v > qmax ? qmax : v;
+        q[i] = out == CQ_F8_E4M3FN ? cq_f32_to_f8_e4m3fn(v) : out == CQ_F8_E5M2 ? cq_f32_to_f8_e5m2(v)
+                                                                                : cq_f32_to_f8_e4m3fnuz(v);
+    }
+}
+
 static int32_t sum_i8_ref(const int8_t *x, int64_t n) {
     int32_t s = 0;
     for (int64_t i = 0; i < n; i++) s += x[i];
@@ -155,6 +167,7 @@ const cq__kernels cq__kernels_ref = {
     .absmax = absmax_ref,
     .quantize_i8 = quantize_i8_ref,
     .dequantize_i8 = dequantize_i8_ref,
+    .quantize_f8 = quantize_f8_ref,
     .sum_i8 = sum_i8_ref,
     .minmax = minmax_ref,
     .affine_codes = affine_codes_ref,
