@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_quantize.sh - `cquanto quantize` on a synthetic Llama-shaped checkpoint (TinyLlama-1.1B
 # dimensions, bf16, 3 shards, 2.2 GB; bench/gen_synth_ckpt.c makes it once) to int8 (absmax),
-# int4 (max) and int4 (hqq). Reports GB/s of input, the ratio to the memory-read bandwidth measured
+# float8 (absmax), int4 (max) and int4 (hqq). Reports GB/s of input, the ratio to the memory-read bandwidth measured
 # in the same run (bench/mem_read_bw.c), peak RSS (/usr/bin/time -v), and the ratio against
 # optimum-quanto doing the same on this CPU (load, quantize, freeze, save:
 # tools/interop/quanto_quantize_bench.py) when its pinned venv is there. Not a test.
@@ -12,7 +12,7 @@
 #                       the disk's write speed, which cquanto's fsync at commit waits for, does not
 #                       set the pace; one int8 run then also writes to BUILD_DIR to show that cost)
 #        QUANTO_PYTHON  python with optimum-quanto (default /root/qvenv/bin/python; "" skips it)
-#        CQ_BENCH_MODES space-separated weights:optimizer list (default "int8:absmax int4:max int4:hqq")
+#        CQ_BENCH_MODES space-separated weights:optimizer list (default "int8:absmax float8:absmax int4:max int4:hqq")
 #        CQ_BENCH_QUANTO_MODES the modes optimum-quanto is timed on (default "int8:absmax int4:max")
 # Figures vary with machine load: take them on a quiet machine.
 set -eu
@@ -21,7 +21,7 @@ CK=${CQ_BENCH_CKPT:-$B/bench/synth_llama}
 DISK_OUT=$B/bench/quantize_out
 if [ -z "${CQ_BENCH_OUT:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT=/dev/shm/cq_bench_out; else OUT=${CQ_BENCH_OUT:-$DISK_OUT}; fi
 PY=${QUANTO_PYTHON-/root/qvenv/bin/python}
-MODES=${CQ_BENCH_MODES:-"int8:absmax int4:max int4:hqq"}
+MODES=${CQ_BENCH_MODES:-"int8:absmax float8:absmax int4:max int4:hqq"}
 QMODES=${CQ_BENCH_QUANTO_MODES:-"int8:absmax int4:max"}
 CQ=$B/cquanto
 [ -x "$CQ" ] && [ -x "$B/bench/gen_synth_ckpt" ] && [ -x "$B/bench/mem_read_bw" ] || {
