@@ -204,13 +204,26 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
     free(xb);
 }
 
+/* Every 16-bit pattern in order: each f16 or bf16 value once. */
+static uint16_t *every_u16(void) {
+    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    for (int i = 0; h && i < 65536; i++) h[i] = (uint16_t)i;
+    return h;
+}
+
+static int bytes_differ(const void *a, const void *b, int64_t n) {
+    const uint8_t *x = a, *y = b;
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += x[i] != y[i];
+    return bad;
+}
+
 /* Every f16 and bf16 value (NaN, inf, subnormals, ties after the division) through quantize_i8
  * at scales from tiny to huge, each level against the reference. */
 TST(kernel_vec_quantize_i8_every_half_input) {
     const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
-    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    uint16_t *h = every_u16();
     int8_t *want = malloc(65536), *got = malloc(65536);
-    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     const float scales[] = {1.0f, 0.5f, 0.0173f, 3.0f, 1.0f / 127.0f, 0x1p-24f, 0x1p-130f, 0x1p100f, 65504.0f, -0.75f,
                             0.0f};
     const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
@@ -223,8 +236,7 @@ TST(kernel_vec_quantize_i8_every_half_input) {
                 const cq__kernels *k = cq__kernels_for(lv[li]);
                 if (!k->quantize_i8) continue;
                 k->quantize_i8(h, dts[d], 65536, scales[si], got);
-                int bad = 0;
-                for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                int bad = bytes_differ(got, want, 65536);
                 CHECKF(bad == 0, "%s %s scale %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]),
                        scales[si], bad);
             }
@@ -317,9 +329,8 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
  * 37th) at two alignments, to each fp8 dtype, with zero, tiny and huge scales. */
 TST(kernel_vec_quantize_f8_match_ref) {
     const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
-    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    uint16_t *h = every_u16();
     uint8_t *want = malloc(65536), *got = malloc(65536);
-    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     krng r = {31};
     float f[300];
     for (int i = 0; i < 300; i++) f[i] = krng_n(&r, 500.0f);
@@ -337,8 +348,7 @@ TST(kernel_vec_quantize_f8_match_ref) {
                     float sc = cq_round_to_dtype(scales[si], halves[d]);
                     ref->quantize_f8(h, halves[d], 65536, sc, fp8s[o], want);
                     k->quantize_f8(h, halves[d], 65536, sc, fp8s[o], got);
-                    int bad = 0;
-                    for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                    int bad = bytes_differ(got, want, 65536);
                     CHECKF(bad == 0, "%s %s -> %s scale %a: %d codes differ", cq_isa_name(lv[li]),
                            cq_dtype_name(halves[d]), cq_dtype_name(fp8s[o]), sc, bad);
                 }
@@ -368,9 +378,8 @@ TST(kernel_vec_quantize_f8_match_ref) {
 /* Every f16 and bf16 value through the affine codes at several (scale, shift) pairs. */
 TST(kernel_vec_affine_codes_every_half_input) {
     const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
-    uint16_t *h = malloc(65536 * sizeof(uint16_t));
+    uint16_t *h = every_u16();
     uint8_t *want = malloc(65536), *got = malloc(65536);
-    for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     const float params[][2] = {{1.0f, 0.0f}, {0.5f, 3.0f}, {0.0173f, 0.11f}, {2.0f / 15.0f, 1.0f}, {0x1p-20f, 0x1p-17f},
                                {100.0f, 700.0f}};
     const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
@@ -385,8 +394,7 @@ TST(kernel_vec_affine_codes_every_half_input) {
                 const cq__kernels *k = cq__kernels_for(lv[li]);
                 if (!k->affine_codes) continue;
                 k->affine_codes(h, dts[d], 65536, sc, sh, 15.0f, got);
-                int bad = 0;
-                for (int i = 0; i < 65536; i++) bad += got[i] != want[i];
+                int bad = bytes_differ(got, want, 65536);
                 CHECKF(bad == 0, "%s %s scale %a shift %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]), sc,
                        sh, bad);
             }

@@ -56,4 +56,14 @@ static inline __attribute__((always_inline)) float cq__affine_value(float code, 
     return cq__rnd(cq__rnd(s * code, dt) - sh, dt);
 }
 
+/* torch.amax / amin steps with one total order: any NaN gives NaN, and ties between zeros go to
+ * +0 for the max and -0 for the min, so the order of comparison (lanes, chunks, threads) never
+ * shows in the bits. The rule of cq_vec_minmax and of every min/max reduction in src/quant. */
+static inline float cq__maxf(float m, float a) {
+    return m != m ? m : a != a ? NAN : (a > m || (a == m && !signbit(a))) ? a : m;
+}
+static inline float cq__minf(float m, float a) {
+    return m != m ? m : a != a ? NAN : (a < m || (a == m && signbit(a))) ? a : m;
+}
+
 #endif

@@ -103,16 +103,6 @@ void cq_vec_dequantize_i8(const int8_t *q, int64_t n, float scale, void *y, cq_d
     FOR_CHUNKS(n, k->dequantize_i8(q + lo, len, scale, (char *)y + (size_t)lo * es, dtype));
 }
 
-/* The ref's rule for combining two partial results (see cq_vec_minmax). */
-static void minmax_merge(float *lo, float *hi, float l, float h) {
-    if (*lo != *lo || l != l) {
-        *lo = *hi = NAN;
-        return;
-    }
-    if (l < *lo || (l == *lo && signbit(l))) *lo = l;
-    if (h > *hi || (h == *hi && !signbit(h))) *hi = h;
-}
-
 void cq_vec_minmax(const void *x, cq_dtype dtype, int64_t n, float *mn, float *mx) {
     *mn = INFINITY, *mx = -INFINITY;
     if (n <= 0 || (dtype != CQ_F32 && !is_16bit_float(dtype))) return;
@@ -133,7 +123,7 @@ void cq_vec_minmax(const void *x, cq_dtype dtype, int64_t n, float *mn, float *m
         int64_t lo = c * VEC_CHUNK, len = n - lo < VEC_CHUNK ? n - lo : VEC_CHUNK;
         k->minmax((const char *)x + (size_t)lo * es, dtype, len, &part[2 * c], &part[2 * c + 1]);
     }
-    for (int64_t c = 0; c < nc; c++) minmax_merge(mn, mx, part[2 * c], part[2 * c + 1]);
+    for (int64_t c = 0; c < nc; c++) *mn = cq__minf(*mn, part[2 * c]), *mx = cq__maxf(*mx, part[2 * c + 1]);
     free(part);
 }
 

@@ -279,28 +279,25 @@ static inline __attribute__((always_inline)) void hqq_update_chunk(const hqq_job
         h->shift_next[j] = h->scale[j] == 0.0f ? h->shift[j] : cq__rnd(h->sums[j] / count, dt);
 }
 
-/* |W - W_hat| for flat elements [lo, hi) under `shift`, into out. */
+/* |W - W_hat| for n consecutive elements from flat index i0, element k with parameters s[k*ps],
+ * sh[k*ps] (ps a constant 0 or 1 at each call, so the loop vectorizes). */
+static inline __attribute__((always_inline)) void hqq_error_seg(const hqq_job *h, cq_dtype dt, int64_t i0, int64_t n,
+                                                                const float *s, const float *sh, int ps, float *o) {
+    float qmax = h->qmax;
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) {
+        float wv = cq__ld(h->w, dt, i0 + k), sv = s[k * ps], shv = sh[k * ps];
+        o[k] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sv, shv, qmax, dt), sv, shv, dt), dt));
+    }
+}
+
+/* |W - W_hat| for flat elements [lo, hi) under `shift`, into out, one row piece at a time. */
 static inline __attribute__((always_inline)) void hqq_error_chunk(const hqq_job *h, cq_dtype dt, const float *shift,
                                                                   int64_t lo, int64_t hi, float *out) {
     for (int64_t i = lo; i < hi;) {
         int64_t r = i / h->cols, c = i % h->cols, e = (r + 1) * h->cols < hi ? (r + 1) * h->cols : hi;
-        /* element k of the row segment uses parameter j0 + k*ps */
-        int64_t j0 = h->per_row ? r : c, ps = h->per_row ? 0 : 1, len = e - i;
-        const float *sc = h->scale + j0, *sh = shift + j0;
-        float qmax = h->qmax, *o = out + (i - lo);
-        if (ps == 0) {
-#pragma omp simd
-            for (int64_t k = 0; k < len; k++) {
-                float wv = cq__ld(h->w, dt, i + k);
-                o[k] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sc[0], sh[0], qmax, dt), sc[0], sh[0], dt), dt));
-            }
-        } else {
-#pragma omp simd
-            for (int64_t k = 0; k < len; k++) {
-                float wv = cq__ld(h->w, dt, i + k);
-                o[k] = fabsf(cq__rnd(wv - cq__affine_value(cq__affine_code(wv, sc[k], sh[k], qmax, dt), sc[k], sh[k], dt), dt));
-            }
-        }
+        if (h->per_row) hqq_error_seg(h, dt, i, e - i, h->scale + r, shift + r, 0, out + (i - lo));
+        else hqq_error_seg(h, dt, i, e - i, h->scale + c, shift + c, 1, out + (i - lo));
         i = e;
     }
 }

@@ -18,14 +18,6 @@ typedef struct cq__layout {
 } cq__layout;
 
 /* NaN-propagating max/min as torch.amax/amin. */
-/* Ties between zeros go to +0 for the max and -0 for the min, and any NaN gives NaN: the rule of
- * cq_vec_minmax, under which the order of comparison never shows in the bits. */
-static inline float cq__maxf(float m, float a) {
-    return m != m ? m : a != a ? NAN : (a > m || (a == m && !signbit(a))) ? a : m;
-}
-static inline float cq__minf(float m, float a) {
-    return m != m ? m : a != a ? NAN : (a < m || (a == m && signbit(a))) ? a : m;
-}
 
 /* Elementwise loops walk [lo, hi) in segments: with inner > 1 a segment shares one parameter
  * slot (ps = 0); with inner == 1 consecutive elements use consecutive slots (ps = 1). Returns

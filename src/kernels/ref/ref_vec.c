@@ -70,8 +70,7 @@ static void minmax_ref(const void *x, cq_dtype t, int64_t n, float *mn, float *m
             *mn = *mx = NAN;
             return;
         }
-        if (v < lo || (v == lo && signbit(v))) lo = v;
-        if (v > hi || (v == hi && !signbit(v))) hi = v;
+        lo = cq__minf(lo, v), hi = cq__maxf(hi, v);
     }
     *mn = lo, *mx = hi;
 }
