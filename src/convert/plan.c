@@ -3,7 +3,7 @@
  * are quantized (and with which group size), which are skipped and why, and the exact names,
  * dtypes and shapes of the tensors that replace each quantized weight (optimum-quanto's frozen
  * state dict, quanto-format.md 8.1). Reads only headers and config.json; touches no tensor data.
- * Not here: the quantization math (src/quant) and the streaming itself (checkpoint.c).
+ * Not here: the quantization math (src/quant) and the streaming itself (quantize_stream.c).
  */
 #include "convert_internal.h"
 
