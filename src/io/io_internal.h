@@ -33,6 +33,11 @@ void cq__afile_abort(cq__afile *af);
 /* A name for a sibling temp entry: "<dir>/.<base>.<tag>-<unique>" (malloc'd). */
 char *cq__sibling_temp_name(const char *path, const char *tag);
 
+/* ---- safetensors (safetensors_read.c, safetensors_write.c) ---------------------------- */
+
+/* shape's byte size for dtype t; false on overflow (of uint64_t or of size_t). */
+bool cq__st_shape_nbytes(cq_dtype t, int ndim, const int64_t *shape, uint64_t *out);
+
 /* ---- JSON text output -------------------------------------------------------------------- */
 
 typedef struct cq__json_style {
