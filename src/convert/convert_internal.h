@@ -1,7 +1,8 @@
 /*
  * convert_internal.h - what the files of src/convert/ share: the plan's private side (which
- * output tensors each input tensor becomes), Python-fnmatch matching, the mapped view of a
- * shard that lets the streamer drop pages it has finished with, and progress bookkeeping.
+ * output tensors each input tensor becomes), Python-fnmatch matching, the ordered pipeline, and
+ * progress bookkeeping. Tensor bytes are read through the checkpoint's sources (io/source.h),
+ * which also take back the pages of a consumed tensor.
  * Private; never installed. The math lives in src/quant and src/kernels, the file formats in
  * src/io; this layer only decides, schedules and streams.
  */
@@ -9,6 +10,7 @@
 #define CQ_CONVERT_INTERNAL_H
 
 #include "core/internal.h"
+#include "io/source.h"
 
 #include <pthread.h>
 
@@ -57,19 +59,6 @@ struct cq_plan {
     int64_t n_quantized;
 };
 
-/* A read-only mapping of one shard file, private to the streamer: unlike the io layer's view it
- * may release pages (MADV_DONTNEED) once a tensor is done, so resident memory stays bounded by
- * what is in flight rather than growing with the bytes read. */
-typedef struct cq__map {
-    const uint8_t *base;
-    size_t size;
-} cq__map;
-cq_status cq__map_open(const char *path, cq__map *m, cq_err *err);
-void cq__map_close(cq__map *m);
-/* Hints the kernel to read [p, p+n) ahead, and releases whole pages of it once done. */
-void cq__map_willneed(const cq__map *m, const void *p, size_t n);
-void cq__map_release(const cq__map *m, const void *p, size_t n);
-
 /* The ordered pipeline: items 0..n-1 are computed on `threads` threads (each holds at most one
  * finished result), then written one at a time in item order. write may be NULL (compute-only
  * work such as the report). The first failure in item order is the one reported; a cancel
@@ -86,20 +75,6 @@ typedef struct cq__pipe_ops {
 } cq__pipe_ops;
 cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts, void *ctx,
                        const cq__pipe_ops *ops, cq_err *err);
-
-/* Every shard of a checkpoint mapped privately (see cq__map); tensor i's bytes are read
- * through it (or through the io layer's aligned copy for the rare misaligned tensor). */
-typedef struct cq__ckpt_maps {
-    const cq_ckpt *ckpt;
-    cq__map *maps;
-    int n;
-} cq__ckpt_maps;
-cq_status cq__maps_open(const cq_ckpt *c, cq__ckpt_maps *m, cq_err *err);
-void cq__maps_close(cq__ckpt_maps *m);
-const void *cq__maps_data(const cq__ckpt_maps *m, int64_t i);
-void cq__maps_release(const cq__ckpt_maps *m, int64_t i);
-/* A view of checkpoint tensor i through the maps (free with cq_tensor_free). */
-cq_status cq__maps_view(const cq__ckpt_maps *m, int64_t i, cq_tensor **out, cq_err *err);
 
 /* ---- optimum-quanto module state in a checkpoint (qstate.c) ---- */
 
@@ -127,9 +102,8 @@ typedef struct cq__qmodules {
  * NULL) is a checkpoint whose "<m>.weight" tensors give the float shapes. */
 cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules *out, cq_err *err);
 void cq__qmodules_free(cq__qmodules *q);
-/* The module's quantized weight over the checkpoint's bytes (through maps when not NULL). */
-cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__ckpt_maps *maps, const cq__qmodule *m, cq_qweight **out,
-                             cq_err *err);
+/* The module's quantized weight over the checkpoint's bytes (views, no copy). */
+cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__qmodule *m, cq_qweight **out, cq_err *err);
 /* Whether a planned int2/int4 weight's shape must be recorded for readers to recover it from
  * the file alone (bias_out: the module's bias length, or -1). */
 bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out);
@@ -140,8 +114,8 @@ extern size_t cq__convert_item_bytes;
 /* Quantizes every shard of the plan into `dir` (single_file: as model.safetensors), each
  * committed (fsync + rename) on its own thread while the next is streamed
  * (quantize_stream.c). Adds the quantized weight count to stats->weights. */
-cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const cq__ckpt_maps *maps, const char *dir,
-                              bool single_file, double t0, cq_convert_stats *stats, cq_err *err);
+cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const char *dir, bool single_file, double t0,
+                              cq_convert_stats *stats, cq_err *err);
 
 /* Monotonic seconds. */
 double cq__now(void);

@@ -17,7 +17,6 @@ typedef struct deq_item {
 
 typedef struct deq_job {
     const cq_ckpt *ckpt;
-    const cq__ckpt_maps *maps;
     const cq__qmodules *qm;
     const cq_convert_opts *opts;
     cq_st_writer *w;
@@ -43,10 +42,10 @@ static cq_status deq_compute(void *ctx, int64_t i, void **result, cq_err *err) {
     const cq__qmodule *m = &j->qm->mods[it->module];
     cq_qweight *qw = NULL;
     cq_tensor *w = NULL;
-    cq_status s = cq__qmodule_weight(j->ckpt, j->maps, m, &qw, err);
+    cq_status s = cq__qmodule_weight(j->ckpt, m, &qw, err);
     if (!s && (s = cq_qweight_dequantize(qw, CQ_DTYPE_INVALID, &w, err))) cq_err_prefix(err, "%s: ", m->module);
     cq_qweight_free(qw);
-    cq__maps_release(j->maps, m->data_idx);
+    cq__ckpt_release(j->ckpt, m->data_idx, 0, UINT64_MAX);
     *result = w;
     return s;
 }
@@ -81,11 +80,11 @@ static cq_status deq_write(void *ctx, int64_t i, void *result, cq_err *err) {
         return s;
     }
     const char *name = cq_ckpt_name(j->ckpt, it->tensor);
-    const uint8_t *src = cq__maps_data(j->maps, it->tensor);
+    const uint8_t *src = cq_ckpt_tensor(j->ckpt, it->tensor)->data;
     cq_status s = cq_st_writer_write(j->w, name, src + it->a, (size_t)(it->b - it->a), err);
     uint64_t nb = cq_tensor_nbytes(cq_ckpt_tensor(j->ckpt, it->tensor));
     if (!s && (uint64_t)it->b == nb) {
-        cq__maps_release(j->maps, it->tensor);
+        cq__ckpt_release(j->ckpt, it->tensor, 0, UINT64_MAX);
         j->stats->bytes_out += nb;
         progress(j, name, nb);
     }
@@ -158,17 +157,14 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
     cq_ckpt *c = NULL, *like = NULL;
     cq__qmodules qm;
     memset(&qm, 0, sizeof qm);
-    cq__ckpt_maps maps;
-    memset(&maps, 0, sizeof maps);
     cq_status s = cq_ckpt_open(in, &c, err);
     if (!s && opts->like) {
         s = cq_ckpt_open(opts->like, &like, err);
         if (s) cq_err_prefix(err, "--like: ");
     }
     if (!s) s = cq__qmodules_find(c, like, &qm, err);
-    if (!s) s = cq__maps_open(c, &maps, err);
+    if (!s) cq__ckpt_sequential(c);
     j.ckpt = c;
-    j.maps = &maps;
     j.qm = &qm;
     if (!s) s = cq_st_writer_open(out_file, &j.w, err);
     if (!s) s = plan_output(&j, err);
@@ -185,7 +181,6 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
         stats->seconds = cq__now() - t0;
     }
     free(j.items);
-    cq__maps_close(&maps);
     cq__qmodules_free(&qm);
     cq_ckpt_close(like);
     cq_ckpt_close(c);

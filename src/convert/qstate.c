@@ -39,7 +39,7 @@ static int64_t find_tensor(const cq_ckpt *c, const char *prefix, const char *suf
 /* The per-module shapes cquanto records in its own files (one JSON object per shard). */
 static bool shape_from_metadata(const cq_ckpt *c, const char *module, int *ndim, int64_t *shape) {
     for (int s = 0; s < cq_ckpt_shard_count(c); s++) {
-        const char *text = cq_st_metadata(cq_ckpt_shard(c, s), CQ__SHAPES_METADATA_KEY);
+        const char *text = cq__src_meta_string(cq__ckpt_source(c, s), CQ__SHAPES_METADATA_KEY);
         if (!text) continue;
         json_t *root = json_loads(text, 0, NULL);
         json_t *arr = root ? json_object_get(root, module) : NULL;
@@ -214,20 +214,18 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
     return s;
 }
 
-static cq_status view_of(const cq_ckpt *c, const cq__ckpt_maps *maps, int64_t i, cq_tensor **out, cq_err *err) {
-    if (maps) return cq__maps_view(maps, i, out, err);
+static cq_status view_of(const cq_ckpt *c, int64_t i, cq_tensor **out, cq_err *err) {
     const cq_tensor *t = cq_ckpt_tensor(c, i);
     return cq_tensor_view(out, t->dtype, t->ndim, t->shape, t->data, err);
 }
 
-cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__ckpt_maps *maps, const cq__qmodule *m, cq_qweight **out,
-                             cq_err *err) {
+cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__qmodule *m, cq_qweight **out, cq_err *err) {
     *out = NULL;
     bool qbits = cq_qtype_get(m->weights)->bits < 8;
     cq_tensor *data = NULL, *scale = NULL, *shift = NULL;
-    cq_status s = view_of(c, maps, m->data_idx, &data, err);
-    if (!s) s = view_of(c, maps, m->scale_idx, &scale, err);
-    if (!s && qbits) s = view_of(c, maps, m->shift_idx, &shift, err);
+    cq_status s = view_of(c, m->data_idx, &data, err);
+    if (!s) s = view_of(c, m->scale_idx, &scale, err);
+    if (!s && qbits) s = view_of(c, m->shift_idx, &shift, err);
     /* copy = false: the views' memory stays the checkpoint's; the weight owns only headers. */
     if (!s) s = cq_qweight_from_tensors(m->weights, m->ndim, m->shape, -1, data, scale, shift, false, out, err);
     if (s) cq_err_prefix(err, "%s: ", m->module);

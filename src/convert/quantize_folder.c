@@ -203,15 +203,10 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
         return s;
     }
     char *tmp = NULL;
-    cq__ckpt_maps maps;
-    s = cq__maps_open(p->ckpt, &maps, err);
-    if (s) {
-        cq_plan_free(p);
-        return s;
-    }
+    cq__ckpt_sequential(p->ckpt);
     s = cq_fs_temp_dir(out, &tmp, err);
     bool single_file = !cq_ckpt_index_path(p->ckpt) && !cq_fs_is_dir(in);
-    if (!s) s = cq__quantize_shards(p, opts, &maps, tmp, single_file, t0, stats, err);
+    if (!s) s = cq__quantize_shards(p, opts, tmp, single_file, t0, stats, err);
     if (!s) s = write_index(p, tmp, err);
     if (!s) s = write_qmap(p, tmp, err);
     if (!s) s = write_config(p, tmp, err);
@@ -235,7 +230,6 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
         stats->seconds = cq__now() - t0;
     }
     free(tmp);
-    cq__maps_close(&maps);
     cq_plan_free(p);
     return s;
 }

@@ -73,8 +73,6 @@ typedef struct scratch {
 typedef struct shard_job {
     cq_plan *plan;
     const cq_convert_opts *opts;
-    const cq__ckpt_maps *maps;
-    const cq__map *map; /* this shard's */
     cq_st_writer *writer;
     work_item *items;
     int64_t n_items, cap_items;
@@ -92,10 +90,12 @@ typedef struct shard_job {
 
 static bool is_qbits(cq_qtype q) { return q == CQ_QINT2 || q == CQ_QINT4; }
 
-/* The plan's tensors are views into the io layer's mapping; read through ours instead, so that
- * consumed pages can be released. */
-static const uint8_t *tensor_bytes(const shard_job *j, const cq__plan_tensor *pt) {
-    return cq__maps_data(j->maps, pt - j->plan->tensors);
+/* The plan's tensors are zero-copy views of the checkpoint's sources. */
+static const uint8_t *tensor_bytes(const cq__plan_tensor *pt) { return pt->t->data; }
+
+/* The page-release hook: bytes [off, off + n) of plan tensor ti are consumed. */
+static void release(const shard_job *j, int64_t ti, uint64_t off, uint64_t n) {
+    cq__ckpt_release(j->plan->ckpt, ti, off, n);
 }
 
 static cq_status push_item(shard_job *j, item_kind k, int64_t tensor, int64_t a, int64_t b, cq_err *err) {
@@ -235,7 +235,7 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
     qtensor_state *q = &j->qs[it->tensor];
     cq_status s = ensure_params(q, err);
     if (s) return s;
-    const uint8_t *src = tensor_bytes(j, pt);
+    const uint8_t *src = tensor_bytes(pt);
     int64_t k = it->b - it->a;
     scratch *sc = &j->scratch[worker_index()];
     block_result *r = &sc->result;
@@ -278,11 +278,11 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
     qtensor_state *q = &j->qs[it->tensor];
     const cq_plan_entry *e = q->e;
     cq_tensor *w = NULL;
-    cq_status s = cq_tensor_view(&w, e->dtype, e->ndim, e->shape, (void *)tensor_bytes(j, pt), err);
+    cq_status s = cq_tensor_view(&w, e->dtype, e->ndim, e->shape, (void *)tensor_bytes(pt), err);
     if (!s) s = cq_qweight_quantize(w, e->weights, j->opts->optimizer, e->group_size, &q->qw, err);
     if (s) cq_err_prefix(err, "%s: ", pt->name);
     if (!s && e->weights == CQ_QINT4) cq_qweight_apply_tinygemm_roundtrip(q->qw);
-    if (w) cq__map_release(j->map, w->data, cq_tensor_nbytes(w));
+    if (w) release(j, it->tensor, 0, cq_tensor_nbytes(w));
     cq_tensor_free(w);
     return s;
 }
@@ -295,7 +295,7 @@ static cq_status compute_params(shard_job *j, const work_item *it, cq_err *err) 
     cq_status s = ensure_params(q, err);
     int64_t shape[2] = {q->rows, q->row_len};
     cq_tensor *w = NULL, *scale = NULL, *shift = NULL;
-    if (!s) s = cq_tensor_view(&w, q->e->dtype, 2, shape, (void *)tensor_bytes(j, pt), err);
+    if (!s) s = cq_tensor_view(&w, q->e->dtype, 2, shape, (void *)tensor_bytes(pt), err);
     if (!s) s = cq_affine_optimize(w, q->e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
     if (!s) s = check_param_size(q, scale, err);
     if (!s) {
@@ -389,9 +389,9 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
     cq_status s = CQ_OK;
     switch (it->kind) {
     case ITEM_COPY: {
-        const uint8_t *src = tensor_bytes(j, pt);
+        const uint8_t *src = tensor_bytes(pt);
         s = cq_st_writer_write(j->writer, pt->name, src + it->a, (size_t)(it->b - it->a), err);
-        cq__map_release(j->map, src + it->a, (size_t)(it->b - it->a));
+        release(j, it->tensor, (uint64_t)it->a, (uint64_t)(it->b - it->a));
         if (!s && it->b == (int64_t)cq_tensor_nbytes(pt->t)) {
             if (pt->entry >= 0) s = write_unit_scales(j, q, 0, err); /* a LayerNorm given activations */
             tensor_done(j, pt);
@@ -428,7 +428,7 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
         q->scale = q->shift = NULL;
         /* The tensor's input pages go once it is done: one release per tensor (not per block) keeps
          * the TLB shootdowns few, and residency stays below one tensor. */
-        cq__map_release(j->map, tensor_bytes(j, pt), cq_tensor_nbytes(pt->t));
+        release(j, it->tensor, 0, cq_tensor_nbytes(pt->t));
         if (!s) {
             j->stats->weights += cq_shape_numel(q->e->ndim, q->e->shape);
             tensor_done(j, pt);
@@ -547,15 +547,13 @@ static int thread_count(const cq_convert_opts *o) { return o->threads > 0 ? o->t
 
 /* Streams one shard into a writer left uncommitted in *pending (the caller commits it in the
  * background, so the fsync of one shard overlaps the work on the next). */
-static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, const cq__ckpt_maps *maps, int shard,
+static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, int shard,
                                 const char *out_path, int64_t *tensors_done, uint64_t *bytes_done, double t0,
                                 cq_convert_stats *stats, cq_st_writer **pending, cq_err *err) {
     shard_job j;
     memset(&j, 0, sizeof j);
     j.plan = p;
     j.opts = o;
-    j.maps = maps;
-    j.map = &maps->maps[shard];
     j.tensors_done = tensors_done;
     j.bytes_done = bytes_done;
     j.bytes_total = p->bytes_before;
@@ -627,8 +625,8 @@ static cq_status commit_join(committer *c, int n, cq_status s, cq_err *err) {
     return s;
 }
 
-cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const cq__ckpt_maps *maps, const char *dir,
-                              bool single_file, double t0, cq_convert_stats *stats, cq_err *err) {
+cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const char *dir, bool single_file, double t0,
+                              cq_convert_stats *stats, cq_err *err) {
     cq_status s = CQ_OK;
     int64_t tensors_done = 0;
     uint64_t bytes_done = 0;
@@ -638,7 +636,7 @@ cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const cq_
     for (int shard = 0; !s && shard < nshards; shard++) {
         char *path = cq_path_join(dir, single_file ? "model.safetensors" : cq_ckpt_shard_file(p->ckpt, shard));
         if (!path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
-        else s = quantize_shard(p, opts, maps, shard, path, &tensors_done, &bytes_done, t0, stats, &commits[shard].w, err);
+        else s = quantize_shard(p, opts, shard, path, &tensors_done, &bytes_done, t0, stats, &commits[shard].w, err);
         if (!s) commit_start(&commits[shard]);
         free(path);
     }

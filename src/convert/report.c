@@ -104,7 +104,6 @@ void cq_report_overall(const cq_report *r, cq_error_stats *err, double *bits_per
 
 typedef struct report_job {
     const cq_ckpt *fc, *qc;
-    const cq__ckpt_maps *fmaps, *qmaps;
     const cq__qmodules *qm;
     int64_t *mods;   /* the quantized modules among qm */
     int64_t *fidx;   /* their float weights in fc */
@@ -121,7 +120,7 @@ static cq_status report_compute(void *ctx, int64_t i, void **result, cq_err *err
     cq_report_entry *e = &j->entries[i];
     cq_qweight *qw = NULL;
     cq_tensor *deq = NULL;
-    cq_status s = cq__qmodule_weight(j->qc, j->qmaps, m, &qw, err);
+    cq_status s = cq__qmodule_weight(j->qc, m, &qw, err);
     if (!s && (s = cq_qweight_dequantize(qw, CQ_F32, &deq, err))) cq_err_prefix(err, "%s: ", m->module);
     if (!s) {
         const cq_tensor *ref = cq_ckpt_tensor(j->fc, j->fidx[i]);
@@ -132,7 +131,7 @@ static cq_status report_compute(void *ctx, int64_t i, void **result, cq_err *err
             s = cq_err_set(err, CQ_E_DTYPE, "%sweight: dtype %s is not a float", m->prefix, cq_dtype_name(ref->dtype));
         if (!s) {
             memset(&e->err, 0, sizeof e->err);
-            cq_error_stats_add(&e->err, cq__maps_data(j->fmaps, j->fidx[i]), ref->dtype, deq->data, CQ_F32,
+            cq_error_stats_add(&e->err, ref->data, ref->dtype, deq->data, CQ_F32,
                                cq_tensor_numel(ref));
             cq_error_stats_finish(&e->err);
             uint64_t qbytes = cq_tensor_nbytes(qw->data) + cq_tensor_nbytes(qw->scale) +
@@ -141,8 +140,8 @@ static cq_status report_compute(void *ctx, int64_t i, void **result, cq_err *err
             e->group_size = qw->group_size;
         }
     }
-    cq__maps_release(j->fmaps, j->fidx[i]);
-    cq__maps_release(j->qmaps, m->data_idx);
+    cq__ckpt_release(j->fc, j->fidx[i], 0, UINT64_MAX);
+    cq__ckpt_release(j->qc, m->data_idx, 0, UINT64_MAX);
     cq_tensor_free(deq);
     cq_qweight_free(qw);
     return s;
@@ -180,16 +179,15 @@ cq_status cq_report_build(const char *float_in, const char *quant_in, const cq_c
     cq_ckpt *fc = NULL, *qc = NULL;
     cq__qmodules qm;
     memset(&qm, 0, sizeof qm);
-    cq__ckpt_maps fmaps, qmaps;
-    memset(&fmaps, 0, sizeof fmaps);
-    memset(&qmaps, 0, sizeof qmaps);
     cq_report *r = cq__calloc(1, sizeof *r, err, "the report");
     cq_status s = r ? CQ_OK : CQ_E_NOMEM;
     if (!s) s = cq_ckpt_open(float_in, &fc, err);
     if (!s) s = cq_ckpt_open(quant_in, &qc, err);
     if (!s) s = cq__qmodules_find(qc, fc, &qm, err);
-    if (!s) s = cq__maps_open(fc, &fmaps, err);
-    if (!s) s = cq__maps_open(qc, &qmaps, err);
+    if (!s) {
+        cq__ckpt_sequential(fc);
+        cq__ckpt_sequential(qc);
+    }
     int64_t n = 0;
     if (!s) {
         j.mods = cq__calloc((size_t)qm.n + 1, sizeof *j.mods, err, "the report");
@@ -228,8 +226,6 @@ cq_status cq_report_build(const char *float_in, const char *quant_in, const cq_c
     if (!s && n == 0) s = cq_err_set(err, CQ_E_NOTFOUND, "%s: no quantized module to report on", quant_in);
     j.fc = fc;
     j.qc = qc;
-    j.fmaps = &fmaps;
-    j.qmaps = &qmaps;
     j.qm = &qm;
     j.entries = r ? r->entries : NULL;
     if (!s) {
@@ -253,8 +249,6 @@ cq_status cq_report_build(const char *float_in, const char *quant_in, const cq_c
     }
     free(j.mods);
     free(j.fidx);
-    cq__maps_close(&fmaps);
-    cq__maps_close(&qmaps);
     cq__qmodules_free(&qm);
     cq_ckpt_close(fc);
     cq_ckpt_close(qc);

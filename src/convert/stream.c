@@ -1,18 +1,12 @@
 /*
  * stream.c - the machinery under the checkpoint commands: an ordered pipeline (items computed
  * on any thread, written strictly in item order, so output bytes never depend on the thread
- * count), a private read-only mapping of shard files whose finished pages can be dropped, and
- * progress reporting. Knows nothing about quantization or file formats.
+ * count) and progress reporting. Knows nothing about quantization or file formats.
  */
 #include "convert_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,64 +23,6 @@ void cq__report_progress(const cq_convert_opts *o, int64_t done, int64_t total, 
     if (!o || !o->progress) return;
     cq_convert_progress p = {done, total, bytes_done, bytes_total, cq__now() - t0, current};
     o->progress(&p, o->progress_user);
-}
-
-/* ---- private mapping -------------------------------------------------------------------------- */
-
-cq_status cq__map_open(const char *path, cq__map *m, cq_err *err) {
-    m->base = NULL;
-    m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cq_err_set(err, CQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return cq_err_set(err, CQ_E_IO, "%s: %s", path, strerror(e));
-    }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return cq_err_set(err, CQ_E_IO, "%s: cannot map the file: %s", path, strerror(e));
-        }
-        m->base = p;
-        m->size = (size_t)st.st_size;
-        /* Tensors are read front to back; let the kernel read ahead aggressively. */
-        (void)madvise(p, m->size, MADV_SEQUENTIAL);
-    }
-    close(fd);
-    return CQ_OK;
-}
-
-void cq__map_close(cq__map *m) {
-    if (m->base) munmap((void *)m->base, m->size);
-    m->base = NULL;
-    m->size = 0;
-}
-
-static bool page_range(const cq__map *m, const void *p, size_t n, bool inner, uintptr_t *lo, uintptr_t *hi) {
-    uintptr_t base = (uintptr_t)m->base, a = (uintptr_t)p, b = a + n;
-    if (!m->base || a < base || b > base + m->size || n == 0) return false;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    *lo = inner ? (a + page - 1) & ~(page - 1) : a & ~(page - 1);
-    *hi = inner ? b & ~(page - 1) : (b + page - 1) & ~(page - 1);
-    if (!inner && *hi > ((base + m->size + page - 1) & ~(page - 1))) *hi = (base + m->size + page - 1) & ~(page - 1);
-    return *hi > *lo;
-}
-
-void cq__map_willneed(const cq__map *m, const void *p, size_t n) {
-    uintptr_t lo, hi;
-    if (page_range(m, p, n, false, &lo, &hi)) (void)madvise((void *)lo, hi - lo, MADV_WILLNEED);
-}
-
-/* Only whole pages inside the range: a page shared with a neighbouring tensor stays until that
- * one is released too (or the map is closed). MADV_DONTNEED on a shared read-only file mapping
- * only unmaps the pages; the page cache keeps them. */
-void cq__map_release(const cq__map *m, const void *p, size_t n) {
-    uintptr_t lo, hi;
-    if (page_range(m, p, n, true, &lo, &hi)) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* ---- ordered pipeline ----------------------------------------------------------------------- */
@@ -215,61 +151,4 @@ cq_status cq__pipe_run(int64_t n_items, int threads, const cq_convert_opts *opts
         return ps.status;
     }
     return CQ_OK;
-}
-
-/* ---- every shard of a checkpoint ------------------------------------------------------------ */
-
-cq_status cq__maps_open(const cq_ckpt *c, cq__ckpt_maps *m, cq_err *err) {
-    memset(m, 0, sizeof *m);
-    m->ckpt = c;
-    int n = cq_ckpt_shard_count(c);
-    m->maps = cq__calloc((size_t)(n ? n : 1), sizeof *m->maps, err, "the shard maps");
-    if (!m->maps) return CQ_E_NOMEM;
-    m->n = n;
-    for (int s = 0; s < n; s++) {
-        cq_status st = cq__map_open(cq_st_path(cq_ckpt_shard(c, s)), &m->maps[s], err);
-        if (st) {
-            cq__maps_close(m);
-            return st;
-        }
-    }
-    return CQ_OK;
-}
-
-void cq__maps_close(cq__ckpt_maps *m) {
-    for (int s = 0; m->maps && s < m->n; s++) cq__map_close(&m->maps[s]);
-    free(m->maps);
-    memset(m, 0, sizeof *m);
-}
-
-static const void *maps_locate(const cq__ckpt_maps *m, int64_t i, const cq__map **map) {
-    const cq_tensor *t = cq_ckpt_tensor(m->ckpt, i);
-    int shard = cq_ckpt_tensor_shard(m->ckpt, i);
-    *map = NULL;
-    if (!t || shard < 0 || shard >= m->n || !m->maps[shard].base) return t ? t->data : NULL;
-    const cq_st_file *f = cq_ckpt_shard(m->ckpt, shard);
-    int64_t idx = cq_st_find(f, cq_ckpt_name(m->ckpt, i));
-    uint64_t off = cq_st_file_offset(f, idx);
-    size_t es = cq_dtype_size(t->dtype);
-    /* Misaligned data (possible only in files from other writers): use the io layer's copy. */
-    if (idx < 0 || (es && off % es) || off + cq_tensor_nbytes(t) > m->maps[shard].size) return t->data;
-    *map = &m->maps[shard];
-    return m->maps[shard].base + off;
-}
-
-const void *cq__maps_data(const cq__ckpt_maps *m, int64_t i) {
-    const cq__map *map;
-    return maps_locate(m, i, &map);
-}
-
-void cq__maps_release(const cq__ckpt_maps *m, int64_t i) {
-    const cq__map *map;
-    const void *p = maps_locate(m, i, &map);
-    if (map) cq__map_release(map, p, cq_tensor_nbytes(cq_ckpt_tensor(m->ckpt, i)));
-}
-
-cq_status cq__maps_view(const cq__ckpt_maps *m, int64_t i, cq_tensor **out, cq_err *err) {
-    const cq_tensor *t = cq_ckpt_tensor(m->ckpt, i);
-    if (!t) return cq_err_set(err, CQ_E_ARG, "no tensor %lld", (long long)i);
-    return cq_tensor_view(out, t->dtype, t->ndim, t->shape, (void *)cq__maps_data(m, i), err);
 }

@@ -8,6 +8,7 @@
 #define CQ_IO_INTERNAL_H
 
 #include "core/internal.h"
+#include "io/source.h"
 
 #include <jansson.h>
 

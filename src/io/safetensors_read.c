@@ -35,8 +35,7 @@ bool cq__st_shape_nbytes(cq_dtype t, int ndim, const int64_t *shape, uint64_t *o
 }
 
 typedef struct st_entry {
-    char *name;
-    cq_tensor t;
+    cq__src_tensor rec; /* name (owned), view, byte size and file offset */
     uint64_t begin, end;
     size_t header_order;
     void *aligned_copy; /* owned; set only for a misaligned tensor */
@@ -53,12 +52,13 @@ struct cq_st_file {
     int64_t *by_name; /* entry indices sorted by name */
     char **meta_keys, **meta_values;
     int64_t meta_count;
+    cq__source src; /* this file as a tensor source */
 };
 
 void cq_st_close(cq_st_file *f) {
     if (!f) return;
     for (int64_t i = 0; i < f->count; i++) {
-        free(f->entries[i].name);
+        free((char *)f->entries[i].rec.name);
         cq_aligned_free(f->entries[i].aligned_copy);
     }
     for (int64_t i = 0; i < f->meta_count; i++) {
@@ -117,8 +117,8 @@ static cq_status parse_tensor_info(cq_st_file *f, const char *name, const json_t
     const json_t *dt = json_object_get(info, "dtype");
     if (!json_is_string(dt)) return format_error(err, f, "tensor '%.100s': missing or non-string \"dtype\"", name);
     const char *dts = json_string_value(dt);
-    e->t.dtype = cq_dtype_from_name(dts);
-    if (e->t.dtype == CQ_DTYPE_INVALID) {
+    e->rec.t.dtype = cq_dtype_from_name(dts);
+    if (e->rec.t.dtype == CQ_DTYPE_INVALID) {
         for (size_t i = 0; i < CQ_ARRAY_LEN(g_reference_only_dtypes); i++)
             if (!strcmp(dts, g_reference_only_dtypes[i]))
                 return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: tensor '%.100s': dtype %s is not supported by cquanto",
@@ -132,12 +132,12 @@ static cq_status parse_tensor_info(cq_st_file *f, const char *name, const json_t
         uint64_t d;
         if (!get_uint(json_array_get(shape, i), &d))
             return format_error(err, f, "tensor '%.100s': shape entry %zu is not a non-negative integer", name, i);
-        if (i < CQ_MAX_DIMS) e->t.shape[i] = (int64_t)d;
+        if (i < CQ_MAX_DIMS) e->rec.t.shape[i] = (int64_t)d;
     }
     if (ndim > CQ_MAX_DIMS)
         return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: tensor '%.100s': rank %zu exceeds cquanto's maximum of %d",
                           f->path, name, ndim, CQ_MAX_DIMS);
-    e->t.ndim = (int)ndim;
+    e->rec.t.ndim = (int)ndim;
     const json_t *offs = json_object_get(info, "data_offsets");
     if (!json_is_array(offs) || json_array_size(offs) != 2 || !get_uint(json_array_get(offs, 0), &e->begin) ||
         !get_uint(json_array_get(offs, 1), &e->end))
@@ -147,14 +147,14 @@ static cq_status parse_tensor_info(cq_st_file *f, const char *name, const json_t
                             name, e->begin, e->end);
     uint64_t nbytes;
     char sbuf[160];
-    if (!cq__st_shape_nbytes(e->t.dtype, e->t.ndim, e->t.shape, &nbytes))
+    if (!cq__st_shape_nbytes(e->rec.t.dtype, e->rec.t.ndim, e->rec.t.shape, &nbytes))
         return format_error(err, f, "tensor '%.100s': byte size of shape %s overflows", name,
-                            cq_shape_str(e->t.ndim, e->t.shape, sbuf, sizeof sbuf));
+                            cq_shape_str(e->rec.t.ndim, e->rec.t.shape, sbuf, sizeof sbuf));
     if (nbytes != e->end - e->begin)
         return format_error(err, f,
                             "tensor '%.100s': %s %s needs %" PRIu64 " bytes but data_offsets [%" PRIu64 ", %" PRIu64
                             "] hold %" PRIu64,
-                            name, dts, cq_shape_str(e->t.ndim, e->t.shape, sbuf, sizeof sbuf), nbytes, e->begin,
+                            name, dts, cq_shape_str(e->rec.t.ndim, e->rec.t.shape, sbuf, sizeof sbuf), nbytes, e->begin,
                             e->end, e->end - e->begin);
     return CQ_OK;
 }
@@ -169,7 +169,7 @@ static int cmp_offsets(const void *a, const void *b) {
 /* qsort has no context argument; the name index sorts indices into this array. */
 static _Thread_local const st_entry *g_sort_entries;
 static int cmp_by_name(const void *a, const void *b) {
-    return strcmp(g_sort_entries[*(const int64_t *)a].name, g_sort_entries[*(const int64_t *)b].name);
+    return strcmp(g_sort_entries[*(const int64_t *)a].rec.name, g_sort_entries[*(const int64_t *)b].rec.name);
 }
 
 static cq_status check_layout(cq_st_file *f, cq_err *err) {
@@ -181,12 +181,12 @@ static cq_status check_layout(cq_st_file *f, cq_err *err) {
             return format_error(err, f,
                                 "tensor '%.100s': data_offsets [%" PRIu64 ", %" PRIu64
                                 "] overlap tensor '%.100s', which ends at %" PRIu64,
-                                e->name, e->begin, e->end, f->entries[i - 1].name, expected);
+                                e->rec.name, e->begin, e->end, f->entries[i - 1].rec.name, expected);
         if (e->begin > expected)
             return format_error(err, f,
                                 "tensor '%.100s': data_offsets [%" PRIu64 ", %" PRIu64 "] leave a %" PRIu64
                                 "-byte hole after offset %" PRIu64,
-                                e->name, e->begin, e->end, e->begin - expected, expected);
+                                e->rec.name, e->begin, e->end, e->begin - expected, expected);
         expected = e->end;
     }
     uint64_t data_size = f->size - 8 - f->header_len;
@@ -208,17 +208,19 @@ static cq_status place_tensors(cq_st_file *f, cq_err *err) {
         st_entry *e = &f->entries[i];
         const uint8_t *p = data + e->begin;
         size_t nbytes = (size_t)(e->end - e->begin);
-        size_t align = cq_dtype_size(e->t.dtype);
+        size_t align = cq_dtype_size(e->rec.t.dtype);
         if (nbytes && (uintptr_t)p % align) {
             e->aligned_copy = cq_aligned_alloc(nbytes);
             if (!e->aligned_copy)
                 return cq_err_set(err, CQ_E_NOMEM, "%s: out of memory copying misaligned tensor '%s'", f->path,
-                                  e->name);
+                                  e->rec.name);
             memcpy(e->aligned_copy, p, nbytes);
             p = e->aligned_copy;
         }
-        e->t.data = (void *)p;
-        e->t.owns_data = false;
+        e->rec.t.data = (void *)p;
+        e->rec.t.owns_data = false;
+        e->rec.nbytes = nbytes;
+        e->rec.offset = 8 + f->header_len + e->begin;
     }
     f->by_name = cq__malloc((size_t)(f->count ? f->count : 1) * sizeof *f->by_name, err, "a name index");
     if (!f->by_name) return CQ_E_NOMEM;
@@ -266,8 +268,8 @@ static cq_status parse(cq_st_file *f, cq_err *err) {
         }
         st_entry *e = &f->entries[f->count];
         e->header_order = order++;
-        e->name = cq__strdup(key, err);
-        if (!e->name) {
+        e->rec.name = cq__strdup(key, err);
+        if (!e->rec.name) {
             s = CQ_E_NOMEM;
             break;
         }
@@ -280,9 +282,12 @@ static cq_status parse(cq_st_file *f, cq_err *err) {
     return s;
 }
 
+static const cq__source_ops g_st_source_ops;
+
 static cq_status new_file(const char *label, cq_st_file **out, cq_err *err) {
     *out = cq__calloc(1, sizeof **out, err, "a safetensors handle");
     if (!*out) return CQ_E_NOMEM;
+    (*out)->src = (cq__source){&g_st_source_ops, *out};
     (*out)->path = cq__strdup(label, err);
     if (!(*out)->path) {
         free(*out);
@@ -362,11 +367,11 @@ uint64_t cq_st_header_size(const cq_st_file *f) { return f ? f->header_len : 0; 
 uint64_t cq_st_data_size(const cq_st_file *f) { return f ? f->size - 8 - f->header_len : 0; }
 
 const char *cq_st_name(const cq_st_file *f, int64_t i) {
-    return f && i >= 0 && i < f->count ? f->entries[i].name : NULL;
+    return f && i >= 0 && i < f->count ? f->entries[i].rec.name : NULL;
 }
 
 const cq_tensor *cq_st_tensor(const cq_st_file *f, int64_t i) {
-    return f && i >= 0 && i < f->count ? &f->entries[i].t : NULL;
+    return f && i >= 0 && i < f->count ? &f->entries[i].rec.t : NULL;
 }
 
 uint64_t cq_st_file_offset(const cq_st_file *f, int64_t i) {
@@ -378,7 +383,7 @@ int64_t cq_st_find(const cq_st_file *f, const char *name) {
     int64_t lo = 0, hi = f->count - 1;
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->entries[f->by_name[mid]].name, name);
+        int c = strcmp(f->entries[f->by_name[mid]].rec.name, name);
         if (c == 0) return f->by_name[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid - 1;
@@ -391,7 +396,7 @@ cq_status cq_st_get(const cq_st_file *f, const char *name, const cq_tensor **out
     if (!f || !name || !out) return cq_err_set(err, CQ_E_ARG, "cq_st_get: NULL argument");
     int64_t i = cq_st_find(f, name);
     if (i < 0) return cq_err_set(err, CQ_E_NOTFOUND, "%s: no tensor named '%s'", f->path, name);
-    *out = &f->entries[i].t;
+    *out = &f->entries[i].rec.t;
     return CQ_OK;
 }
 
@@ -408,4 +413,56 @@ const char *cq_st_metadata_key(const cq_st_file *f, int64_t i) {
 }
 const char *cq_st_metadata_value(const cq_st_file *f, int64_t i) {
     return f && i >= 0 && i < f->meta_count ? f->meta_values[i] : NULL;
+}
+
+/* ---- the file as a tensor source (source.h) ------------------------------------------------ */
+
+static int64_t src_count(const void *impl) { return ((const cq_st_file *)impl)->count; }
+
+static const cq__src_tensor *src_tensor(const void *impl, int64_t i) {
+    const cq_st_file *f = impl;
+    return i >= 0 && i < f->count ? &f->entries[i].rec : NULL;
+}
+
+/* Only whole pages inside the range: a page shared with a neighbouring tensor stays until that
+ * one is released too (or the file is closed). MADV_DONTNEED on a read-only file mapping only
+ * unmaps the pages; the page cache keeps them. */
+static void src_release(const void *impl, int64_t i, uint64_t off, uint64_t n) {
+    const cq_st_file *f = impl;
+    if (!f->mapped || i < 0 || i >= f->count || f->entries[i].aligned_copy) return;
+    const cq__src_tensor *r = &f->entries[i].rec;
+    if (off >= r->nbytes || n == 0) return;
+    if (n > r->nbytes - off) n = r->nbytes - off;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)r->t.data + off, b = a + n;
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = b & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void src_sequential(const void *impl) {
+    const cq_st_file *f = impl;
+    if (f->mapped && f->size) (void)madvise((void *)f->base, f->size, MADV_SEQUENTIAL);
+}
+
+static int64_t src_meta_count(const void *impl) { return ((const cq_st_file *)impl)->meta_count; }
+static const char *src_meta_key(const void *impl, int64_t k) { return cq_st_metadata_key(impl, k); }
+
+static bool src_meta_value(const void *impl, int64_t k, int64_t elem, cq__meta *out) {
+    const char *v = cq_st_metadata_value(impl, k);
+    if (!v || elem >= 0) return false; /* only strings, no arrays */
+    memset(out, 0, sizeof *out);
+    out->kind = CQ__META_STRING;
+    out->str = v;
+    return true;
+}
+
+static void src_close(void *impl) { cq_st_close(impl); }
+
+static const cq__source_ops g_st_source_ops = {
+    "safetensors", src_count, src_tensor, src_release, src_sequential, src_meta_count, src_meta_key, src_meta_value,
+    src_close};
+
+cq__source *cq__st_source(cq_st_file *f) { return f ? &f->src : NULL; }
+
+const cq_st_file *cq__st_of_source(const cq__source *s) {
+    return s && s->ops == &g_st_source_ops ? s->impl : NULL;
 }

@@ -2,7 +2,7 @@
  * shards.c - checkpoints as one logical set of tensors: a single .safetensors file, or the
  * shards listed by a transformers/diffusers index (`*.safetensors.index.json`:
  * {"metadata": {"total_size": N}, "weight_map": {tensor: shard file}}). Every shard is opened
- * (mapped and validated) up front, and the index and the shards must agree exactly. Also the
+ * as a tensor source (source.h: mapped and validated) up front, and the index and the shards must agree exactly. Also the
  * index writer and transformers' shard file names. Not here: choosing shard boundaries when
  * writing (the caller decides), remote downloads.
  */
@@ -14,17 +14,18 @@
 #define MAX_INDEX_BYTES ((size_t)256 << 20)
 
 typedef struct ckpt_entry {
-    const char *name; /* borrowed from the shard */
-    const cq_tensor *tensor;
+    const cq__src_tensor *rec; /* borrowed from the shard's source */
     int shard;
+    int64_t index; /* in the shard */
 } ckpt_entry;
 
 struct cq_ckpt {
     char *dir;
     char *index_path;
     int64_t total_size;
+    char *single_path; /* the file, when not sharded */
     int nshards;
-    cq_st_file **shards;
+    cq__source **shards;
     char **shard_files;
     ckpt_entry *entries;
     int64_t count;
@@ -34,7 +35,7 @@ struct cq_ckpt {
 void cq_ckpt_close(cq_ckpt *c) {
     if (!c) return;
     for (int i = 0; i < c->nshards; i++) {
-        cq_st_close(c->shards[i]);
+        cq__source_close(c->shards[i]);
         free(c->shard_files[i]);
     }
     free(c->shards);
@@ -43,6 +44,7 @@ void cq_ckpt_close(cq_ckpt *c) {
     free(c->by_name);
     free(c->dir);
     free(c->index_path);
+    free(c->single_path);
     free(c);
 }
 
@@ -119,7 +121,7 @@ static int64_t find_entry(const cq_ckpt *c, const char *name) {
     int64_t lo = 0, hi = c->count - 1;
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        int r = strcmp(c->entries[c->by_name[mid]].name, name);
+        int r = strcmp(c->entries[c->by_name[mid]].rec->name, name);
         if (r == 0) return c->by_name[mid];
         if (r < 0) lo = mid + 1;
         else hi = mid - 1;
@@ -129,20 +131,20 @@ static int64_t find_entry(const cq_ckpt *c, const char *name) {
 
 static _Thread_local const ckpt_entry *g_sort_entries;
 static int cmp_entry_names(const void *a, const void *b) {
-    return strcmp(g_sort_entries[*(const int64_t *)a].name, g_sort_entries[*(const int64_t *)b].name);
+    return strcmp(g_sort_entries[*(const int64_t *)a].rec->name, g_sort_entries[*(const int64_t *)b].rec->name);
 }
 static int cmp_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Lists the shards' tensors in order and builds the name index. */
 static cq_status build_entries(cq_ckpt *c, cq_err *err) {
     int64_t total = 0;
-    for (int i = 0; i < c->nshards; i++) total += cq_st_count(c->shards[i]);
+    for (int i = 0; i < c->nshards; i++) total += cq__src_count(c->shards[i]);
     c->entries = cq__malloc((size_t)(total ? total : 1) * sizeof *c->entries, err, "checkpoint entries");
     c->by_name = cq__malloc((size_t)(total ? total : 1) * sizeof *c->by_name, err, "a name index");
     if (!c->entries || !c->by_name) return CQ_E_NOMEM;
     for (int i = 0; i < c->nshards; i++)
-        for (int64_t k = 0; k < cq_st_count(c->shards[i]); k++) {
-            c->entries[c->count] = (ckpt_entry){cq_st_name(c->shards[i], k), cq_st_tensor(c->shards[i], k), i};
+        for (int64_t k = 0; k < cq__src_count(c->shards[i]); k++) {
+            c->entries[c->count] = (ckpt_entry){cq__src_tensor_at(c->shards[i], k), i, k};
             c->by_name[c->count] = c->count;
             c->count++;
         }
@@ -219,7 +221,7 @@ static cq_status open_index(cq_ckpt *c, const char *index_path, cq_err *err) {
         c->shard_files[i] = cq__strdup(files[i], err);
         if (!p || !c->shard_files[i]) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
         else c->nshards++;
-        if (!s) s = cq_st_open(p, &c->shards[i], err);
+        if (!s) s = cq__source_open(p, &c->shards[i], err);
         free(p);
     }
     free(files);
@@ -235,10 +237,10 @@ static cq_status open_index(cq_ckpt *c, const char *index_path, cq_err *err) {
         }
     }
     for (int64_t i = 0; !s && i < c->count; i++) {
-        const json_t *f = json_object_get(wm, c->entries[i].name);
+        const json_t *f = json_object_get(wm, c->entries[i].rec->name);
         if (!f || strcmp(json_string_value(f), c->shard_files[c->entries[i].shard]))
             s = cq_err_set(err, CQ_E_FORMAT, "%s: shard %s holds tensor '%.100s', which the index %s", index_path,
-                           c->shard_files[c->entries[i].shard], c->entries[i].name,
+                           c->shard_files[c->entries[i].shard], c->entries[i].rec->name,
                            f ? "assigns to another shard" : "does not list");
     }
     json_decref(root);
@@ -250,10 +252,11 @@ static cq_status open_single(cq_ckpt *c, const char *path, cq_err *err) {
     c->dir = dir_of(path);
     c->shards = cq__calloc(1, sizeof *c->shards, err, "shards");
     c->shard_files = cq__calloc(1, sizeof *c->shard_files, err, "shard names");
-    if (!c->dir || !c->shards || !c->shard_files || !(c->shard_files[0] = strdup(base_of(path))))
+    c->single_path = strdup(path);
+    if (!c->dir || !c->shards || !c->shard_files || !c->single_path || !(c->shard_files[0] = strdup(base_of(path))))
         return cq_err_set(err, CQ_E_NOMEM, "out of memory");
     c->nshards = 1;
-    cq_status s = cq_st_open(path, &c->shards[0], err);
+    cq_status s = cq__source_open(path, &c->shards[0], err);
     if (!s) s = build_entries(c, err);
     return s;
 }
@@ -285,11 +288,11 @@ cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err) {
 int64_t cq_ckpt_count(const cq_ckpt *c) { return c ? c->count : 0; }
 
 const char *cq_ckpt_name(const cq_ckpt *c, int64_t i) {
-    return c && i >= 0 && i < c->count ? c->entries[i].name : NULL;
+    return c && i >= 0 && i < c->count ? c->entries[i].rec->name : NULL;
 }
 
 const cq_tensor *cq_ckpt_tensor(const cq_ckpt *c, int64_t i) {
-    return c && i >= 0 && i < c->count ? c->entries[i].tensor : NULL;
+    return c && i >= 0 && i < c->count ? &c->entries[i].rec->t : NULL;
 }
 
 int cq_ckpt_tensor_shard(const cq_ckpt *c, int64_t i) {
@@ -304,8 +307,8 @@ cq_status cq_ckpt_get(const cq_ckpt *c, const char *name, const cq_tensor **out,
     int64_t i = find_entry(c, name);
     if (i < 0)
         return cq_err_set(err, CQ_E_NOTFOUND, "%s: no tensor named '%s'",
-                          c->index_path ? c->index_path : cq_st_path(c->shards[0]), name);
-    *out = c->entries[i].tensor;
+                          c->index_path ? c->index_path : c->single_path, name);
+    *out = &c->entries[i].rec->t;
     return CQ_OK;
 }
 
@@ -314,8 +317,22 @@ const char *cq_ckpt_index_path(const cq_ckpt *c) { return c ? c->index_path : NU
 int64_t cq_ckpt_index_total_size(const cq_ckpt *c) { return c ? c->total_size : -1; }
 int cq_ckpt_shard_count(const cq_ckpt *c) { return c ? c->nshards : 0; }
 
-const cq_st_file *cq_ckpt_shard(const cq_ckpt *c, int shard) {
+const cq_st_file *cq_ckpt_shard(const cq_ckpt *c, int shard) { return cq__st_of_source(cq__ckpt_source(c, shard)); }
+
+const cq__source *cq__ckpt_source(const cq_ckpt *c, int shard) {
     return c && shard >= 0 && shard < c->nshards ? c->shards[shard] : NULL;
+}
+
+const cq__src_tensor *cq__ckpt_record(const cq_ckpt *c, int64_t i) {
+    return c && i >= 0 && i < c->count ? c->entries[i].rec : NULL;
+}
+
+void cq__ckpt_release(const cq_ckpt *c, int64_t i, uint64_t off, uint64_t n) {
+    if (c && i >= 0 && i < c->count) cq__src_release(c->shards[c->entries[i].shard], c->entries[i].index, off, n);
+}
+
+void cq__ckpt_sequential(const cq_ckpt *c) {
+    for (int i = 0; c && i < c->nshards; i++) cq__src_sequential(c->shards[i]);
 }
 
 const char *cq_ckpt_shard_file(const cq_ckpt *c, int shard) {
