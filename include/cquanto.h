@@ -63,25 +63,26 @@ typedef enum cq_status {
 
 #define CQ_ERR_MSG_SIZE 512
 
-/* The caller owns this record; pass it last to any fallible call. */
+/* The caller owns this record; pass it last to any fallible call. It holds the message only:
+ * the status is the call's return value. */
 typedef struct cq_err {
-    cq_status status;
     char msg[CQ_ERR_MSG_SIZE];
 } cq_err;
 
 const char *cq_status_str(cq_status s);
 
-/* Sets err (if not NULL) to status s with a printf-style message and returns s. Used by the
- * library and available to applications that extend it. */
+/* Writes a printf-style message into err (if not NULL) and returns s. Used by the library
+ * and available to applications that extend it. */
 cq_status cq_err_set(cq_err *err, cq_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* Prefixes an existing message with more context ("loading fc1: " + old message). */
-cq_status cq_err_prefix(cq_err *err, const char *fmt, ...)
+/* Prefixes err's message (if err is not NULL) with more context ("loading fc1: " + old
+ * message) and returns s unchanged: `return cq_err_prefix(err, s, "loading %s: ", name);`. */
+cq_status cq_err_prefix(cq_err *err, cq_status s, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
+    __attribute__((format(printf, 3, 4)))
 #endif
     ;
 void cq_err_clear(cq_err *err);

@@ -26,10 +26,11 @@ TST(core_tensor_rejects_bad_shapes) {
 
 TST(core_err_prefix) {
     cq_err err = {0};
-    cq_err_set(&err, CQ_E_NOTFOUND, "no tensor '%s'", "fc1.weight");
-    cq_err_prefix(&err, "loading %s: ", "model.safetensors");
-    CHECK(err.status == CQ_E_NOTFOUND);
+    cq_status s = cq_err_set(&err, CQ_E_NOTFOUND, "no tensor '%s'", "fc1.weight");
+    CHECK(cq_err_prefix(&err, s, "loading %s: ", "model.safetensors") == CQ_E_NOTFOUND);
     CHECK(strcmp(err.msg, "loading model.safetensors: no tensor 'fc1.weight'") == 0);
+    /* without a record the status still comes back unchanged */
+    CHECK(cq_err_prefix(NULL, CQ_E_SHAPE, "loading %s: ", "x") == CQ_E_SHAPE);
 }
 
 TST(core_dtype_names_round_trip) {

@@ -43,7 +43,7 @@ static cq_status deq_compute(void *ctx, int64_t i, void **result, cq_err *err) {
     cq_qweight *qw = NULL;
     cq_tensor *w = NULL;
     cq_status s = cq__qmodule_weight(j->ckpt, m, &qw, err);
-    if (!s && (s = cq_qweight_dequantize(qw, CQ_DTYPE_INVALID, &w, err))) cq_err_prefix(err, "%s: ", m->module);
+    if (!s && (s = cq_qweight_dequantize(qw, CQ_DTYPE_INVALID, &w, err))) cq_err_prefix(err, s, "%s: ", m->module);
     cq_qweight_free(qw);
     cq__ckpt_release(j->ckpt, m->data_idx, 0, UINT64_MAX);
     *result = w;
@@ -160,7 +160,7 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
     cq_status s = cq_ckpt_open(in, &c, err);
     if (!s && opts->like) {
         s = cq_ckpt_open(opts->like, &like, err);
-        if (s) cq_err_prefix(err, "--like: ");
+        if (s) cq_err_prefix(err, s, "--like: ");
     }
     if (!s) s = cq__qmodules_find(c, like, &qm, err);
     if (!s) cq__ckpt_sequential(c);

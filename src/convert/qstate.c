@@ -228,7 +228,7 @@ cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__qmodule *m, cq_qweight 
     if (!s && qbits) s = view_of(c, m->shift_idx, &shift, err);
     /* copy = false: the views' memory stays the checkpoint's; the weight owns only headers. */
     if (!s) s = cq_qweight_from_tensors(m->weights, m->ndim, m->shape, -1, data, scale, shift, false, out, err);
-    if (s) cq_err_prefix(err, "%s: ", m->module);
+    if (s) cq_err_prefix(err, s, "%s: ", m->module);
     cq_tensor_free(data);
     cq_tensor_free(scale);
     cq_tensor_free(shift);

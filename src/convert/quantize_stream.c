@@ -265,10 +265,7 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
         }
         if (!s) cq_pack_codes(codes, vpi * k, q->row_len, q->bits, out);
     }
-    if (s) {
-        cq_err_prefix(err, "%s: ", pt->name);
-        return s;
-    }
+    if (s) return cq_err_prefix(err, s, "%s: ", pt->name);
     *result = r;
     return CQ_OK;
 }
@@ -280,7 +277,7 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
     cq_tensor *w = NULL;
     cq_status s = cq_tensor_view(&w, e->dtype, e->ndim, e->shape, (void *)tensor_bytes(pt), err);
     if (!s) s = cq_qweight_quantize(w, e->weights, j->opts->optimizer, e->group_size, &q->qw, err);
-    if (s) cq_err_prefix(err, "%s: ", pt->name);
+    if (s) cq_err_prefix(err, s, "%s: ", pt->name);
     if (!s && e->weights == CQ_QINT4) cq_qweight_apply_tinygemm_roundtrip(q->qw);
     if (w) release(j, it->tensor, 0, cq_tensor_nbytes(w));
     cq_tensor_free(w);
@@ -302,7 +299,7 @@ static cq_status compute_params(shard_job *j, const work_item *it, cq_err *err) 
         memcpy(q->scale, scale->data, cq_tensor_nbytes(scale));
         memcpy(q->shift, shift->data, cq_tensor_nbytes(shift));
     }
-    if (s) cq_err_prefix(err, "%s: ", pt->name);
+    if (s) cq_err_prefix(err, s, "%s: ", pt->name);
     cq_tensor_free(w);
     cq_tensor_free(scale);
     cq_tensor_free(shift);

@@ -121,7 +121,7 @@ static cq_status report_compute(void *ctx, int64_t i, void **result, cq_err *err
     cq_qweight *qw = NULL;
     cq_tensor *deq = NULL;
     cq_status s = cq__qmodule_weight(j->qc, m, &qw, err);
-    if (!s && (s = cq_qweight_dequantize(qw, CQ_F32, &deq, err))) cq_err_prefix(err, "%s: ", m->module);
+    if (!s && (s = cq_qweight_dequantize(qw, CQ_F32, &deq, err))) cq_err_prefix(err, s, "%s: ", m->module);
     if (!s) {
         const cq_tensor *ref = cq_ckpt_tensor(j->fc, j->fidx[i]);
         if (cq_tensor_numel(ref) != cq_tensor_numel(deq))

@@ -24,6 +24,14 @@
         }                                                                                 \
     } while (0)
 
+/* Returns from the enclosing function with the status of a failed call (statuses travel by
+ * return value only: the cq_err record carries the message, never the status). */
+#define CQ__TRY(call)                      \
+    do {                                   \
+        cq_status cq__try_s_ = (call);     \
+        if (cq__try_s_) return cq__try_s_; \
+    } while (0)
+
 /* Checked a*b for sizes; returns false on overflow. */
 static inline bool cq__mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_mul_overflow(a, b, out);
@@ -32,7 +40,7 @@ static inline bool cq__add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_add_overflow(a, b, out);
 }
 
-/* Allocation that reports through err. */
+/* Allocation that reports through err; NULL always means CQ_E_NOMEM. */
 void *cq__malloc(size_t n, cq_err *err, const char *what);
 void *cq__calloc(size_t count, size_t size, cq_err *err, const char *what);
 char *cq__strdup(const char *s, cq_err *err);

@@ -25,7 +25,6 @@ const char *cq_status_str(cq_status s) {
 
 cq_status cq_err_set(cq_err *err, cq_status s, const char *fmt, ...) {
     if (err) {
-        err->status = s;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -34,8 +33,8 @@ cq_status cq_err_set(cq_err *err, cq_status s, const char *fmt, ...) {
     return s;
 }
 
-cq_status cq_err_prefix(cq_err *err, const char *fmt, ...) {
-    if (!err) return CQ_OK;
+cq_status cq_err_prefix(cq_err *err, cq_status s, const char *fmt, ...) {
+    if (!err) return s;
     char prefix[CQ_ERR_MSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
@@ -48,14 +47,11 @@ cq_status cq_err_prefix(cq_err *err, const char *fmt, ...) {
     memmove(err->msg + plen, err->msg, olen);
     memcpy(err->msg, prefix, plen);
     err->msg[plen + olen] = '\0';
-    return err->status;
+    return s;
 }
 
 void cq_err_clear(cq_err *err) {
-    if (err) {
-        err->status = CQ_OK;
-        err->msg[0] = '\0';
-    }
+    if (err) err->msg[0] = '\0';
 }
 
 void *cq__malloc(size_t n, cq_err *err, const char *what) {

@@ -33,14 +33,11 @@ static cq_status lenet_forward(cq_model *m, cq_tape *t, cq_var *x, cq_var **out,
     return s;
 }
 
-/* Attaches a just-made leaf (made: its constructor's status); the parent keeps it on success.
- * The child is passed by address because it is written by the constructor call that is
- * evaluated as another argument of the same call. */
+/* Attaches a just-made leaf (made: its constructor's status). The child is passed by address
+ * because it is written by the constructor call that is evaluated as another argument of the
+ * same call. */
 static cq_status attach(cq_module *parent, const char *name, cq_status made, cq_module **child, cq_err *err) {
-    if (made) return made;
-    cq_status s = cq_module_add(parent, name, *child, err);
-    if (s) cq_module_free(*child);
-    return s;
+    return made ? made : cq_module_add(parent, name, *child, err);
 }
 
 cq_status cq_lenet_new(cq_model **out, cq_err *err) {

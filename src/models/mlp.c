@@ -28,19 +28,13 @@ cq_status cq_mlp_new(cq_model **out, int n_layers, const int64_t *sizes, uint64_
     cq_module *root = NULL, *layers = NULL;
     cq_status s = cq_module_new_container(&root, err);
     if (!s) s = cq_module_new_container(&layers, err);
-    if (!s) {
-        s = cq_module_add(root, "layers", layers, err);
-        if (s) cq_module_free(layers);
-    }
+    if (!s) s = cq_module_add(root, "layers", layers, err);
     for (int i = 0; !s && i < n_layers; i++) {
         cq_module *fc = NULL;
         char name[16];
         snprintf(name, sizeof name, "%d", i);
         s = cq_module_new_linear(&fc, sizes[i], sizes[i + 1], true, err);
-        if (!s) {
-            s = cq_module_add(layers, name, fc, err);
-            if (s) cq_module_free(fc);
-        }
+        if (!s) s = cq_module_add(layers, name, fc, err);
     }
     if (s) {
         cq_module_free(root);

@@ -17,8 +17,8 @@ static cq_status loss_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
                                cq_err *err) {
     CQ_UNUSED(n_in);
     const loss_ctx *c = vctx;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     float g = ((const float *)out->grad->data)[0] / (float)c->count;
     for (int64_t i = 0; i < c->n; i++) {
         int64_t target = c->targets[i];
@@ -33,7 +33,6 @@ static cq_status loss_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
 
 static cq_status loss_forward(cq_tape *t, cq_var *x, const int64_t *targets, bool from_logits, cq_var **out,
                               cq_err *err) {
-    CQ__ERR_LOCAL(err);
     const char *op = from_logits ? "cq_cross_entropy" : "cq_nll_loss";
     *out = NULL;
     CQ__NEED(t, op, "tape");
@@ -55,7 +54,7 @@ static cq_status loss_forward(cq_tape *t, cq_var *x, const int64_t *targets, boo
     const float *logp = cq_var_f32(x);
     if (from_logits) {
         float *lp = cq_tape_alloc(t, sizeof(float) * (size_t)(c.n * c.c + 1), err);
-        if (!lp) return err->status;
+        if (!lp) return CQ_E_NOMEM;
         CQ__OMP_ROWS(c.n * c.c)
         for (int64_t i = 0; i < c.n; i++) cq__softmax_row(logp + i * c.c, lp + i * c.c, c.c, true);
         logp = c.log_probs = lp;
@@ -63,12 +62,12 @@ static cq_status loss_forward(cq_tape *t, cq_var *x, const int64_t *targets, boo
     double sum = 0.0;
     for (int64_t i = 0; i < c.n; i++)
         if (targets[i] != IGNORE_INDEX) sum -= logp[i * c.c + targets[i]];
-    cq_var *y = cq__tape_var(t, 0, NULL, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, 0, NULL, false, &y, err));
     cq_var_f32(y)[0] = (float)(sum / (double)c.count);
     if (cq__tape_wants_grad(t, &x, 1)) {
         int64_t *copy = cq_tape_alloc(t, sizeof(int64_t) * (size_t)(c.n + 1), err);
-        if (!copy) return err->status;
+        if (!copy) return CQ_E_NOMEM;
         if (c.n) memcpy(copy, targets, sizeof(int64_t) * (size_t)c.n);
         c.targets = copy;
     }

@@ -227,15 +227,12 @@ static cq_status update_names(cq_module *m, cq_err *err) {
     return CQ_OK;
 }
 
-cq_status cq_module_add(cq_module *parent, const char *local_name, cq_module *child, cq_err *err) {
-    if (!parent || !child || !local_name) return cq_err_set(err, CQ_E_ARG, "cq_module_add: NULL argument");
+/* cq_module_add's checks; the caller frees child on failure unless it is not the caller's. */
+static cq_status module_add(cq_module *parent, const char *local_name, cq_module *child, cq_err *err) {
+    if (!parent || !local_name) return cq_err_set(err, CQ_E_ARG, "cq_module_add: NULL argument");
     if (!local_name[0] || strchr(local_name, '.'))
         return cq_err_set(err, CQ_E_ARG, "cq_module_add: module name '%s' must be non-empty and have no '.'",
                           local_name);
-    if (child->parent || child->model || child == parent)
-        return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' already belongs to a tree", local_name);
-    for (const cq_module *a = parent; a; a = a->parent)
-        if (a == child) return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' would contain itself", local_name);
     for (int i = 0; i < parent->n_children; i++)
         if (!strcmp(parent->children[i]->local, local_name))
             return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' already has a child named '%s'", parent->name,
@@ -254,6 +251,21 @@ cq_status cq_module_add(cq_module *parent, const char *local_name, cq_module *ch
     parent->children[parent->n_children++] = child;
     child->parent = parent;
     return update_names(parent, err);
+}
+
+cq_status cq_module_add(cq_module *parent, const char *local_name, cq_module *child, cq_err *err) {
+    if (!child) return cq_err_set(err, CQ_E_ARG, "cq_module_add: child is NULL");
+    /* A module that already has an owner, or that contains parent, is not the caller's to give:
+     * it is refused and left as it is. */
+    if (child->parent || child->model || child == parent)
+        return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' already belongs to a tree",
+                          local_name ? local_name : "");
+    for (const cq_module *a = parent; a; a = a->parent)
+        if (a == child)
+            return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' would contain itself", local_name ? local_name : "");
+    cq_status s = module_add(parent, local_name, child, err);
+    if (s && !child->parent) cq_module_free(child);
+    return s;
 }
 
 const char *cq_module_name(const cq_module *m) { return m ? m->name : ""; }
@@ -427,7 +439,7 @@ cq_status cq_module_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, c
     if (!t || !m || !x) return cq_err_set(err, CQ_E_ARG, "cq_module_forward: NULL argument");
     cq_status s = m->q ? cq__qmodule_forward(t, m, x, out, err) : float_forward(t, m, x, out, err);
     if (s && m->kind != CQ_MODULE_SEQUENTIAL && m->name[0] && !strstr(err ? err->msg : "", m->name))
-        cq_err_prefix(err, "%s: ", m->name);
+        cq_err_prefix(err, s, "%s: ", m->name);
     return s;
 }
 

@@ -11,16 +11,15 @@
 
 #include <math.h>
 
-/* A tape-owned f32 var (header, tensor and data on the tape). zero: clear the data.
- * Returns NULL and sets err on failure. */
-cq_var *cq__tape_var(cq_tape *t, int ndim, const int64_t *shape, bool zero, cq_err *err);
+/* A tape-owned f32 var (header, tensor and data on the tape). zero: clear the data. */
+cq_status cq__tape_var(cq_tape *t, int ndim, const int64_t *shape, bool zero, cq_var **out, cq_err *err);
 /* A tape-owned var whose data is `data` (borrowed: a view for reshape/flatten). */
-cq_var *cq__tape_view(cq_tape *t, int ndim, const int64_t *shape, float *data, cq_err *err);
+cq_status cq__tape_view(cq_tape *t, int ndim, const int64_t *shape, float *data, cq_var **out, cq_err *err);
 /* True when an op with these inputs must record a backward (grad mode on, an input needs it). */
 bool cq__tape_wants_grad(const cq_tape *t, cq_var *const *inputs, int n);
 
-/* Gradient buffer of v, allocated (zeroed) on first use; NULL on failure with err set. */
-float *cq__grad_of(cq_tape *t, cq_var *v, cq_err *err);
+/* Gradient buffer of v, allocated (zeroed) on first use. */
+cq_status cq__grad_of(cq_tape *t, cq_var *v, float **out, cq_err *err);
 
 /* Validates that v is a usable f32 var; names the op and argument in the message. */
 cq_status cq__check_var(const cq_var *v, const char *op, const char *arg, cq_err *err);
@@ -44,12 +43,6 @@ static inline uint64_t cq__rng_next(uint64_t *state) {
 static inline float cq__rng_uniform(uint64_t *state) {
     return (float)(cq__rng_next(state) >> 40) * (1.0f / 16777216.0f);
 }
-
-/* Public entry points start with this so that err is never NULL inside: helpers that return
- * NULL report their status through err->status. */
-#define CQ__ERR_LOCAL(err)             \
-    cq_err err##_local_ = {CQ_OK, ""}; \
-    if (!(err)) (err) = &err##_local_
 
 /* Convenience for ops: fail with CQ_E_ARG when any required pointer is NULL. */
 #define CQ__NEED(ptr, op, name)                                                         \

@@ -58,8 +58,8 @@ static cq_status act_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
                               cq_err *err) {
     CQ_UNUSED(n_in);
     act_kind k = ((const act_ctx *)vctx)->kind;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *px = cq_var_f32(in[0]), *gy = (const float *)out->grad->data;
     int64_t n = cq_var_numel(out);
     CQ__OMP_ROWS(n)
@@ -68,13 +68,12 @@ static cq_status act_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 static cq_status act_forward(cq_tape *t, cq_var *x, act_kind k, const char *op, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, op, "tape");
     cq_status s = cq__check_var(x, op, "x", err);
     if (s) return s;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     const float *px = cq_var_f32(x);
     float *py = cq_var_f32(y);
     int64_t n = cq_var_numel(x);
@@ -119,8 +118,8 @@ static cq_status softmax_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
                                   cq_err *err) {
     CQ_UNUSED(n_in);
     const softmax_ctx *c = vctx;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *py = cq_var_f32(out), *gy = (const float *)out->grad->data;
     CQ__OMP_ROWS(c->rows * c->d)
     for (int64_t r = 0; r < c->rows; r++) {
@@ -139,7 +138,6 @@ static cq_status softmax_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
 }
 
 static cq_status softmax_forward(cq_tape *t, cq_var *x, bool log_out, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     const char *op = log_out ? "cq_log_softmax" : "cq_softmax";
     *out = NULL;
     CQ__NEED(t, op, "tape");
@@ -148,8 +146,8 @@ static cq_status softmax_forward(cq_tape *t, cq_var *x, bool log_out, cq_var **o
     if (x->data->ndim < 1) return cq_err_set(err, CQ_E_SHAPE, "%s: input must have at least one dim", op);
     softmax_ctx c = {log_out, 0, x->data->shape[x->data->ndim - 1]};
     c.rows = c.d ? cq_var_numel(x) / c.d : 0;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     const float *px = cq_var_f32(x);
     float *py = cq_var_f32(y);
     CQ__OMP_ROWS(c.rows * c.d)
@@ -172,8 +170,8 @@ static cq_status dropout_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
                                   cq_err *err) {
     CQ_UNUSED(n_in);
     const float *mask = ((const dropout_ctx *)vctx)->mask;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *gy = (const float *)out->grad->data;
     int64_t n = cq_var_numel(out);
     for (int64_t i = 0; i < n; i++) gx[i] += mask ? gy[i] * mask[i] : gy[i];
@@ -182,7 +180,6 @@ static cq_status dropout_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
 
 cq_status cq_dropout(cq_tape *t, cq_var *x, float p, bool training, uint64_t *rng_state, cq_var **out,
                      cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_dropout", "tape");
     cq_status s = cq__check_var(x, "cq_dropout", "x", err);
@@ -190,15 +187,15 @@ cq_status cq_dropout(cq_tape *t, cq_var *x, float p, bool training, uint64_t *rn
     if (!(p >= 0.0f && p <= 1.0f)) return cq_err_set(err, CQ_E_ARG, "cq_dropout: p = %g outside [0, 1]", (double)p);
     bool active = training && p > 0.0f;
     if (active && !rng_state) return cq_err_set(err, CQ_E_ARG, "cq_dropout: training needs rng_state");
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     int64_t n = cq_var_numel(x);
     const float *px = cq_var_f32(x);
     float *py = cq_var_f32(y);
     dropout_ctx c = {NULL};
     if (active) {
         float *mask = cq_tape_alloc(t, sizeof(float) * (size_t)(n ? n : 1), err);
-        if (!mask) return err->status;
+        if (!mask) return CQ_E_NOMEM;
         float keep_scale = p < 1.0f ? (float)(1.0 / (1.0 - (double)p)) : 0.0f;
         for (int64_t i = 0; i < n; i++) mask[i] = cq__rng_uniform(rng_state) < p ? 0.0f : keep_scale;
         for (int64_t i = 0; i < n; i++) py[i] = px[i] * mask[i];

@@ -98,11 +98,11 @@ static cq_status conv_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
     float *col = NULL;
     if (!g->direct && (x->requires_grad || w->requires_grad)) {
         col = cq_tape_alloc(t, sizeof(float) * (size_t)(g->k * g->p), err);
-        if (!col) return err->status;
+        if (!col) return CQ_E_NOMEM;
     }
     if (w->requires_grad) {
-        float *gw = cq__grad_of(t, w, err);
-        if (!gw) return err->status;
+        float *gw;
+        CQ__TRY(cq__grad_of(t, w, &gw, err));
         for (int64_t n = 0; n < g->n; n++)
             for (int64_t gi = 0; gi < g->groups; gi++) {
                 const float *cols = group_input(g, px, n, gi);
@@ -116,8 +116,8 @@ static cq_status conv_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
             }
     }
     if (x->requires_grad) {
-        float *gx = cq__grad_of(t, x, err);
-        if (!gx) return err->status;
+        float *gx;
+        CQ__TRY(cq__grad_of(t, x, &gx, err));
         for (int64_t n = 0; n < g->n; n++)
             for (int64_t gi = 0; gi < g->groups; gi++) {
                 const float *gy_ng = gy + (n * g->oc + gi * g->ocg) * g->p;
@@ -133,8 +133,8 @@ static cq_status conv_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
             }
     }
     if (b && b->requires_grad) {
-        float *gb = cq__grad_of(t, b, err);
-        if (!gb) return err->status;
+        float *gb;
+        CQ__TRY(cq__grad_of(t, b, &gb, err));
         for (int64_t oc = 0; oc < g->oc; oc++) {
             double acc = 0.0;
             for (int64_t n = 0; n < g->n; n++) {
@@ -188,7 +188,6 @@ static cq_status conv_geometry(const cq_var *x, const cq_var *w, const cq_var *b
 
 cq_status cq_conv2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, const cq_conv2d_opts *opts, cq_var **out,
                     cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_conv2d", "tape");
     cq_status s;
@@ -198,13 +197,13 @@ cq_status cq_conv2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, const cq_conv2d
     conv_geom g;
     if ((s = conv_geometry(x, w, b, opts ? opts : &defaults, &g, err))) return s;
     int64_t shape[4] = {g.n, g.oc, g.oh, g.ow};
-    cq_var *y = cq__tape_var(t, 4, shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, 4, shape, false, &y, err));
     float *py = cq_var_f32(y), *col = NULL;
     const float *px = cq_var_f32(x), *pw = cq_var_f32(w);
     if (!g.direct) {
         col = cq_tape_alloc(t, sizeof(float) * (size_t)(g.k * g.p), err);
-        if (!col) return err->status;
+        if (!col) return CQ_E_NOMEM;
     }
     for (int64_t n = 0; n < g.n; n++) {
         float *yn = py + n * g.oc * g.p;

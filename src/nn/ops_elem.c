@@ -67,13 +67,13 @@ static cq_status elem_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
     cq_var *a = in[0], *b = in[1];
     int64_t na = cq_var_numel(a), nb = cq_var_numel(b);
     if (a->requires_grad) {
-        float *ga = cq__grad_of(t, a, err);
-        if (!ga) return err->status;
+        float *ga;
+        CQ__TRY(cq__grad_of(t, a, &ga, err));
         reduce_into(ga, na, g, n, ctx->kind == ELEM_MUL ? cq_var_f32(b) : NULL, nb, 1.0f);
     }
     if (b->requires_grad) {
-        float *gb = cq__grad_of(t, b, err);
-        if (!gb) return err->status;
+        float *gb;
+        CQ__TRY(cq__grad_of(t, b, &gb, err));
         reduce_into(gb, nb, g, n, ctx->kind == ELEM_MUL ? cq_var_f32(a) : NULL, na,
                     ctx->kind == ELEM_SUB ? -1.0f : 1.0f);
     }
@@ -81,7 +81,6 @@ static cq_status elem_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
 }
 
 static cq_status elem_forward(cq_tape *t, elem_kind kind, cq_var *a, cq_var *b, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     const char *op = elem_name(kind);
     *out = NULL;
     CQ__NEED(t, op, "tape");
@@ -89,8 +88,8 @@ static cq_status elem_forward(cq_tape *t, elem_kind kind, cq_var *a, cq_var *b, 
     if ((s = cq__check_var(a, op, "a", err)) || (s = cq__check_var(b, op, "b", err))) return s;
     const cq_tensor *shape_of = NULL;
     if ((s = broadcast(op, a, b, &shape_of, err))) return s;
-    cq_var *y = cq__tape_var(t, shape_of->ndim, shape_of->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, shape_of->ndim, shape_of->shape, false, &y, err));
     const float *pa = cq_var_f32(a), *pb = cq_var_f32(b);
     float *py = cq_var_f32(y);
     int64_t n = cq_var_numel(y), na = cq_var_numel(a), nb = cq_var_numel(b);
@@ -132,8 +131,8 @@ static cq_status scale_backward(cq_tape *t, const void *vctx, cq_var *out, cq_va
                                 cq_err *err) {
     CQ_UNUSED(n_in);
     float s = ((const scale_ctx *)vctx)->s;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *g = (const float *)out->grad->data;
     int64_t n = cq_var_numel(out);
     for (int64_t i = 0; i < n; i++) gx[i] += g[i] * s;
@@ -141,13 +140,12 @@ static cq_status scale_backward(cq_tape *t, const void *vctx, cq_var *out, cq_va
 }
 
 cq_status cq_scale(cq_tape *t, cq_var *x, float s, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_scale", "tape");
     cq_status st = cq__check_var(x, "cq_scale", "x", err);
     if (st) return st;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     const float *px = cq_var_f32(x);
     float *py = cq_var_f32(y);
     int64_t n = cq_var_numel(x);
@@ -167,8 +165,8 @@ typedef struct {
 static cq_status sum_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var *const *in, int n_in,
                               cq_err *err) {
     CQ_UNUSED(n_in);
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     float g = ((const float *)out->grad->data)[0] * ((const sum_ctx *)vctx)->factor;
     int64_t n = cq_var_numel(in[0]);
     for (int64_t i = 0; i < n; i++) gx[i] += g;
@@ -176,14 +174,13 @@ static cq_status sum_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 static cq_status sum_forward(cq_tape *t, cq_var *x, bool mean, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     const char *op = mean ? "cq_mean" : "cq_sum";
     *out = NULL;
     CQ__NEED(t, op, "tape");
     cq_status s = cq__check_var(x, op, "x", err);
     if (s) return s;
-    cq_var *y = cq__tape_var(t, 0, NULL, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, 0, NULL, false, &y, err));
     const float *px = cq_var_f32(x);
     int64_t n = cq_var_numel(x);
     double acc = 0.0;
@@ -205,8 +202,8 @@ static cq_status ste_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
                               cq_err *err) {
     CQ_UNUSED(vctx);
     CQ_UNUSED(n_in);
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *g = (const float *)out->grad->data;
     int64_t n = cq_var_numel(out);
     for (int64_t i = 0; i < n; i++) gx[i] += g[i];
@@ -214,18 +211,14 @@ static cq_status ste_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 cq_status cq_ste(cq_tape *t, cq_var *x, cq_transform_fn transform, void *ctx, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_ste", "tape");
     CQ__NEED(transform, "cq_ste", "transform");
     cq_status s = cq__check_var(x, "cq_ste", "x", err);
     if (s) return s;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, true, err);
-    if (!y) return err->status;
-    if ((s = transform(ctx, x->data, y->data, err))) {
-        cq_err_prefix(err, "cq_ste: ");
-        return s;
-    }
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, true, &y, err));
+    if ((s = transform(ctx, x->data, y->data, err))) return cq_err_prefix(err, s, "cq_ste: ");
     if ((s = cq_tape_record(t, y, &x, 1, ste_backward, NULL, 0, err))) return s;
     *out = y;
     return CQ_OK;

@@ -10,7 +10,7 @@
 static cq_status add_column_sums(cq_tape *t, float *dst, const float *g, int64_t rows, int64_t cols,
                                  cq_err *err) {
     double *acc = cq_tape_alloc(t, sizeof(double) * (size_t)cols, err);
-    if (!acc) return err->status;
+    if (!acc) return CQ_E_NOMEM;
     for (int64_t j = 0; j < cols; j++) acc[j] = 0.0;
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) acc[j] += g[i * cols + j];
@@ -31,25 +31,24 @@ static cq_status linear_backward(cq_tape *t, const void *ctx, cq_var *out, cq_va
     int64_t rows = cq_var_numel(out) / (nout ? nout : 1);
     const float *gy = (const float *)out->grad->data;
     if (x->requires_grad) {
-        float *gx = cq__grad_of(t, x, err);
-        if (!gx) return err->status;
+        float *gx;
+        CQ__TRY(cq__grad_of(t, x, &gx, err));
         cq__sgemm(false, false, rows, nin, nout, 1.0f, gy, nout, cq_var_f32(w), nin, 1.0f, gx, nin);
     }
     if (w->requires_grad) {
-        float *gw = cq__grad_of(t, w, err);
-        if (!gw) return err->status;
+        float *gw;
+        CQ__TRY(cq__grad_of(t, w, &gw, err));
         cq__sgemm(true, false, nout, nin, rows, 1.0f, gy, nout, cq_var_f32(x), nin, 1.0f, gw, nin);
     }
     if (b && b->requires_grad) {
-        float *gb = cq__grad_of(t, b, err);
-        if (!gb) return err->status;
+        float *gb;
+        CQ__TRY(cq__grad_of(t, b, &gb, err));
         return add_column_sums(t, gb, gy, rows, nout, err);
     }
     return CQ_OK;
 }
 
 cq_status cq_linear(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_linear", "tape");
     cq_status s;
@@ -71,8 +70,8 @@ cq_status cq_linear(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var **out, c
     int64_t shape[CQ_MAX_DIMS];
     memcpy(shape, x->data->shape, sizeof shape);
     shape[x->data->ndim - 1] = nout;
-    cq_var *y = cq__tape_var(t, x->data->ndim, shape, !b, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, shape, !b, &y, err));
     float *py = cq_var_f32(y);
     if (b)
         for (int64_t i = 0; i < rows; i++) memcpy(py + i * nout, cq_var_f32(b), sizeof(float) * (size_t)nout);
@@ -98,15 +97,15 @@ static cq_status matmul_backward(cq_tape *t, const void *vctx, cq_var *out, cq_v
     const float *gy = (const float *)out->grad->data, *pa = cq_var_f32(a), *pb = cq_var_f32(b);
     int64_t batches = c->shared_b ? 1 : c->batches, m = c->shared_b ? c->batches * c->m : c->m;
     if (a->requires_grad) {
-        float *ga = cq__grad_of(t, a, err);
-        if (!ga) return err->status;
+        float *ga;
+        CQ__TRY(cq__grad_of(t, a, &ga, err));
         for (int64_t i = 0; i < batches; i++)
             cq__sgemm(false, true, m, c->k, c->n, 1.0f, gy + i * m * c->n, c->n, pb + i * c->k * c->n, c->n, 1.0f,
                       ga + i * m * c->k, c->k);
     }
     if (b->requires_grad) {
-        float *gb = cq__grad_of(t, b, err);
-        if (!gb) return err->status;
+        float *gb;
+        CQ__TRY(cq__grad_of(t, b, &gb, err));
         for (int64_t i = 0; i < batches; i++)
             cq__sgemm(true, false, c->k, c->n, m, 1.0f, pa + i * m * c->k, c->k, gy + i * m * c->n, c->n, 1.0f,
                       gb + i * c->k * c->n, c->n);
@@ -115,7 +114,6 @@ static cq_status matmul_backward(cq_tape *t, const void *vctx, cq_var *out, cq_v
 }
 
 cq_status cq_var_matmul(cq_tape *t, cq_var *a, cq_var *b, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_var_matmul", "tape");
     cq_status s;
@@ -141,8 +139,8 @@ cq_status cq_var_matmul(cq_tape *t, cq_var *a, cq_var *b, cq_var **out, cq_err *
     int64_t shape[CQ_MAX_DIMS];
     memcpy(shape, ta->shape, sizeof shape);
     shape[ta->ndim - 1] = c.n;
-    cq_var *y = cq__tape_var(t, ta->ndim, shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, ta->ndim, shape, false, &y, err));
     int64_t batches = shared_b ? 1 : c.batches, m = shared_b ? c.batches * c.m : c.m;
     for (int64_t i = 0; i < batches; i++)
         cq__sgemm(false, false, m, c.n, c.k, 1.0f, cq_var_f32(a) + i * m * c.k, c.k, cq_var_f32(b) + i * c.k * c.n, c.n,

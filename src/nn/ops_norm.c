@@ -18,11 +18,11 @@ static cq_status add_affine_grads(cq_tape *t, cq_var *w, cq_var *b, const float 
                                   const norm_ctx *c, bool center, cq_err *err) {
     int64_t d = c->group_len;
     float *gw = NULL, *gb = NULL;
-    if (w && w->requires_grad && !(gw = cq__grad_of(t, w, err))) return err->status;
-    if (b && b->requires_grad && !(gb = cq__grad_of(t, b, err))) return err->status;
+    if (w && w->requires_grad) CQ__TRY(cq__grad_of(t, w, &gw, err));
+    if (b && b->requires_grad) CQ__TRY(cq__grad_of(t, b, &gb, err));
     if (!gw && !gb) return CQ_OK;
     double *acc = cq_tape_alloc(t, sizeof(double) * 2 * (size_t)d, err);
-    if (!acc) return err->status;
+    if (!acc) return CQ_E_NOMEM;
     for (int64_t j = 0; j < 2 * d; j++) acc[j] = 0.0;
     for (int64_t r = 0; r < c->groups; r++) {
         const float *xr = x + r * d, *gr = gy + r * d;
@@ -61,7 +61,7 @@ static cq_status stats_alloc(cq_tape *t, norm_ctx *c, float **mean, float **rstd
     *rstd = *mean ? cq_tape_alloc(t, sizeof(float) * (size_t)(c->groups ? c->groups : 1), err) : NULL;
     c->mean = *mean;
     c->rstd = *rstd;
-    return *rstd ? CQ_OK : err->status;
+    return *rstd ? CQ_OK : CQ_E_NOMEM;
 }
 
 /* ---- layer norm ------------------------------------------------------------------------------- */
@@ -74,8 +74,8 @@ static cq_status layer_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
     const float *px = cq_var_f32(x), *gy = (const float *)out->grad->data, *pw = w ? cq_var_f32(w) : NULL;
     int64_t d = c->group_len;
     if (x->requires_grad) {
-        float *gx = cq__grad_of(t, x, err);
-        if (!gx) return err->status;
+        float *gx;
+        CQ__TRY(cq__grad_of(t, x, &gx, err));
         CQ__OMP_ROWS(c->groups * d)
         for (int64_t r = 0; r < c->groups; r++) {
             const float *xr = px + r * d, *gr = gy + r * d;
@@ -99,7 +99,6 @@ static cq_status layer_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
 
 cq_status cq_layer_norm(cq_tape *t, cq_var *x, int n_norm_dims, cq_var *w, cq_var *b, float eps, cq_var **out,
                         cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     const char *op = "cq_layer_norm";
     CQ__NEED(t, op, "tape");
@@ -115,8 +114,8 @@ cq_status cq_layer_norm(cq_tape *t, cq_var *x, int n_norm_dims, cq_var *w, cq_va
     c.groups = c.group_len ? cq_var_numel(x) / c.group_len : 0;
     float *mean, *rstd;
     if ((s = stats_alloc(t, &c, &mean, &rstd, err))) return s;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     const float *px = cq_var_f32(x), *pw = w ? cq_var_f32(w) : NULL, *pb = b ? cq_var_f32(b) : NULL;
     float *py = cq_var_f32(y);
     int64_t d = c.group_len;
@@ -152,8 +151,8 @@ static cq_status rms_norm_backward(cq_tape *t, const void *vctx, cq_var *out, cq
     const float *px = cq_var_f32(x), *gy = (const float *)out->grad->data, *pw = w ? cq_var_f32(w) : NULL;
     int64_t d = c->group_len;
     if (x->requires_grad) {
-        float *gx = cq__grad_of(t, x, err);
-        if (!gx) return err->status;
+        float *gx;
+        CQ__TRY(cq__grad_of(t, x, &gx, err));
         CQ__OMP_ROWS(c->groups * d)
         for (int64_t r = 0; r < c->groups; r++) {
             const float *xr = px + r * d, *gr = gy + r * d;
@@ -169,7 +168,6 @@ static cq_status rms_norm_backward(cq_tape *t, const void *vctx, cq_var *out, cq
 }
 
 cq_status cq_rms_norm(cq_tape *t, cq_var *x, cq_var *w, float eps, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     const char *op = "cq_rms_norm";
     CQ__NEED(t, op, "tape");
@@ -182,8 +180,8 @@ cq_status cq_rms_norm(cq_tape *t, cq_var *x, cq_var *w, float eps, cq_var **out,
     c.groups = c.group_len ? cq_var_numel(x) / c.group_len : 0;
     float *mean, *rstd;
     if ((s = stats_alloc(t, &c, &mean, &rstd, err))) return s;
-    cq_var *y = cq__tape_var(t, x->data->ndim, x->data->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, x->data->ndim, x->data->shape, false, &y, err));
     const float *px = cq_var_f32(x), *pw = w ? cq_var_f32(w) : NULL;
     float *py = cq_var_f32(y);
     int64_t d = c.group_len;
@@ -218,9 +216,9 @@ static cq_status batch_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
     cq_var *x = in[0], *w = in[1], *b = in[2];
     const float *px = cq_var_f32(x), *gy = (const float *)out->grad->data, *pw = w ? cq_var_f32(w) : NULL;
     float *gx = NULL, *gw = NULL, *gb = NULL;
-    if (x->requires_grad && !(gx = cq__grad_of(t, x, err))) return err->status;
-    if (w && w->requires_grad && !(gw = cq__grad_of(t, w, err))) return err->status;
-    if (b && b->requires_grad && !(gb = cq__grad_of(t, b, err))) return err->status;
+    if (x->requires_grad) CQ__TRY(cq__grad_of(t, x, &gx, err));
+    if (w && w->requires_grad) CQ__TRY(cq__grad_of(t, w, &gw, err));
+    if (b && b->requires_grad) CQ__TRY(cq__grad_of(t, b, &gb, err));
     double count = (double)(c->n * c->hw);
     CQ__OMP_ROWS(c->n * c->c * c->hw)
     for (int64_t ch = 0; ch < c->c; ch++) {
@@ -253,7 +251,6 @@ static cq_status batch_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
 
 cq_status cq_batch_norm2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var *running_mean, cq_var *running_var,
                           bool training, float momentum, float eps, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     const char *op = "cq_batch_norm2d";
     CQ__NEED(t, op, "tape");
@@ -289,8 +286,8 @@ cq_status cq_batch_norm2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var *r
     c.stats.batch_stats = use_batch;
     float *mean, *rstd;
     if ((s = stats_alloc(t, &c.stats, &mean, &rstd, err))) return s;
-    cq_var *y = cq__tape_var(t, tx->ndim, tx->shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, tx->ndim, tx->shape, false, &y, err));
     const float *px = cq_var_f32(x), *pw = w ? cq_var_f32(w) : NULL, *pb = b ? cq_var_f32(b) : NULL;
     float *py = cq_var_f32(y);
     float *rm = running_mean ? cq_var_f32(running_mean) : NULL, *rv = running_var ? cq_var_f32(running_var) : NULL;

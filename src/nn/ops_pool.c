@@ -51,8 +51,8 @@ static cq_status pool_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
                                cq_err *err) {
     CQ_UNUSED(n_in);
     const pool_ctx *c = vctx;
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *gy = (const float *)out->grad->data;
     int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow;
     CQ__OMP_ROWS(c->planes * in_plane)
@@ -130,14 +130,14 @@ static cq_status pool_forward(cq_tape *t, cq_var *x, pool_ctx *c, const char *op
     cq_status s;
     const cq_tensor *tx = x->data;
     int64_t shape[4] = {tx->shape[0], tx->shape[1], c->oh, c->ow};
-    cq_var *y = cq__tape_var(t, 4, shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, 4, shape, false, &y, err));
     int64_t in_plane = c->h * c->w, out_plane = c->oh * c->ow;
     int32_t *argmax = NULL;
     if (c->kind == POOL_MAX) {
         if (in_plane > INT32_MAX) return cq_err_set(err, CQ_E_OVERFLOW, "%s: input plane too large", op);
         argmax = cq_tape_alloc(t, sizeof(int32_t) * (size_t)(c->planes * out_plane + 1), err);
-        if (!argmax) return err->status;
+        if (!argmax) return CQ_E_NOMEM;
     }
     const float *px = cq_var_f32(x);
     float *py = cq_var_f32(y);
@@ -168,7 +168,6 @@ static cq_status pool_input(cq_tape *t, cq_var *x, const char *op, pool_ctx *c, 
 
 static cq_status windowed_pool(cq_tape *t, cq_var *x, const cq_pool2d_opts *o, pool_kind kind, cq_var **out,
                                cq_err *err) {
-    CQ__ERR_LOCAL(err);
     const char *op = kind == POOL_MAX ? "cq_max_pool2d" : "cq_avg_pool2d";
     *out = NULL;
     CQ__NEED(o, op, "opts");
@@ -208,7 +207,6 @@ cq_status cq_avg_pool2d(cq_tape *t, cq_var *x, const cq_pool2d_opts *opts, cq_va
 }
 
 cq_status cq_adaptive_avg_pool2d(cq_tape *t, cq_var *x, int64_t out_h, int64_t out_w, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     const char *op = "cq_adaptive_avg_pool2d";
     pool_ctx c = {0};

@@ -11,8 +11,8 @@ static cq_status view_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
                                cq_err *err) {
     CQ_UNUSED(vctx);
     CQ_UNUSED(n_in);
-    float *gx = cq__grad_of(t, in[0], err);
-    if (!gx) return err->status;
+    float *gx;
+    CQ__TRY(cq__grad_of(t, in[0], &gx, err));
     const float *gy = (const float *)out->grad->data;
     int64_t n = cq_var_numel(out);
     CQ__OMP_ROWS(n)
@@ -21,8 +21,8 @@ static cq_status view_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
 }
 
 static cq_status make_view(cq_tape *t, cq_var *x, int ndim, const int64_t *shape, cq_var **out, cq_err *err) {
-    cq_var *y = cq__tape_view(t, ndim, shape, cq_var_f32(x), err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_view(t, ndim, shape, cq_var_f32(x), &y, err));
     cq_status s = cq_tape_record(t, y, &x, 1, view_backward, NULL, 0, err);
     if (s) return s;
     *out = y;
@@ -30,7 +30,6 @@ static cq_status make_view(cq_tape *t, cq_var *x, int ndim, const int64_t *shape
 }
 
 cq_status cq_reshape(cq_tape *t, cq_var *x, int ndim, const int64_t *shape, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_reshape", "tape");
     cq_status s = cq__check_var(x, "cq_reshape", "x", err);
@@ -66,7 +65,6 @@ cq_status cq_reshape(cq_tape *t, cq_var *x, int ndim, const int64_t *shape, cq_v
 }
 
 cq_status cq_flatten(cq_tape *t, cq_var *x, int start_dim, int end_dim, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(t, "cq_flatten", "tape");
     cq_status s = cq__check_var(x, "cq_flatten", "x", err);
@@ -96,8 +94,8 @@ static cq_status embedding_backward(cq_tape *t, const void *vctx, cq_var *out, c
                                     cq_err *err) {
     CQ_UNUSED(n_in);
     const embedding_ctx *c = vctx;
-    float *gw = cq__grad_of(t, in[0], err);
-    if (!gw) return err->status;
+    float *gw;
+    CQ__TRY(cq__grad_of(t, in[0], &gw, err));
     const float *gy = (const float *)out->grad->data;
     /* In index order: a repeated id accumulates its rows in a fixed order. */
     for (int64_t i = 0; i < c->n_ids; i++) {
@@ -109,7 +107,6 @@ static cq_status embedding_backward(cq_tape *t, const void *vctx, cq_var *out, c
 
 cq_status cq_embedding(cq_tape *t, cq_var *weight, const int64_t *ids, int ids_ndim, const int64_t *ids_shape,
                        cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     const char *op = "cq_embedding";
     CQ__NEED(t, op, "tape");
@@ -128,15 +125,15 @@ cq_status cq_embedding(cq_tape *t, cq_var *weight, const int64_t *ids, int ids_n
     int64_t shape[CQ_MAX_DIMS];
     for (int i = 0; i < ids_ndim; i++) shape[i] = ids_shape[i];
     shape[ids_ndim] = dim;
-    cq_var *y = cq__tape_var(t, ids_ndim + 1, shape, false, err);
-    if (!y) return err->status;
+    cq_var *y;
+    CQ__TRY(cq__tape_var(t, ids_ndim + 1, shape, false, &y, err));
     const float *pw = cq_var_f32(weight);
     float *py = cq_var_f32(y);
     for (int64_t i = 0; i < n_ids; i++) memcpy(py + i * dim, pw + ids[i] * dim, sizeof(float) * (size_t)dim);
     embedding_ctx c = {NULL, n_ids, dim};
     if (cq__tape_wants_grad(t, &weight, 1)) {
         int64_t *copy = cq_tape_alloc(t, sizeof(int64_t) * (size_t)(n_ids ? n_ids : 1), err);
-        if (!copy) return err->status;
+        if (!copy) return CQ_E_NOMEM;
         if (n_ids) memcpy(copy, ids, sizeof(int64_t) * (size_t)n_ids);
         c.ids = copy;
     }

@@ -67,7 +67,6 @@ static cq_status check_opts(const cq_optim_opts *o, cq_err *err) {
 }
 
 cq_status cq_optim_new(cq_optim **out, const cq_optim_opts *opts, cq_var *const *params, int n, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     CQ__NEED(opts, "cq_optim_new", "opts");
     if (n < 0 || (n > 0 && !params)) return cq_err_set(err, CQ_E_ARG, "cq_optim_new: params is NULL");
@@ -186,7 +185,6 @@ static void adadelta_update(const cq_optim_opts *o, param_state *st, float *p, c
 }
 
 cq_status cq_optim_step(cq_optim *o, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     CQ__NEED(o, "cq_optim_step", "optimizer");
     for (int i = 0; i < o->n; i++) {
         cq_var *pv = o->params[i];

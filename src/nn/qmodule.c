@@ -351,7 +351,7 @@ cq_status cq_freeze(cq_model *model, cq_err *err) {
         cq_qweight *qw = NULL;
         cq_status s = cq_qweight_quantize(cq__weight_var(m)->data, q->weights, q->optimizer, -1, &qw, err);
         if (!s) s = cq__qmodule_set_frozen(m, qw, err);
-        if (s) return cq_err_prefix(err, "freezing %s: ", m->name);
+        if (s) return cq_err_prefix(err, s, "freezing %s: ", m->name);
     }
     return CQ_OK;
 }

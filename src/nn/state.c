@@ -230,7 +230,7 @@ static cq_status plan_qweight(loader *L, cq_module *m, const char *prefix, const
                           L->label);
     cq_qweight *qw = NULL;
     cq_status s = cq_qweight_from_tensors(q->weights, ndim, shape, q->group_size, data, scale, shift, true, &qw, err);
-    if (s) return cq_err_prefix(err, "%sweight in %s: ", prefix, L->label);
+    if (s) return cq_err_prefix(err, s, "%sweight in %s: ", prefix, L->label);
     return push(L, (load_item){LOAD_QWEIGHT, m, cq__module_slot(m, "weight"), NULL, qw}, err);
 }
 
@@ -429,13 +429,13 @@ cq_status cq_model_requantize(cq_model *model, const char *dir, cq_err *err) {
                            "needs a float model)", name);
         } else if ((s = cq__qmodule_check(m, cq_qmap_weights(map, i), cq_qmap_activations(map, i), CQ_OPT_DEFAULT,
                                           err))) {
-            cq_err_prefix(err, "%s: ", qmap_path);
+            cq_err_prefix(err, s, "%s: ", qmap_path);
         }
     }
     for (int64_t i = 0; !s && i < cq_qmap_count(map); i++) {
         cq_module *m = cq_module_find(model->root, cq_qmap_module(map, i));
         s = cq__qmodule_quantize(m, cq_qmap_weights(map, i), cq_qmap_activations(map, i), CQ_OPT_DEFAULT, err);
-        if (s) cq_err_prefix(err, "%s: ", qmap_path);
+        if (s) cq_err_prefix(err, s, "%s: ", qmap_path);
     }
     if (!s) {
         cq_load_opts opts = cq_load_default_opts();

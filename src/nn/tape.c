@@ -58,7 +58,7 @@ static chunk *chunk_new(size_t size) {
 void *cq_tape_alloc(cq_tape *t, size_t nbytes, cq_err *err) {
     size_t need = round_up(nbytes ? nbytes : 1);
     if (need < nbytes) {
-        cq_err_set(err, CQ_E_OVERFLOW, "tape allocation of %zu bytes overflows", nbytes);
+        cq_err_set(err, CQ_E_NOMEM, "tape allocation of %zu bytes overflows", nbytes);
         return NULL;
     }
 #ifdef CQ_TAPE_SEPARATE_ALLOCS
@@ -189,42 +189,45 @@ static cq_var *tape_var_header(cq_tape *t, int ndim, const int64_t *shape, cq_er
     return v;
 }
 
-cq_var *cq__tape_var(cq_tape *t, int ndim, const int64_t *shape, bool zero, cq_err *err) {
+cq_status cq__tape_var(cq_tape *t, int ndim, const int64_t *shape, bool zero, cq_var **out, cq_err *err) {
     size_t nbytes;
-    if (check_shape_f32(ndim, shape, &nbytes, err)) return NULL;
+    *out = NULL;
+    cq_status s = check_shape_f32(ndim, shape, &nbytes, err);
+    if (s) return s;
     cq_var *v = tape_var_header(t, ndim, shape, err);
-    if (!v) return NULL;
+    if (!v) return CQ_E_NOMEM;
     v->data->data = zero ? tape_calloc(t, nbytes, err) : cq_tape_alloc(t, nbytes, err);
-    return v->data->data ? v : NULL;
+    if (!v->data->data) return CQ_E_NOMEM;
+    *out = v;
+    return CQ_OK;
 }
 
-cq_var *cq__tape_view(cq_tape *t, int ndim, const int64_t *shape, float *data, cq_err *err) {
+cq_status cq__tape_view(cq_tape *t, int ndim, const int64_t *shape, float *data, cq_var **out, cq_err *err) {
     size_t nbytes;
-    if (check_shape_f32(ndim, shape, &nbytes, err)) return NULL;
+    *out = NULL;
+    cq_status s = check_shape_f32(ndim, shape, &nbytes, err);
+    if (s) return s;
     cq_var *v = tape_var_header(t, ndim, shape, err);
-    if (v) v->data->data = data;
-    return v;
+    if (!v) return CQ_E_NOMEM;
+    v->data->data = data;
+    *out = v;
+    return CQ_OK;
 }
 
 cq_status cq_tape_zeros(cq_tape *t, int ndim, const int64_t *shape, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
+    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_tape_zeros: out is NULL");
     *out = NULL;
     if (!t || (ndim > 0 && !shape)) return cq_err_set(err, CQ_E_ARG, "cq_tape_zeros: tape or shape is NULL");
-    *out = cq__tape_var(t, ndim, shape, true, err);
-    return *out ? CQ_OK : (err->status);
+    return cq__tape_var(t, ndim, shape, true, out, err);
 }
 
 cq_status cq_tape_input(cq_tape *t, const cq_tensor *src, cq_var **out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     if (!t || !src) return cq_err_set(err, CQ_E_ARG, "cq_tape_input: tape or tensor is NULL");
-    cq_var *v = cq__tape_var(t, src->ndim, src->shape, false, err);
-    if (!v) return err->status;
+    cq_var *v;
+    CQ__TRY(cq__tape_var(t, src->ndim, src->shape, false, &v, err));
     cq_status s = cq_convert(src->data, src->dtype, v->data->data, CQ_F32, cq_tensor_numel(src), err);
-    if (s) {
-        cq_err_prefix(err, "cq_tape_input: ");
-        return s;
-    }
+    if (s) return cq_err_prefix(err, s, "cq_tape_input: ");
     *out = v;
     return CQ_OK;
 }
@@ -244,7 +247,6 @@ cq_status cq_var_new(cq_var **out, int ndim, const int64_t *shape, bool requires
 }
 
 cq_status cq_var_from_tensor(cq_var **out, const cq_tensor *src, bool requires_grad, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     *out = NULL;
     if (!src) return cq_err_set(err, CQ_E_ARG, "cq_var_from_tensor: tensor is NULL");
     cq_var *v;
@@ -253,7 +255,7 @@ cq_status cq_var_from_tensor(cq_var **out, const cq_tensor *src, bool requires_g
     s = cq_convert(src->data, src->dtype, v->data->data, CQ_F32, cq_tensor_numel(src), err);
     if (s) {
         cq_var_free(v);
-        cq_err_prefix(err, "cq_var_from_tensor: ");
+        cq_err_prefix(err, s, "cq_var_from_tensor: ");
         return s;
     }
     *out = v;
@@ -272,20 +274,20 @@ void cq_var_zero_grad(cq_var *v) {
 }
 
 cq_status cq_var_ensure_grad(cq_tape *t, cq_var *v, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     if (!v) return cq_err_set(err, CQ_E_ARG, "cq_var_ensure_grad: var is NULL");
     if (v->grad) return CQ_OK;
     if (!v->on_tape) return cq_tensor_new(&v->grad, CQ_F32, v->data->ndim, v->data->shape, err);
     if (!t) return cq_err_set(err, CQ_E_ARG, "cq_var_ensure_grad: a tape var needs its tape");
-    cq_var *g = cq__tape_var(t, v->data->ndim, v->data->shape, true, err);
-    if (!g) return err->status;
+    cq_var *g;
+    CQ__TRY(cq__tape_var(t, v->data->ndim, v->data->shape, true, &g, err));
     v->grad = g->data;
     return CQ_OK;
 }
 
-float *cq__grad_of(cq_tape *t, cq_var *v, cq_err *err) {
-    if (cq_var_ensure_grad(t, v, err)) return NULL;
-    return (float *)v->grad->data;
+cq_status cq__grad_of(cq_tape *t, cq_var *v, float **out, cq_err *err) {
+    cq_status s = cq_var_ensure_grad(t, v, err);
+    *out = s ? NULL : (float *)v->grad->data;
+    return s;
 }
 
 cq_status cq__check_var(const cq_var *v, const char *op, const char *arg, cq_err *err) {
@@ -308,22 +310,21 @@ bool cq__tape_wants_grad(const cq_tape *t, cq_var *const *inputs, int n) {
 
 cq_status cq_tape_record(cq_tape *t, cq_var *out, cq_var *const *inputs, int n_inputs,
                          cq_backward_fn backward, const void *ctx, size_t ctx_size, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     if (!t || !out || !backward || n_inputs < 0 || (n_inputs && !inputs))
         return cq_err_set(err, CQ_E_ARG, "cq_tape_record: tape, out, inputs or backward is NULL");
     if (!cq__tape_wants_grad(t, inputs, n_inputs)) return CQ_OK;
     if (!out->on_tape)
         return cq_err_set(err, CQ_E_ARG, "cq_tape_record: out must be a tape var (cq_tape_zeros)");
     tape_node *node = cq_tape_alloc(t, sizeof *node, err);
-    if (!node) return err->status;
+    if (!node) return CQ_E_NOMEM;
     node->inputs = cq_tape_alloc(t, sizeof(cq_var *) * (size_t)(n_inputs ? n_inputs : 1), err);
-    if (!node->inputs) return err->status;
+    if (!node->inputs) return CQ_E_NOMEM;
     for (int i = 0; i < n_inputs; i++) node->inputs[i] = inputs[i];
     node->n_inputs = n_inputs;
     node->ctx = NULL;
     if (ctx_size) {
         void *copy = cq_tape_alloc(t, ctx_size, err);
-        if (!copy) return err->status;
+        if (!copy) return CQ_E_NOMEM;
         memcpy(copy, ctx, ctx_size);
         node->ctx = copy;
     }
@@ -337,15 +338,14 @@ cq_status cq_tape_record(cq_tape *t, cq_var *out, cq_var *const *inputs, int n_i
 }
 
 cq_status cq_backward_with(cq_tape *t, cq_var *out, const float *grad_out, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     if (!t || !out || !grad_out) return cq_err_set(err, CQ_E_ARG, "cq_backward: tape, output or gradient is NULL");
     if (!out->requires_grad)
         return cq_err_set(err, CQ_E_ARG,
                           "cq_backward: the output does not require a gradient (grad mode off, or no "
                           "input requires one)");
     for (tape_node *n = t->last; n; n = n->prev) cq_var_zero_grad(n->out);
-    float *g = cq__grad_of(t, out, err);
-    if (!g) return err->status;
+    float *g;
+    CQ__TRY(cq__grad_of(t, out, &g, err));
     int64_t numel = cq_var_numel(out);
     for (int64_t i = 0; i < numel; i++) g[i] += grad_out[i];
     for (tape_node *n = t->last; n; n = n->prev) {
@@ -357,7 +357,6 @@ cq_status cq_backward_with(cq_tape *t, cq_var *out, const float *grad_out, cq_er
 }
 
 cq_status cq_backward(cq_tape *t, cq_var *loss, cq_err *err) {
-    CQ__ERR_LOCAL(err);
     if (!loss) return cq_err_set(err, CQ_E_ARG, "cq_backward: loss is NULL");
     if (cq_var_numel(loss) != 1)
         return cq_err_set(err, CQ_E_SHAPE, "cq_backward: the loss has %lld elements, expected 1 "

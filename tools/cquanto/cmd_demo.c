@@ -232,7 +232,7 @@ static cq_status run_row(demo *d, const row_spec *spec, row_result *r, row_resul
     if (!s && spec->qat_lr > 0) s = fine_tune(d, m, spec->name, spec->qat_lr);
     r->name = spec->name;
     if (!s) s = finish_row(d, m, dir, r, spec->reload_row ? reloaded : NULL);
-    if (s) cq_err_prefix(&d->err, "%s: ", spec->name);
+    if (s) cq_err_prefix(&d->err, s, "%s: ", spec->name);
     cq_model_free(m);
     free(dir);
     return s;
