@@ -1,6 +1,7 @@
 /* test_core.c - the tensor descriptor and error record. */
 #include "tst.h"
 #include "cquanto.h"
+#include "core/strmap.h"
 
 TST(core_tensor_new_and_shape) {
     cq_err err = {0};
@@ -50,4 +51,28 @@ TST(core_qtype_parse) {
     CHECK(cq_qtype_parse("float8_e5m2", &q, &err) == CQ_OK && q == CQ_QFLOAT8_E5M2);
     CHECK(cq_qtype_get(CQ_QINT2)->qmin == -2 && cq_qtype_get(CQ_QINT2)->qmax == 1);
     CHECK(cq_qtype_parse("int3", &q, &err) == CQ_E_ARG && strstr(err.msg, "int3"));
+}
+
+/* The name index: stored values come back, a second put keeps the first value and reports it,
+ * absent keys (and NULL) are -1, and growth keeps every key. */
+TST(core_strmap_puts_and_gets) {
+    cq__strmap m = {0};
+    cq_err err = {0};
+    enum { N = 5000 };
+    static char keys[N][16];
+    bool ok = true;
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        int64_t existing = 0;
+        ok = ok && cq__strmap_put(&m, keys[i], 10 * i, &existing, &err) == CQ_OK && existing == -1;
+    }
+    CHECK(ok && m.n == N && m.cap >= 2 * N);
+    for (int i = 0; i < N; i++) ok = ok && cq__strmap_get(&m, keys[i]) == 10 * i;
+    CHECK(ok);
+    int64_t existing = 0;
+    CHECK(cq__strmap_put(&m, "k7", 1, &existing, &err) == CQ_OK && existing == 70 && cq__strmap_get(&m, "k7") == 70);
+    CHECK(cq__strmap_get(&m, "k5000") == -1 && cq__strmap_get(&m, "") == -1 && cq__strmap_get(&m, NULL) == -1);
+    CHECK(cq__strmap_put(&m, "", 3, NULL, &err) == CQ_OK && cq__strmap_get(&m, "") == 3);
+    cq__strmap_free(&m);
+    CHECK(m.n == 0 && m.cap == 0 && cq__strmap_get(&m, "k1") == -1);
 }
