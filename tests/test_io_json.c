@@ -163,3 +163,36 @@ TST(io_json_float_repr_matches_python) {
     free(text);
     cq_hfconfig_free(c);
 }
+
+/* A config.json nested 2,040 deep is 4 KB, and re-written with transformers' indent=2 it would
+ * be 8 MB: JSON inputs nest at most 64 deep (docs/FORMATS.md), refused in one line naming the
+ * place. Strings holding brackets do not count. */
+static char *nested(int depth, const char *inner) {
+    size_t n = strlen(inner) + 2 * (size_t)depth + 64;
+    char *t = malloc(n), *p = t;
+    p += sprintf(p, "{\"model_type\": \"x\", \"a\": ");
+    for (int i = 1; i < depth; i++) *p++ = '[';
+    p += sprintf(p, "%s", inner);
+    for (int i = 1; i < depth; i++) *p++ = ']';
+    sprintf(p, "}");
+    return t;
+}
+
+TST(io_json_nesting_is_capped) {
+    cq_err err = {0};
+    cq_hfconfig *c = NULL;
+    char *ok = nested(64, "\"[[[[{{{{\""), *deep = nested(65, "0"), *huge = nested(2040, "0");
+    CHECKF(cq_hfconfig_parse(ok, strlen(ok), "config.json", &c, &err) == CQ_OK, "%s", err.msg);
+    cq_hfconfig_free(c);
+    c = NULL;
+    CHECK(cq_hfconfig_parse(deep, strlen(deep), "config.json", &c, &err) == CQ_E_FORMAT && c == NULL);
+    CHECKF(strstr(err.msg, "config.json: JSON nested deeper than 64 levels (line 1, column 89)") && !strchr(err.msg, '\n'),
+           "%s", err.msg);
+    CHECK(cq_hfconfig_parse(huge, strlen(huge), "config.json", &c, &err) == CQ_E_FORMAT && c == NULL);
+    cq_qmap *m = NULL;
+    CHECK(cq_qmap_parse(deep, strlen(deep), "quanto_qmap.json", &m, &err) == CQ_E_FORMAT && m == NULL &&
+          strstr(err.msg, "nested deeper than 64"));
+    free(ok);
+    free(deep);
+    free(huge);
+}

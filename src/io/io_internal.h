@@ -60,8 +60,11 @@ extern const cq__json_style cq__json_python_indent2_sorted;
  * written in Python's repr (shortest round-trip); NaN/inf as Python's NaN/Infinity. */
 cq_status cq__json_emit(const json_t *v, const cq__json_style *style, char **out, size_t *n, cq_err *err);
 
-/* Parses n bytes as a JSON object (duplicate keys rejected), with errors as
- * "<label>: not valid JSON: <reason> (line L, column C)". */
+/* Parses n bytes as a JSON object (duplicate keys rejected, arrays and objects nested at most
+ * CQ__JSON_MAX_DEPTH deep), with errors as "<label>: not valid JSON: <reason> (line L, column C)".
+ * The depth cap keeps a re-written file (config.json, indented per level) from growing with
+ * the square of a small input's nesting. */
+#define CQ__JSON_MAX_DEPTH 64
 cq_status cq__json_parse_object(const char *text, size_t n, const char *label, json_t **out, cq_err *err);
 
 /* Replaces control characters in err->msg with '?': messages quote names and JSON text taken

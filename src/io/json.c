@@ -269,8 +269,41 @@ cq_status cq__json_emit(const json_t *v, const cq__json_style *style, char **out
     return CQ_OK;
 }
 
+/* The first place where text[0..n) nests arrays and objects deeper than CQ__JSON_MAX_DEPTH,
+ * as a 1-based line and column; false when it never does. Strings are skipped. */
+static bool too_deep(const char *text, size_t n, int *line, int *column) {
+    int depth = 0;
+    bool in_string = false;
+    size_t line_start = 0;
+    *line = 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > CQ__JSON_MAX_DEPTH) {
+                *column = (int)(i - line_start + 1);
+                return true;
+            }
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == '\n') {
+            (*line)++;
+            line_start = i + 1;
+        }
+    }
+    return false;
+}
+
 cq_status cq__json_parse_object(const char *text, size_t n, const char *label, json_t **out, cq_err *err) {
     *out = NULL;
+    int line, column;
+    if (too_deep(text, n, &line, &column))
+        return cq_err_set(err, CQ_E_FORMAT, "%s: JSON nested deeper than %d levels (line %d, column %d)", label,
+                          CQ__JSON_MAX_DEPTH, line, column);
     json_error_t e;
     json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &e);
     if (!root) {
