@@ -36,13 +36,26 @@ static int64_t find_tensor(const cq_ckpt *c, const char *prefix, const char *suf
 
 /* ---- shape resolution --------------------------------------------------------------------------- */
 
-/* The per-module shapes cquanto records in its own files (one JSON object per shard). */
-static bool shape_from_metadata(const cq_ckpt *c, const char *module, int *ndim, int64_t *shape) {
-    for (int s = 0; s < cq_ckpt_shard_count(c); s++) {
+/* The per-module shapes cquanto records in its own files: one JSON object per shard, parsed once
+ * (NULL where a shard has none). */
+static json_t **load_shape_records(const cq_ckpt *c) {
+    int n = cq_ckpt_shard_count(c);
+    json_t **recs = calloc((size_t)(n ? n : 1), sizeof *recs);
+    for (int s = 0; recs && s < n; s++) {
         const char *text = cq__src_meta_string(cq__ckpt_source(c, s), CQ__SHAPES_METADATA_KEY);
-        if (!text) continue;
-        json_t *root = json_loads(text, 0, NULL);
-        json_t *arr = root ? json_object_get(root, module) : NULL;
+        if (text) recs[s] = json_loads(text, 0, NULL);
+    }
+    return recs;
+}
+
+static void free_shape_records(const cq_ckpt *c, json_t **recs) {
+    for (int s = 0; recs && s < cq_ckpt_shard_count(c); s++) json_decref(recs[s]);
+    free(recs);
+}
+
+static bool shape_from_metadata(const cq_ckpt *c, json_t *const *recs, const char *module, int *ndim, int64_t *shape) {
+    for (int s = 0; recs && s < cq_ckpt_shard_count(c); s++) {
+        json_t *arr = recs[s] ? json_object_get(recs[s], module) : NULL;
         bool ok = json_is_array(arr) && json_array_size(arr) >= 1 && json_array_size(arr) <= CQ_MAX_DIMS;
         for (size_t i = 0; ok && i < json_array_size(arr); i++) {
             json_t *v = json_array_get(arr, i);
@@ -50,7 +63,6 @@ static bool shape_from_metadata(const cq_ckpt *c, const char *module, int *ndim,
             if (ok) shape[i] = json_integer_value(v);
         }
         if (ok) *ndim = (int)json_array_size(arr);
-        json_decref(root);
         if (ok) return true;
     }
     return false;
@@ -107,8 +119,8 @@ bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out) {
     return interpretations(rows, cols, bias_out, NULL, shape) != 1 || shape[0] != e->shape[0] || shape[1] != e->shape[1];
 }
 
-static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_hfconfig *cfg, cq__qmodule *m,
-                               cq_err *err) {
+static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_hfconfig *cfg, json_t *const *recs,
+                               cq__qmodule *m, cq_err *err) {
     const cq_tensor *data = cq_ckpt_tensor(c, m->data_idx), *scale = cq_ckpt_tensor(c, m->scale_idx);
     const cq_qtype_info *qi = cq_qtype_get(m->weights);
     char wname[2048];
@@ -126,7 +138,7 @@ static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_h
         memcpy(m->shape, data->shape, sizeof m->shape);
         return CQ_OK;
     }
-    if (shape_from_metadata(c, m->module, &m->ndim, m->shape)) return CQ_OK;
+    if (shape_from_metadata(c, recs, m->module, &m->ndim, m->shape)) return CQ_OK;
     if (scale->ndim == 0 || data->ndim < 2)
         return cq_err_set(err, CQ_E_FORMAT, "%s: weight._scale %dd / weight._data._data %dd is not quanto's layout",
                           m->module, scale->ndim, data->ndim);
@@ -178,6 +190,8 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
         if (!out->mods || !out->owner) s = CQ_E_NOMEM;
     }
     for (int64_t i = 0; !s && i < cq_ckpt_count(c); i++) out->owner[i] = -1;
+    json_t **recs = s ? NULL : load_shape_records(c);
+    if (!s && !recs) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
     for (int64_t i = 0; !s && i < n; i++) {
         cq__qmodule *m = &out->mods[out->n];
         const char *name = cq_qmap_module(out->qmap, i);
@@ -207,8 +221,9 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
             s = cq_err_set(err, CQ_E_NOTFOUND, "%s: quanto_qmap.json says %s is %s but its weight.%s%s is missing",
                            cq_ckpt_dir(c), name, qi->name, m->data_idx < 0 ? cq_qweight_data_key(m->weights) : "",
                            m->data_idx < 0 ? "" : (m->scale_idx < 0 ? "_scale" : "_shift"));
-        if (!s) s = resolve_shape(c, like, cfg, m, err);
+        if (!s) s = resolve_shape(c, like, cfg, recs, m, err);
     }
+    free_shape_records(c, recs);
     cq_hfconfig_free(cfg);
     if (s) cq__qmodules_free(out);
     return s;

@@ -76,6 +76,7 @@ typedef struct shard_job {
     cq_st_writer *writer;
     work_item *items;
     int64_t n_items, cap_items;
+    int64_t first, last; /* this shard's plan tensors (the plan lists them shard by shard) */
     qtensor_state *qs; /* per plan tensor (only those of this shard are used) */
     pthread_mutex_t mu;
     scratch *scratch; /* one per worker thread */
@@ -461,11 +462,10 @@ static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
     return CQ_OK;
 }
 
-static cq_status schedule(shard_job *j, int shard, cq_err *err) {
+static cq_status schedule(shard_job *j, cq_err *err) {
     cq_status s = CQ_OK;
-    for (int64_t ti = 0; !s && ti < j->plan->n_tensors; ti++) {
+    for (int64_t ti = j->first; !s && ti < j->last; ti++) {
         const cq__plan_tensor *pt = &j->plan->tensors[ti];
-        if (pt->shard != shard) continue;
         const cq_plan_entry *e = pt->entry >= 0 ? &j->plan->entries[pt->entry] : NULL;
         if (!e || e->action == CQ_PLAN_ACTIVATIONS_ONLY) {
             int64_t n = (int64_t)cq_tensor_nbytes(pt->t);
@@ -492,12 +492,12 @@ static cq_status schedule(shard_job *j, int shard, cq_err *err) {
 
 /* The float shapes of this shard's int2/int4 weights that quanto's layout leaves ambiguous, as
  * safetensors metadata (quanto ignores it; cquanto dequantize and inspect read it). */
-static cq_status add_shape_records(shard_job *j, int shard, cq_err *err) {
+static cq_status add_shape_records(shard_job *j, cq_err *err) {
     json_t *rec = json_object();
     if (!rec) return cq_err_set(err, CQ_E_NOMEM, "out of memory");
-    for (int64_t ti = 0; ti < j->plan->n_tensors; ti++) {
+    for (int64_t ti = j->first; ti < j->last; ti++) {
         const cq__plan_tensor *pt = &j->plan->tensors[ti];
-        if (pt->shard != shard || pt->entry < 0) continue;
+        if (pt->entry < 0) continue;
         const cq_plan_entry *e = &j->plan->entries[pt->entry];
         if (e->action != CQ_PLAN_QUANTIZE) continue;
         char bias[2048];
@@ -523,19 +523,18 @@ static cq_status add_shape_records(shard_job *j, int shard, cq_err *err) {
     return s;
 }
 
-static cq_status declare_shard(shard_job *j, int shard, cq_err *err) {
+static cq_status declare_shard(shard_job *j, cq_err *err) {
     cq_status s = cq_st_writer_add_metadata(j->writer, "format", "pt", err);
-    if (!s) s = add_shape_records(j, shard, err);
-    for (int64_t ti = 0; !s && ti < j->plan->n_tensors; ti++) {
+    if (!s) s = add_shape_records(j, err);
+    for (int64_t ti = j->first; !s && ti < j->last; ti++) {
         const cq__plan_tensor *pt = &j->plan->tensors[ti];
-        if (pt->shard != shard) continue;
         const cq_plan_entry *e = pt->entry >= 0 ? &j->plan->entries[pt->entry] : NULL;
         if (!e || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
             s = cq_st_writer_declare(j->writer, pt->name, pt->t->dtype, pt->t->ndim, pt->t->shape, err);
         if (!s && e) s = plan_quantized(j, ti, err);
-        for (int k = 0; !s && e && k < j->qs[ti].n_specs; k++)
-            s = cq_st_writer_declare(j->writer, j->qs[ti].names[k], j->qs[ti].specs[k].dtype, j->qs[ti].specs[k].ndim,
-                                     j->qs[ti].specs[k].shape, err);
+        for (int o = 0; !s && e && o < j->qs[ti].n_specs; o++)
+            s = cq_st_writer_declare(j->writer, j->qs[ti].names[o], j->qs[ti].specs[o].dtype, j->qs[ti].specs[o].ndim,
+                                     j->qs[ti].specs[o].shape, err);
     }
     return s;
 }
@@ -544,39 +543,41 @@ static int thread_count(const cq_convert_opts *o) { return o->threads > 0 ? o->t
 
 /* Streams one shard into a writer left uncommitted in *pending (the caller commits it in the
  * background, so the fsync of one shard overlaps the work on the next). */
-static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, int shard,
-                                const char *out_path, int64_t *tensors_done, uint64_t *bytes_done, double t0,
-                                cq_convert_stats *stats, cq_st_writer **pending, cq_err *err) {
+static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, int64_t first, int64_t last, qtensor_state *qs,
+                                const char *out_path, int64_t *tensors_done, uint64_t *bytes_done,
+                                double t0, cq_convert_stats *stats, cq_st_writer **pending, cq_err *err) {
     shard_job j;
     memset(&j, 0, sizeof j);
     j.plan = p;
     j.opts = o;
+    j.first = first;
+    j.last = last;
+    j.qs = qs;
     j.tensors_done = tensors_done;
     j.bytes_done = bytes_done;
     j.bytes_total = p->bytes_before;
     j.t0 = t0;
     j.stats = stats;
     pthread_mutex_init(&j.mu, NULL);
-    j.qs = cq__calloc((size_t)(p->n_tensors ? p->n_tensors : 1), sizeof *j.qs, err, "the shard state");
     j.n_scratch = thread_count(o);
     j.scratch = cq__calloc((size_t)j.n_scratch, sizeof *j.scratch, err, "the work buffers");
-    cq_status s = j.qs && j.scratch ? CQ_OK : CQ_E_NOMEM;
+    cq_status s = j.scratch ? CQ_OK : CQ_E_NOMEM;
     if (!s) s = cq_st_writer_open(out_path, &j.writer, err);
-    if (!s) s = declare_shard(&j, shard, err);
-    if (!s) s = schedule(&j, shard, err);
+    if (!s) s = declare_shard(&j, err);
+    if (!s) s = schedule(&j, err);
     if (!s) {
         static const cq__pipe_ops ops = {item_compute, item_write, NULL, item_exclusive};
         s = cq__pipe_run(j.n_items, thread_count(o), o, &j, &ops, err);
     }
     if (!s) *pending = j.writer;
     else cq_st_writer_free(j.writer);
-    for (int64_t ti = 0; j.qs && ti < p->n_tensors; ti++) {
-        for (int k = 0; k < CQ__MAX_OUT_SPECS; k++) free(j.qs[ti].names[k]);
-        free(j.qs[ti].scale);
-        free(j.qs[ti].shift);
-        cq_qweight_free(j.qs[ti].qw);
+    for (int64_t ti = first; ti < last; ti++) {
+        qtensor_state *q = &qs[ti];
+        for (int k = 0; k < CQ__MAX_OUT_SPECS; k++) free(q->names[k]);
+        free(q->scale);
+        free(q->shift);
+        cq_qweight_free(q->qw);
     }
-    free(j.qs);
     for (int t = 0; j.scratch && t < j.n_scratch; t++) {
         free(j.scratch[t].out);
         free(j.scratch[t].codes);
@@ -629,15 +630,21 @@ cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const cha
     uint64_t bytes_done = 0;
     int nshards = cq_ckpt_shard_count(p->ckpt);
     committer *commits = cq__calloc((size_t)(nshards ? nshards : 1), sizeof *commits, err, "the shard commits");
-    if (!commits) s = CQ_E_NOMEM;
-    for (int shard = 0; !s && shard < nshards; shard++) {
+    qtensor_state *qs = cq__calloc((size_t)(p->n_tensors ? p->n_tensors : 1), sizeof *qs, err, "the shard state");
+    if (!commits || !qs) s = CQ_E_NOMEM;
+    /* The plan lists tensors shard by shard, so each shard is one range and no shard walks the
+     * others' tensors. */
+    for (int64_t first = 0, last = 0, shard = 0; !s && shard < nshards; shard++, first = last) {
+        while (last < p->n_tensors && p->tensors[last].shard == shard) last++;
         char *path = cq_path_join(dir, single_file ? "model.safetensors" : cq_ckpt_shard_file(p->ckpt, shard));
         if (!path) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
-        else s = quantize_shard(p, opts, shard, path, &tensors_done, &bytes_done, t0, stats, &commits[shard].w, err);
+        else s = quantize_shard(p, opts, first, last, qs, path, &tensors_done, &bytes_done, t0, stats, &commits[shard].w,
+                                err);
         if (!s) commit_start(&commits[shard]);
         free(path);
     }
     if (commits) s = commit_join(commits, nshards, s, err);
     free(commits);
+    free(qs);
     return s;
 }

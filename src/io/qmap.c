@@ -6,6 +6,7 @@
  * json.dump(qmap, f, indent=4) does, so our files and quanto's are byte-identical. Modules keep
  * their insertion order. Nothing here knows what a qtype means beyond its name.
  */
+#include "core/strmap.h"
 #include "io/io_internal.h"
 
 #define MAX_QMAP_BYTES ((size_t)64 << 20)
@@ -18,6 +19,7 @@ typedef struct qmap_entry {
 struct cq_qmap {
     qmap_entry *entries;
     int64_t count, cap;
+    cq__strmap by_module; /* module -> index into entries */
 };
 
 cq_status cq_qmap_new(cq_qmap **out, cq_err *err) {
@@ -30,6 +32,7 @@ void cq_qmap_free(cq_qmap *m) {
     if (!m) return;
     for (int64_t i = 0; i < m->count; i++) free(m->entries[i].module);
     free(m->entries);
+    cq__strmap_free(&m->by_module);
     free(m);
 }
 
@@ -46,10 +49,7 @@ cq_qtype cq_qmap_activations(const cq_qmap *m, int64_t i) {
 }
 
 int64_t cq_qmap_find(const cq_qmap *m, const char *module) {
-    if (!m || !module) return -1;
-    for (int64_t i = 0; i < m->count; i++)
-        if (!strcmp(m->entries[i].module, module)) return i;
-    return -1;
+    return m ? cq__strmap_get(&m->by_module, module) : -1;
 }
 
 static bool valid_qtype(cq_qtype q) { return q == CQ_QNONE || cq_qtype_get(q) != NULL; }
@@ -71,6 +71,11 @@ cq_status cq_qmap_set(cq_qmap *m, const char *module, cq_qtype weights, cq_qtype
         }
         char *name = cq__strdup(module, err);
         if (!name) return CQ_E_NOMEM;
+        cq_status s = cq__strmap_put(&m->by_module, name, m->count, NULL, err);
+        if (s) {
+            free(name);
+            return s;
+        }
         i = m->count++;
         m->entries[i].module = name;
     }

@@ -6,6 +6,7 @@
  * tensor order, writing them at their offsets in a temp file that commit renames into place.
  * The reader is safetensors_read.c.
  */
+#include "core/strmap.h"
 #include "io/io_internal.h"
 
 #include <inttypes.h>
@@ -47,7 +48,7 @@ struct cq_st_writer {
     json_t *metadata; /* insertion-ordered object of strings, NULL when none */
     wr_tensor *tensors;
     int64_t count, cap;
-    int64_t *by_name; /* after sealing: indices sorted by name */
+    cq__strmap by_name; /* name -> index into tensors */
     uint64_t data_start;
     bool sealed, failed;
 };
@@ -57,7 +58,7 @@ void cq_st_writer_free(cq_st_writer *w) {
     cq__afile_abort(&w->af);
     for (int64_t i = 0; i < w->count; i++) free(w->tensors[i].name);
     free(w->tensors);
-    free(w->by_name);
+    cq__strmap_free(&w->by_name);
     json_decref(w->metadata);
     free(w);
 }
@@ -116,9 +117,8 @@ cq_status cq_st_writer_declare(cq_st_writer *w, const char *name, cq_dtype dt, i
     uint64_t nbytes;
     if (!cq__st_shape_nbytes(dt, ndim, shape, &nbytes))
         return cq_err_set(err, CQ_E_SHAPE, "%s: tensor '%s': negative or overflowing shape", path, name);
-    for (int64_t i = 0; i < w->count; i++)
-        if (!strcmp(w->tensors[i].name, name))
-            return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s' declared twice", path, name);
+    if (cq__strmap_get(&w->by_name, name) >= 0)
+        return cq_err_set(err, CQ_E_ARG, "%s: tensor '%s' declared twice", path, name);
     if (w->count == w->cap) {
         int64_t cap = w->cap ? w->cap * 2 : 64;
         wr_tensor *t = realloc(w->tensors, (size_t)cap * sizeof *t);
@@ -130,6 +130,10 @@ cq_status cq_st_writer_declare(cq_st_writer *w, const char *name, cq_dtype dt, i
     memset(t, 0, sizeof *t);
     t->name = cq__strdup(name, err);
     if (!t->name) return CQ_E_NOMEM;
+    if ((s = cq__strmap_put(&w->by_name, t->name, w->count, NULL, err))) {
+        free(t->name);
+        return s;
+    }
     t->dtype = dt;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
@@ -144,9 +148,6 @@ static int cmp_reference_order(const void *a, const void *b) {
     int rx = dtype_rank(x->dtype), ry = dtype_rank(y->dtype);
     if (rx != ry) return ry - rx;
     return strcmp(x->name, y->name);
-}
-static int cmp_tensor_names(const void *a, const void *b) {
-    return strcmp(g_sort_tensors[*(const int64_t *)a].name, g_sort_tensors[*(const int64_t *)b].name);
 }
 
 static json_t *tensor_info_json(const wr_tensor *t) {
@@ -171,15 +172,13 @@ static cq_status seal(cq_st_writer *w, cq_err *err) {
     const char *path = w->af.final_path;
     int64_t n = w->count;
     int64_t *order = cq__malloc((size_t)(n ? n : 1) * sizeof *order, err, "a tensor order");
-    w->by_name = cq__malloc((size_t)(n ? n : 1) * sizeof *w->by_name, err, "a name index");
     json_t *root = json_object();
     cq_status s = CQ_OK;
-    if (!order || !w->by_name || !root) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!order || !root) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
     if (!s) {
-        for (int64_t i = 0; i < n; i++) order[i] = w->by_name[i] = i;
+        for (int64_t i = 0; i < n; i++) order[i] = i;
         g_sort_tensors = w->tensors;
         qsort(order, (size_t)n, sizeof *order, cmp_reference_order);
-        qsort(w->by_name, (size_t)n, sizeof *w->by_name, cmp_tensor_names);
         if (w->metadata && json_object_set(root, "__metadata__", w->metadata) != 0)
             s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
     }
@@ -220,24 +219,11 @@ static cq_status seal(cq_st_writer *w, cq_err *err) {
     return s;
 }
 
-/* Index of a declared tensor (after sealing), -1 if none. */
-static int64_t writer_find(const cq_st_writer *w, const char *name) {
-    int64_t lo = 0, hi = w->count - 1;
-    while (name && lo <= hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->tensors[w->by_name[mid]].name, name);
-        if (c == 0) return w->by_name[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return -1;
-}
-
 cq_status cq_st_writer_write(cq_st_writer *w, const char *name, const void *data, size_t nbytes, cq_err *err) {
     cq_status s = writer_usable(w, true, err);
     if (s) return s;
     if (!w->sealed && (s = seal(w, err))) return s;
-    int64_t found = writer_find(w, name);
+    int64_t found = cq__strmap_get(&w->by_name, name);
     if (found < 0) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
     wr_tensor *t = &w->tensors[found];
     if (nbytes > t->nbytes - t->written)
@@ -258,7 +244,7 @@ cq_status cq_st_writer_write_tensor(cq_st_writer *w, const char *name, const cq_
     if (s) return s;
     if (!t || !name) return cq_err_set(err, CQ_E_ARG, "%s: NULL tensor or name", w->af.final_path);
     if (!w->sealed && (s = seal(w, err))) return s;
-    int64_t found = writer_find(w, name);
+    int64_t found = cq__strmap_get(&w->by_name, name);
     const wr_tensor *d = found >= 0 ? &w->tensors[found] : NULL;
     if (!d) return cq_err_set(err, CQ_E_NOTFOUND, "%s: tensor '%s' was not declared", w->af.final_path, name);
     bool same = d->dtype == t->dtype && d->ndim == t->ndim;

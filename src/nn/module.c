@@ -27,6 +27,7 @@ void cq_module_free(cq_module *m) {
     if (!m) return;
     for (int i = 0; i < m->n_children; i++) cq_module_free(m->children[i]);
     free(m->children);
+    cq__strmap_free(&m->by_local);
     for (int i = 0; i < m->n_params; i++) cq_var_free(m->params[i].var);
     cq__qstate_free(m->q);
     free(m->name);
@@ -211,17 +212,17 @@ cq_status cq_module_new_embedding(cq_module **out, int64_t num_embeddings, int64
 
 /* ---- the tree ------------------------------------------------------------------------------ */
 
-/* Recomputes full names below m after m was attached or renamed. */
-static cq_status update_names(cq_module *m, cq_err *err) {
-    for (int i = 0; i < m->n_children; i++) {
-        cq_module *c = m->children[i];
-        size_t n = strlen(m->name) + strlen(c->local) + 2;
-        char *name = cq__malloc(n, err, "a module name");
-        if (!name) return CQ_E_NOMEM;
-        snprintf(name, n, "%s%s%s", m->name, m->name[0] ? "." : "", c->local);
-        free(c->name);
-        c->name = name;
-        cq_status s = update_names(c, err);
+/* Recomputes the full names of c and everything below it from c's parent's name. */
+static cq_status update_names(cq_module *c, cq_err *err) {
+    const cq_module *m = c->parent;
+    size_t n = strlen(m->name) + strlen(c->local) + 2;
+    char *name = cq__malloc(n, err, "a module name");
+    if (!name) return CQ_E_NOMEM;
+    snprintf(name, n, "%s%s%s", m->name, m->name[0] ? "." : "", c->local);
+    free(c->name);
+    c->name = name;
+    for (int i = 0; i < c->n_children; i++) {
+        cq_status s = update_names(c->children[i], err);
         if (s) return s;
     }
     return CQ_OK;
@@ -233,10 +234,9 @@ static cq_status module_add(cq_module *parent, const char *local_name, cq_module
     if (!local_name[0] || strchr(local_name, '.'))
         return cq_err_set(err, CQ_E_ARG, "cq_module_add: module name '%s' must be non-empty and have no '.'",
                           local_name);
-    for (int i = 0; i < parent->n_children; i++)
-        if (!strcmp(parent->children[i]->local, local_name))
-            return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' already has a child named '%s'", parent->name,
-                              local_name);
+    if (cq__strmap_get(&parent->by_local, local_name) >= 0)
+        return cq_err_set(err, CQ_E_ARG, "cq_module_add: '%s' already has a child named '%s'", parent->name,
+                          local_name);
     if (parent->n_children == parent->cap_children) {
         int cap = parent->cap_children ? 2 * parent->cap_children : 4;
         cq_module **c = realloc(parent->children, (size_t)cap * sizeof *c);
@@ -246,11 +246,17 @@ static cq_status module_add(cq_module *parent, const char *local_name, cq_module
     }
     char *local = cq__strdup(local_name, err);
     if (!local) return CQ_E_NOMEM;
+    cq_status s = cq__strmap_put(&parent->by_local, local, parent->n_children, NULL, err);
+    if (s) {
+        free(local);
+        return s;
+    }
     free(child->local);
     child->local = local;
+    child->index = parent->n_children;
     parent->children[parent->n_children++] = child;
     child->parent = parent;
-    return update_names(parent, err);
+    return update_names(child, err);
 }
 
 cq_status cq_module_add(cq_module *parent, const char *local_name, cq_module *child, cq_err *err) {
@@ -300,11 +306,14 @@ cq_module *cq_module_find(const cq_module *m, const char *dotted_name) {
     while (*p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        const cq_module *next = NULL;
-        for (int i = 0; i < cur->n_children && !next; i++)
-            if (strlen(cur->children[i]->local) == n && !strncmp(cur->children[i]->local, p, n))
-                next = cur->children[i];
-        if (!next) return NULL;
+        char small[256], *part = n < sizeof small ? small : malloc(n + 1);
+        if (!part) return NULL;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        int64_t i = cq__strmap_get(&cur->by_local, part);
+        if (part != small) free(part);
+        if (i < 0) return NULL;
+        const cq_module *next = cur->children[i];
         cur = next;
         p += n;
         if (*p == '.') {
@@ -320,8 +329,7 @@ cq_module *cq_module_next(const cq_module *root, const cq_module *m) {
     if (m->n_children) return m->children[0];
     while (m && m != root) {
         const cq_module *p = m->parent;
-        for (int i = 0; p && i + 1 < p->n_children; i++)
-            if (p->children[i] == m) return p->children[i + 1];
+        if (p && m->index + 1 < p->n_children) return p->children[m->index + 1];
         m = p;
     }
     return NULL;

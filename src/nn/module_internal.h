@@ -7,6 +7,7 @@
 #define CQ_MODULE_INTERNAL_H
 
 #include "core/internal.h"
+#include "core/strmap.h"
 
 #include <math.h>
 
@@ -39,8 +40,10 @@ struct cq_module {
     char *local; /* local name */
     cq_module_kind kind;
     cq_module *parent;
+    int index; /* in parent->children */
     cq_module **children;
     int n_children, cap_children;
+    cq__strmap by_local; /* child local name -> index in children */
     cq__param params[CQ__MAX_PARAMS];
     int n_params;
     bool training;

@@ -5,6 +5,7 @@
  * Loading validates everything before changing anything, so a failed load leaves the model
  * as it was. File formats themselves are the io layer's (cq_st_*, cq_qmap_*).
  */
+#include "core/strmap.h"
 #include "nn/module_internal.h"
 
 #include <inttypes.h>
@@ -13,6 +14,7 @@ struct cq_state_dict {
     int64_t n, cap;
     char **keys;
     cq_tensor **tensors;
+    cq__strmap by_key; /* key -> index */
 };
 
 cq_status cq_state_dict_new(cq_state_dict **out, cq_err *err) {
@@ -29,6 +31,7 @@ void cq_state_dict_free(cq_state_dict *sd) {
     }
     free(sd->keys);
     free(sd->tensors);
+    cq__strmap_free(&sd->by_key);
     free(sd);
 }
 
@@ -40,11 +43,7 @@ const cq_tensor *cq_state_dict_tensor(const cq_state_dict *sd, int64_t i) {
     return sd && i >= 0 && i < sd->n ? sd->tensors[i] : NULL;
 }
 
-static int64_t find_index(const cq_state_dict *sd, const char *key) {
-    for (int64_t i = 0; sd && i < sd->n; i++)
-        if (!strcmp(sd->keys[i], key)) return i;
-    return -1;
-}
+static int64_t find_index(const cq_state_dict *sd, const char *key) { return sd ? cq__strmap_get(&sd->by_key, key) : -1; }
 
 const cq_tensor *cq_state_dict_find(const cq_state_dict *sd, const char *key) {
     int64_t i = key ? find_index(sd, key) : -1;
@@ -66,6 +65,7 @@ cq_status cq_state_dict_add(cq_state_dict *sd, const char *key, cq_tensor *t, cq
         if (!nk || !nt) s = cq_err_set(err, CQ_E_NOMEM, "out of memory growing a state dict");
         else sd->cap = cap;
     }
+    if (!s) s = cq__strmap_put(&sd->by_key, k, sd->n, NULL, err);
     if (s) {
         free(k);
         cq_tensor_free(t);

@@ -123,14 +123,25 @@ static const cq_tensor *find(const cq_ckpt *c, const char *module, const char *s
     return i < 0 ? NULL : cq_ckpt_tensor(c, i);
 }
 
-static module_weight measure_module(const cq_ckpt *c, const char *module, cq_qtype wq) {
-    module_weight mw = {0, 0};
-    size_t len = strlen(module);
-    for (int64_t i = 0; i < cq_ckpt_count(c); i++) {
+/* The bytes of every map module's tensors named <module>.weight or <module>.weight.*, in one
+ * pass over the checkpoint (NULL when out of memory). */
+static uint64_t *weight_bytes_by_module(const cq_ckpt *c, const cq_qmap *m) {
+    uint64_t *bytes = calloc((size_t)cq_qmap_count(m) + 1, sizeof *bytes);
+    for (int64_t i = 0; bytes && i < cq_ckpt_count(c); i++) {
         const char *n = cq_ckpt_name(c, i);
-        if (strncmp(n, module, len) || strncmp(n + len, ".weight", 7) || (n[len + 7] && n[len + 7] != '.')) continue;
-        mw.bytes += cq_tensor_nbytes(cq_ckpt_tensor(c, i));
+        for (const char *p = strstr(n, ".weight"); p; p = strstr(p + 1, ".weight")) {
+            if (p[7] && p[7] != '.') continue;
+            char *module = strndup(n, (size_t)(p - n));
+            int64_t k = module ? cq_qmap_find(m, module) : -1;
+            free(module);
+            if (k >= 0) bytes[k] += cq_tensor_nbytes(cq_ckpt_tensor(c, i));
+        }
     }
+    return bytes;
+}
+
+static module_weight measure_module(const cq_ckpt *c, const char *module, cq_qtype wq, uint64_t bytes) {
+    module_weight mw = {bytes, 0};
     const cq_tensor *plain = find(c, module, ".weight"), *data = find(c, module, ".weight._data"),
                     *packed = find(c, module, ".weight._data._data"), *scale = find(c, module, ".weight._scale");
     if (plain) {
@@ -160,9 +171,14 @@ static void print_quanto(const cq_ckpt *c, const cq_qmap *m, const char *qmap_pa
            "weight bytes", "bits/weight");
     uint64_t all_bytes = 0;
     int64_t all_elems = 0, missing = 0;
+    uint64_t *bytes = weight_bytes_by_module(c, m);
+    if (!bytes) {
+        fprintf(stderr, "cquanto inspect: out of memory\n");
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         const char *mod = cq_qmap_module(m, i);
-        module_weight mw = measure_module(c, mod, cq_qmap_weights(m, i));
+        module_weight mw = measure_module(c, mod, cq_qmap_weights(m, i), bytes[i]);
         escape_text(mod, name, sizeof name);
         print_padded(name, wmod);
         printf("  %-16s  %-16s  ", cq_qtype_name(cq_qmap_weights(m, i)),
@@ -180,6 +196,7 @@ static void print_quanto(const cq_ckpt *c, const cq_qmap *m, const char *qmap_pa
         printf("overall: %.3f bits per weight over %" PRId64 " weights of %" PRId64 " modules (%" PRIu64 " bytes)\n",
                (double)all_bytes * 8.0 / (double)all_elems, all_elems, n - missing, all_bytes);
     if (missing) printf("note: %" PRId64 " modules in the map have no weight tensors in the checkpoint\n", missing);
+    free(bytes);
 }
 
 int cmd_inspect(int argc, char **argv) {
