@@ -19,6 +19,7 @@ typedef struct {
     uint16_t colsb[16];
     uint8_t rows[16];
 } tile_config;
+_Static_assert(sizeof(tile_config) == 64, "ldtilecfg reads 64 bytes");
 
 /* Every tile 16 rows x 64 bytes: C 16x16 int32, A 16 rows x 64 k, B 16 quads x 16 cols x 4. */
 static void load_tile_config(void) {
@@ -26,7 +27,10 @@ static void load_tile_config(void) {
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
-    _tile_loadconfig(&cfg);
+    /* Not _tile_loadconfig(&cfg): GCC 12 declares that builtin's memory operand as 8 bytes, so
+     * the optimizer may drop the stores filling the rest of cfg (llama.cpp built so dies with
+     * SIGILL). This operand covers all 64 bytes. */
+    __asm__ volatile("ldtilecfg %0" ::"m"(*(const struct { unsigned char b[64]; } *)&cfg));
 }
 
 #define AMX_ROWS 32 /* activation rows per block: two A tiles */
