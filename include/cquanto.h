@@ -416,11 +416,24 @@ typedef struct cq_cpu_info {
 } cq_cpu_info;
 const cq_cpu_info *cq_cpu_get_info(void);
 
-/* The dispatch report (`cquanto cpu`): ops are numbered 0 .. cq_kernel_op_count()-1. */
-int cq_kernel_op_count(void);
-const char *cq_kernel_op_name(int op);     /* e.g. "matmul_w8a8", "quantize_i8"; NULL if out of range */
-bool cq_kernel_op_has(int op, cq_isa isa); /* a variant of this op exists for that level */
-cq_isa cq_kernel_op_chosen(int op);        /* the level whose variant runs now */
+/* The kernel registry (`cquanto cpu`). Every kernel is registered for one slot, an (op, weight
+ * format) pair, with a name that says what it computes (docs/KERNELS.md, section 4); dispatch
+ * runs, per slot, the last registered kernel that the CPU can run and the cap allows. Kernels
+ * are numbered 0 .. cq_kernel_count()-1, slots 0 .. cq_kernel_slot_count()-1. */
+typedef struct cq_kernel_info {
+    const char *name;   /* e.g. "gemm_qd8_qb4w_f32_6x32__avx512" */
+    const char *op;     /* e.g. "matmul_fast", "quantize_i8" */
+    const char *weight; /* the weight format of a matmul ("qint4"); "" for elementwise ops */
+    cq_isa isa;         /* its level */
+    const char *needs;  /* CPU features it needs beyond its level's ("avx512_bf16"); "" if none */
+    int mr, nr;         /* register tile: activation rows x output columns (elementwise: 1 x lanes) */
+    int slot;
+    bool runnable;      /* this CPU and OS can run it */
+    bool chosen;        /* dispatch runs it now for its slot */
+} cq_kernel_info;
+int cq_kernel_count(void);
+int cq_kernel_slot_count(void);
+cq_status cq_kernel_get(int i, cq_kernel_info *out, cq_err *err); /* CQ_E_ARG if i is out of range */
 
 /* --- kernels: elementwise (vectorised; each equals the scalar function named) -------------
  * n <= 0 does nothing. Buffers need no alignment; input and output must not overlap. */

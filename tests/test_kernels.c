@@ -229,23 +229,27 @@ typedef struct {
     size_t y_misalign; /* bytes */
 } mm_call;
 
-/* Runs at `isa` into a fresh canary-guarded y; returns the y values as f32 [M][N] (malloc)
- * or NULL on error; checks the canaries and the gaps between rows. */
-static float *run_at(const wcase *c, const mm_call *mc, cq_isa isa, int *canary_ok) {
-    cq_isa saved = cq_get_isa_cap();
-    cq_set_isa_cap(isa, NULL);
+/* The slot of a call. */
+static cq__op op_of(const mm_call *mc) {
+    return mc->xt == CQ_I8 ? CQ__OP_matmul_w8a8 : mc->mode == CQ_MATMUL_FAST ? CQ__OP_matmul_fast : CQ__OP_matmul_exact;
+}
+
+/* Runs kernel k (NULL: the dispatched one, through cq_matmul) into a fresh canary-guarded y;
+ * returns the y values as f32 [M][N] (malloc) or NULL on error; checks the canaries and the
+ * gaps between rows. */
+static float *run_with(const wcase *c, const mm_call *mc, const cq__kernel *k, int *canary_ok) {
     size_t es = cq_dtype_size(mc->yt);
     kbuf yb = kbuf_new((size_t)(mc->M * mc->ldy) * es, mc->y_misalign);
     cq_matmul_opts o = cq_matmul_default_opts();
     o.mode = mc->mode;
     o.bias = mc->bias;
     o.x_scale = mc->xs;
-    o.work_size = cq_matmul_work_size(c->w, mc->M, mc->xt, mc->mode);
+    o.work_size = k ? cq__matmul_work_size_with(k, c->w, mc->M, mc->xt) : cq_matmul_work_size(c->w, mc->M, mc->xt, mc->mode);
     o.work = o.work_size ? malloc(o.work_size) : NULL;
     cq_err err = {0};
-    cq_status st = cq_matmul(c->w, mc->M, mc->x, mc->xt, mc->ldx, yb.p, mc->yt, mc->ldy, &o, &err);
+    cq_status st = k ? cq__matmul_with(k, c->w, mc->M, mc->x, mc->xt, mc->ldx, yb.p, mc->yt, mc->ldy, &o, &err)
+                     : cq_matmul(c->w, mc->M, mc->x, mc->xt, mc->ldx, yb.p, mc->yt, mc->ldy, &o, &err);
     free(o.work);
-    cq_set_isa_cap(saved, NULL);
     float *out = NULL;
     *canary_ok = kbuf_canaries_ok(&yb);
     if (st == CQ_OK) {
@@ -257,7 +261,7 @@ static float *run_at(const wcase *c, const mm_call *mc, cq_isa isa, int *canary_
                     if (yb.p[(size_t)(m * mc->ldy + n) * es + b] != CANARY) *canary_ok = 0;
         }
     } else {
-        printf("  cq_matmul at %s: %s\n", cq_isa_name(isa), err.msg);
+        printf("  cq_matmul with %s: %s\n", k ? k->name : "the dispatched kernel", err.msg);
     }
     kbuf_free(&yb);
     return out;
@@ -301,8 +305,26 @@ static void free_acts(acts *a) {
     free(a->xf);
 }
 
-/* Checks one configuration: the reference level against the spec, every other level against
- * the reference. Returns 1 if all matched. */
+/* Runs kernel k (NULL: cq_matmul) and compares it with the reference's output. */
+static int matches_ref(const wcase *c, const mm_call *mc, const cq__kernel *k, const float *ref, const char *label) {
+    int canary;
+    int64_t where = 0;
+    const char *name = k ? k->name : "cq_matmul";
+    float *got = run_with(c, mc, k, &canary);
+    CHECKF(got && canary, "%s: %s run failed or overwrote canaries", label, name);
+    int ok = got && canary;
+    if (got && !same_bits(got, ref, mc->M * c->n, &where)) {
+        CHECKF(0, "%s: %s differs from ref at [m %lld, n %lld]: %a vs %a", label, name, (long long)(where / c->n),
+               (long long)(where % c->n), got[where], ref[where]);
+        ok = 0;
+    }
+    free(got);
+    return ok;
+}
+
+/* Checks one configuration: the reference kernel of its slot against the spec, every other
+ * registered kernel of the slot (that the CPU runs and the cap allows) and the dispatched
+ * cq_matmul against the reference. Returns 1 if all matched. */
 static int check_config(const wcase *c, int64_t M, cq_dtype xt, cq_dtype yt, cq_matmul_mode mode, bool with_bias,
                         uint64_t seed, const char *label) {
     krng r = {seed + 77};
@@ -323,24 +345,17 @@ static int check_config(const wcase *c, int64_t M, cq_dtype xt, cq_dtype yt, cq_
 
     int ok = 1, canary;
     int64_t where = 0;
-    float *ref = run_at(c, &mc, CQ_ISA_REF, &canary);
+    cq__op op = op_of(&mc);
+    float *ref = run_with(c, &mc, cq__kernel_at(CQ_ISA_REF, op, cq__wfmt_of(c->w)), &canary);
     CHECKF(ref && canary, "%s: reference run failed or overwrote canaries", label);
     if (!ref) ok = 0;
     if (ref && !same_bits(ref, spec, M * c->n, &where)) {
         CHECKF(0, "%s: ref differs from the spec at %lld: %a vs %a", label, (long long)where, ref[where], spec[where]);
         ok = 0;
     }
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    for (int i = 0; ref && i < nl; i++) {
-        float *got = run_at(c, &mc, lv[i], &canary);
-        CHECKF(got && canary, "%s: %s run failed or overwrote canaries", label, cq_isa_name(lv[i]));
-        if (got && !same_bits(got, ref, M * c->n, &where)) {
-            CHECKF(0, "%s: %s differs from ref at [m %lld, n %lld]: %a vs %a", label, cq_isa_name(lv[i]),
-                   (long long)(where / c->n), (long long)(where % c->n), got[where], ref[where]);
-            ok = 0;
-        }
-        free(got);
+    if (ref) {
+        FOR_EACH_KERNEL(k, op, cq__wfmt_of(c->w)) ok &= matches_ref(c, &mc, k, ref, label);
+        ok &= matches_ref(c, &mc, NULL, ref, label); /* the dispatched kernel, through cq_matmul */
     }
     if (ok) CHECK(ok);
     free(ref);
@@ -501,20 +516,15 @@ TST(kernel_matmul_w8a8_extreme_sums) {
         int8_t *x = malloc((size_t)K);
         memset(x, pattern ? 0x80 : 0x7f, (size_t)K);
         float y[16];
-        cq_isa lv[CQ_ISA_COUNT + 1];
-        int nl = kernel_levels(lv + 1);
-        lv[0] = CQ_ISA_REF;
-        for (int i = 0; i <= nl; i++) {
-            cq_isa saved = cq_get_isa_cap();
-            cq_set_isa_cap(lv[i], NULL);
+        const cq__kernel *ref = cq__kernel_at(CQ_ISA_REF, CQ__OP_matmul_w8a8, CQ__W_QINT8);
+        for (const cq__kernel *k = ref; k; k = next_kernel(k == ref ? NULL : k, CQ__OP_matmul_w8a8, CQ__W_QINT8)) {
             cq_matmul_opts o = cq_matmul_default_opts();
-            o.work_size = cq_matmul_work_size(w, 1, CQ_I8, CQ_MATMUL_EXACT);
-            o.work = malloc(o.work_size);
-            CHECK(cq_matmul(w, 1, x, CQ_I8, K, y, CQ_F32, N, &o, NULL) == CQ_OK);
+            o.work_size = cq__matmul_work_size_with(k, w, 1, CQ_I8);
+            o.work = malloc(o.work_size + 1);
+            CHECK(cq__matmul_with(k, w, 1, x, CQ_I8, K, y, CQ_F32, N, &o, NULL) == CQ_OK);
             free(o.work);
-            cq_set_isa_cap(saved, NULL);
             float want = pattern ? 1073741824.0f : (float)(127 * 127 * K);
-            CHECKF(y[0] == want && y[N - 1] == want, "%s: %f vs %f", cq_isa_name(lv[i]), y[0], want);
+            CHECKF(y[0] == want && y[N - 1] == want, "%s: %f vs %f", k->name, y[0], want);
         }
         free(x);
         free(wd);
@@ -523,7 +533,8 @@ TST(kernel_matmul_w8a8_extreme_sums) {
     }
 }
 
-/* Prefill-sized products exercise the panel and (on AMX machines) tile paths. */
+/* Prefill-sized products exercise the panel and (on AMX machines) tile paths. Also the AMX
+ * test below. */
 TST(kernel_matmul_prefill_shapes_match_ref) {
     uint64_t seed = 9000;
     const int64_t cases[][4] = {/* N, K, gs, M */ {64, 256, 0, 40}, {48, 256, 128, 33}, {96, 128, 64, 17},
@@ -542,6 +553,41 @@ TST(kernel_matmul_prefill_shapes_match_ref) {
             check_config(&c, cases[i][3], CQ_F32, CQ_F32, CQ_MATMUL_EXACT, true, seed, label);
             wcase_free(&c);
         }
+}
+
+/* The AMX kernels (W8A8 and fast mode, 32-row tiles) on shapes that reach the tiles (M >= 32,
+ * K >= 64), their tails (M % 32, K % 64, odd N) and their hand-over to avx512. A CPU or OS
+ * without AMX tiles cannot run them: the test then says so and is counted as skipped. */
+TST(kernel_matmul_amx_tiles_match_ref) {
+#if defined(__x86_64__) && !defined(CQ_KERNELS_REF_ONLY)
+    if (!cq_isa_supported(CQ_ISA_AMX)) {
+        tst_skip("this CPU (or its OS) has no AMX-INT8 tiles: the AMX kernels were not run");
+        return;
+    }
+    const cq__kernel *amx = cq__kernel_at(CQ_ISA_AMX, CQ__OP_matmul_w8a8, CQ__W_QINT8);
+    if (!amx || !cq__kernel_allowed(amx)) {
+        tst_skip("the ISA cap excludes the amx level: the AMX kernels were not run");
+        return;
+    }
+    uint64_t seed = 9500;
+    const int64_t cases[][4] = {/* N, K, gs, M */ {32, 64, 0, 32}, {47, 200, 0, 45}, {64, 512, 128, 96},
+                                {33, 256, 64, 530}, {16, 1024, 256, 64}};
+    for (size_t i = 0; i < CQ_ARRAY_LEN(cases); i++)
+        for (size_t qi = 0; qi < 3; qi++) {
+            seed++;
+            cq_qtype q = k_qtypes[qi];
+            int64_t gs = qbits(q) == 8 ? 0 : cases[i][2];
+            wcase c = wcase_make(q, cases[i][0], cases[i][1], gs, seed % 2 ? CQ_BF16 : CQ_F32, false, seed, 0);
+            char label[128];
+            snprintf(label, sizeof label, "amx %s N=%lld K=%lld gs=%lld M=%lld", qname(q), (long long)c.n,
+                     (long long)c.k, (long long)gs, (long long)cases[i][3]);
+            if (q == CQ_QINT8) check_config(&c, cases[i][3], CQ_I8, CQ_F32, CQ_MATMUL_EXACT, true, seed, label);
+            if (c.w->fast_ok) check_config(&c, cases[i][3], CQ_F32, CQ_BF16, CQ_MATMUL_FAST, false, seed, label);
+            wcase_free(&c);
+        }
+#else
+    tst_skip("not an x86-64 build: there are no AMX kernels");
+#endif
 }
 
 /* Fast mode quantizes activations to int8 per block; against exact it stays within a few
@@ -640,20 +686,69 @@ TST(kernel_matmul_rejects_bad_arguments) {
     wcase_free(&c8);
 }
 
-TST(kernel_dispatch_report_and_cap) {
-    CHECK(cq_kernel_op_count() >= 15);
-    for (int op = 0; op < cq_kernel_op_count(); op++) {
-        CHECK(cq_kernel_op_name(op) != NULL);
-        CHECK(cq_kernel_op_has(op, CQ_ISA_REF));
-        CHECK(cq_isa_supported(cq_kernel_op_chosen(op)));
+/* The registry's own rules: unique names that end in their level, the reference in every slot
+ * and first there, tiles in gemm names, and the public report agreeing with dispatch. */
+TST(kernel_registry_is_consistent) {
+    int n = cq__kernel_count(), chosen = 0;
+    CHECK(n == cq_kernel_count() && n > 0);
+    for (int i = 0; i < n; i++) {
+        const cq__kernel *k = cq__kernel_get(i);
+        const char *sep = strstr(k->name, "__");
+        CHECKF(sep && !strncmp(sep + 2, cq_isa_name(k->isa), strlen(cq_isa_name(k->isa))), "%s: level %s", k->name,
+               cq_isa_name(k->isa));
+        for (int j = 0; j < i; j++) CHECKF(strcmp(k->name, cq__kernel_get(j)->name) != 0, "%s registered twice", k->name);
+        bool mm = k->op == CQ__OP_matmul_w8a8 || k->op == CQ__OP_matmul_exact || k->op == CQ__OP_matmul_fast;
+        CHECKF(mm == (k->wfmt != CQ__W_NONE), "%s: weight format", k->name);
+        if (mm) {
+            char tile[32];
+            snprintf(tile, sizeof tile, "_%dx%d__", k->mr, k->nr);
+            CHECKF(strstr(k->name, tile) && !strncmp(k->name, "gemm_", 5), "%s: tile %dx%d", k->name, k->mr, k->nr);
+        }
+        const cq__kernel *ref = cq__kernel_at(CQ_ISA_REF, k->op, k->wfmt);
+        CHECKF(ref && kernel_index(ref) <= i, "%s: no reference kernel registered before it", k->name);
+        cq_kernel_info info;
+        CHECK(cq_kernel_get(i, &info, NULL) == CQ_OK && !strcmp(info.name, k->name));
+        CHECK(info.chosen == (cq__kernel_pick(k->op, k->wfmt) == k));
+        chosen += info.chosen;
     }
-    CHECK(cq_kernel_op_name(-1) == NULL && cq_kernel_op_name(cq_kernel_op_count()) == NULL);
+    CHECK(chosen == cq_kernel_slot_count());
+    cq_err err = {0};
+    cq_kernel_info info;
+    CHECK(cq_kernel_get(n, &info, &err) == CQ_E_ARG && strstr(err.msg, "index"));
+    CHECK(cq_kernel_get(-1, &info, NULL) == CQ_E_ARG);
+}
+
+/* Dispatch runs, per slot, the last registered kernel the CPU can run and the cap allows: so the
+ * AVX512-BF16 exact-mode kernels replace the plain avx512 ones exactly where the CPU has the
+ * feature. */
+TST(kernel_dispatch_picks_last_allowed) {
+    for (int i = 0; i < cq__kernel_count(); i++) {
+        const cq__kernel *k = cq__kernel_get(i), *want = NULL;
+        for (int j = 0; j < cq__kernel_count(); j++) {
+            const cq__kernel *o = cq__kernel_get(j);
+            if (o->op == k->op && o->wfmt == k->wfmt && cq__kernel_allowed(o)) want = o;
+        }
+        CHECKF(cq__kernel_pick(k->op, k->wfmt) == want, "slot of %s: picks %s, expected %s", k->name,
+               cq__kernel_pick(k->op, k->wfmt)->name, want ? want->name : "none");
+    }
+#if defined(__x86_64__) && !defined(CQ_KERNELS_REF_ONLY)
+    const char *exact = cq__kernel_pick(CQ__OP_matmul_exact, CQ__W_QINT4)->name;
+    bool bf16 = cq_cpu_get_info()->avx512_bf16 && cq_isa_active() >= CQ_ISA_AVX512;
+    CHECKF(bf16 == (strstr(exact, "__avx512bf16") != NULL), "exact qint4 runs %s", exact);
+#endif
+}
+
+TST(kernel_dispatch_report_and_cap) {
     cq_isa saved = cq_get_isa_cap(), isa;
     CHECK(cq_isa_parse("AVX512", &isa, NULL) == CQ_OK && isa == CQ_ISA_AVX512);
     cq_err err = {0};
     CHECK(cq_isa_parse("sse9", &isa, &err) == CQ_E_ARG && strstr(err.msg, "sse9"));
     CHECK(cq_set_isa_cap(CQ_ISA_REF, NULL) == CQ_OK && cq_isa_active() == CQ_ISA_REF);
-    for (int op = 0; op < cq_kernel_op_count(); op++) CHECK(cq_kernel_op_chosen(op) == CQ_ISA_REF);
+    for (int i = 0; i < cq_kernel_count(); i++) {
+        cq_kernel_info k;
+        CHECK(cq_kernel_get(i, &k, NULL) == CQ_OK);
+        CHECKF(k.chosen == (k.isa == CQ_ISA_REF), "%s chosen under the ref cap: %d", k.name, k.chosen);
+    }
     /* a level of the other architecture leaves only the reference */
 #if defined(__x86_64__)
     CHECK(cq_set_isa_cap(CQ_ISA_NEON, NULL) == CQ_OK && cq_isa_active() == CQ_ISA_REF);

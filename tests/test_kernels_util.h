@@ -1,8 +1,8 @@
 /*
  * test_kernels_util.h - helpers shared by the kernel tests (tests/test_kernels*.c): a seeded
- * generator, canary-guarded buffers, and a loop over the ISA levels this CPU runs. The kernel
- * tests need only core + kernels (no io, no BLAS), so `make test-aarch64` can run them under
- * qemu.
+ * generator, canary-guarded buffers, and the loop over the registered kernels this CPU runs.
+ * The kernel tests need only core + kernels (no io, no BLAS), so `make test-aarch64` can run
+ * them under qemu.
  */
 #ifndef CQ_TEST_KERNELS_UTIL_H
 #define CQ_TEST_KERNELS_UTIL_H
@@ -61,13 +61,28 @@ static inline int kbuf_canaries_ok(const kbuf *b) {
 
 static inline void kbuf_free(kbuf *b) { cq_aligned_free(b->base); }
 
-/* The levels other than ref that this CPU can run, for "every variant vs ref" loops. */
-static inline int kernel_levels(cq_isa *out) {
-    int n = 0;
-    for (int i = 1; i < CQ_ISA_COUNT; i++)
-        if (cq_isa_supported((cq_isa)i)) out[n++] = (cq_isa)i;
-    return n;
+/* The registered kernels of slot (op, w) other than the reference that dispatch may run now
+ * (the CPU can run them and the cap allows their level): FOR_EACH_KERNEL(k, op, w) { ... }.
+ * Tests take their kernels from the registry, so a kernel added to it is tested unchanged. */
+static inline const cq__kernel *next_kernel(const cq__kernel *prev, cq__op op, cq__wfmt w) {
+    int i = 0, n = cq__kernel_count();
+    if (prev)
+        while (i < n && cq__kernel_get(i++) != prev) {}
+    for (; i < n; i++) {
+        const cq__kernel *k = cq__kernel_get(i);
+        if (k->op == op && k->wfmt == w && k->isa != CQ_ISA_REF && cq__kernel_allowed(k)) return k;
+    }
+    return NULL;
 }
+static inline int kernel_index(const cq__kernel *k) {
+    for (int i = 0; i < cq__kernel_count(); i++)
+        if (cq__kernel_get(i) == k) return i;
+    return -1;
+}
+#define FOR_EACH_KERNEL(k, op, w) for (const cq__kernel *k = next_kernel(NULL, op, w); k; k = next_kernel(k, op, w))
+#define FOR_EACH_VEC_KERNEL(k, field) FOR_EACH_KERNEL(k, CQ__OP_##field, CQ__W_NONE)
+/* The reference function of an elementwise op. */
+#define REF_VEC(field) (cq__kernel_at(CQ_ISA_REF, CQ__OP_##field, CQ__W_NONE)->fn.field)
 
 static inline uint32_t f32_bits(float f) {
     uint32_t u;

@@ -30,16 +30,16 @@ typedef void (*u16_to_f32)(const uint16_t *, float *, int64_t);
 typedef void (*f32_to_u8)(const float *, uint8_t *, int64_t);
 typedef void (*u8_to_f32)(const uint8_t *, float *, int64_t);
 
-/* Runs fn over the same inputs at every offset 0..2 and every length 0..33 (tails), then the
- * whole array, comparing bytes with the reference and checking the canaries. */
-#define CHECK_CONVERT(label, fn, ref, in, n, in_t, out_t)                                                  \
+/* Runs kernel k (of op `field`) over the same inputs at every offset 0..2 and every length
+ * 0..33 (tails), then the whole array, comparing bytes with the reference and checking the
+ * canaries. */
+#define CHECK_CONVERT(k, field, in, n, in_t, out_t)                                                        \
     do {                                                                                                   \
         out_t *want = malloc((size_t)(n) * sizeof(out_t) + 1);                                             \
-        ref(in, want, n);                                                                                  \
+        REF_VEC(field)(in, want, n);                                                                       \
         kbuf got = kbuf_new((size_t)(n) * sizeof(out_t), sizeof(out_t));                                   \
-        fn(in, (out_t *)got.p, n);                                                                         \
-        CHECKF(!memcmp(got.p, want, (size_t)(n) * sizeof(out_t)) && kbuf_canaries_ok(&got), "%s %s", label, \
-               cq_isa_name(isa));                                                                          \
+        (k)->fn.field(in, (out_t *)got.p, n);                                                              \
+        CHECKF(!memcmp(got.p, want, (size_t)(n) * sizeof(out_t)) && kbuf_canaries_ok(&got), "%s", (k)->name); \
         if (memcmp(got.p, want, (size_t)(n) * sizeof(out_t)))                                              \
             for (int64_t i_ = 0; i_ < (n); i_++)                                                           \
                 if (memcmp(got.p + i_ * sizeof(out_t), want + i_, sizeof(out_t))) {                        \
@@ -50,38 +50,31 @@ typedef void (*u8_to_f32)(const uint8_t *, float *, int64_t);
         for (int len = 0; len <= 33; len++)                                                                \
             for (int off = 0; off < 3; off++) {                                                            \
                 kbuf t = kbuf_new((size_t)len * sizeof(out_t), (size_t)off * sizeof(out_t));               \
-                fn((in) + off, (out_t *)t.p, len);                                                          \
-                ref((in) + off, want, len);                                                                \
+                (k)->fn.field((in) + off, (out_t *)t.p, len);                                              \
+                REF_VEC(field)((in) + off, want, len);                                                     \
                 CHECKF(!memcmp(t.p, want, (size_t)len * sizeof(out_t)) && kbuf_canaries_ok(&t),            \
-                       "%s %s len %d off %d", label, cq_isa_name(isa), len, off);                          \
+                       "%s len %d off %d", (k)->name, len, off);                                           \
                 kbuf_free(&t);                                                                             \
             }                                                                                              \
         free(want);                                                                                        \
     } while (0)
 
 static void check_conversions(uint32_t stride) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     int64_t nf;
     float *f = f32_inputs(&nf, stride);
     uint16_t *h = malloc(65536 * sizeof(uint16_t) + 64);
     uint8_t b[256 + 64];
     for (int i = 0; i < 65536; i++) h[i] = (uint16_t)i;
     for (int i = 0; i < 256; i++) b[i] = (uint8_t)i;
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    for (int li = 0; li < nl; li++) {
-        cq_isa isa = lv[li];
-        const cq__kernels *k = cq__kernels_for(isa);
-        if (k->f32_to_f16) CHECK_CONVERT("f32->f16", k->f32_to_f16, ref->f32_to_f16, f, nf, float, uint16_t);
-        if (k->f32_to_bf16) CHECK_CONVERT("f32->bf16", k->f32_to_bf16, ref->f32_to_bf16, f, nf, float, uint16_t);
-        if (k->f32_to_e4m3) CHECK_CONVERT("f32->e4m3fn", k->f32_to_e4m3, ref->f32_to_e4m3, f, nf, float, uint8_t);
-        if (k->f32_to_e5m2) CHECK_CONVERT("f32->e5m2", k->f32_to_e5m2, ref->f32_to_e5m2, f, nf, float, uint8_t);
-        if (k->f16_to_f32) CHECK_CONVERT("f16->f32", k->f16_to_f32, ref->f16_to_f32, h, 65536, uint16_t, float);
-        if (k->bf16_to_f32) CHECK_CONVERT("bf16->f32", k->bf16_to_f32, ref->bf16_to_f32, h, 65536, uint16_t, float);
-        if (k->e4m3_to_f32) CHECK_CONVERT("e4m3fn->f32", k->e4m3_to_f32, ref->e4m3_to_f32, b, 256, uint8_t, float);
-        if (k->e5m2_to_f32) CHECK_CONVERT("e5m2->f32", k->e5m2_to_f32, ref->e5m2_to_f32, b, 256, uint8_t, float);
-    }
-    if (!nl) CHECK(ref->f32_to_f16 != NULL);
+    FOR_EACH_VEC_KERNEL(k, f32_to_f16) CHECK_CONVERT(k, f32_to_f16, f, nf, float, uint16_t);
+    FOR_EACH_VEC_KERNEL(k, f32_to_bf16) CHECK_CONVERT(k, f32_to_bf16, f, nf, float, uint16_t);
+    FOR_EACH_VEC_KERNEL(k, f32_to_e4m3) CHECK_CONVERT(k, f32_to_e4m3, f, nf, float, uint8_t);
+    FOR_EACH_VEC_KERNEL(k, f32_to_e5m2) CHECK_CONVERT(k, f32_to_e5m2, f, nf, float, uint8_t);
+    FOR_EACH_VEC_KERNEL(k, f16_to_f32) CHECK_CONVERT(k, f16_to_f32, h, 65536, uint16_t, float);
+    FOR_EACH_VEC_KERNEL(k, bf16_to_f32) CHECK_CONVERT(k, bf16_to_f32, h, 65536, uint16_t, float);
+    FOR_EACH_VEC_KERNEL(k, e4m3_to_f32) CHECK_CONVERT(k, e4m3_to_f32, b, 256, uint8_t, float);
+    FOR_EACH_VEC_KERNEL(k, e5m2_to_f32) CHECK_CONVERT(k, e5m2_to_f32, b, 256, uint8_t, float);
+    CHECK(REF_VEC(f32_to_f16) != NULL); /* something is asserted where only the reference runs */
     free(f);
     free(h);
 }
@@ -90,35 +83,25 @@ TST(kernel_vec_conversions_match_ref) { check_conversions(65537); }
 
 /* Every f32 bit pattern through the four f32 -> narrow conversions, in 16 M chunks. */
 TST_FULL(kernel_vec_conversions_match_ref_all_f32) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     const int64_t chunk = (int64_t)1 << 24;
     float *f = malloc((size_t)chunk * sizeof(float));
     uint16_t *want16 = malloc((size_t)chunk * 2), *got16 = malloc((size_t)chunk * 2);
     uint8_t *want8 = malloc((size_t)chunk), *got8 = malloc((size_t)chunk);
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    long bad[CQ_ISA_COUNT][4] = {{0}};
+    long *bad = calloc((size_t)cq__kernel_count(), sizeof(long)); /* chunks differing, per kernel index */
     for (uint64_t base = 0; base < 0x100000000ull; base += (uint64_t)chunk) {
         for (int64_t i = 0; i < chunk; i++) f[i] = bits_f32((uint32_t)(base + (uint64_t)i));
-        for (int c = 0; c < 4; c++) {
-            if (c == 0) ref->f32_to_f16(f, want16, chunk);
-            if (c == 1) ref->f32_to_bf16(f, want16, chunk);
-            if (c == 2) ref->f32_to_e4m3(f, want8, chunk);
-            if (c == 3) ref->f32_to_e5m2(f, want8, chunk);
-            for (int li = 0; li < nl; li++) {
-                const cq__kernels *k = cq__kernels_for(lv[li]);
-                if (c == 0 && k->f32_to_f16) k->f32_to_f16(f, got16, chunk), bad[li][c] += !!memcmp(got16, want16, (size_t)chunk * 2);
-                if (c == 1 && k->f32_to_bf16) k->f32_to_bf16(f, got16, chunk), bad[li][c] += !!memcmp(got16, want16, (size_t)chunk * 2);
-                if (c == 2 && k->f32_to_e4m3) k->f32_to_e4m3(f, got8, chunk), bad[li][c] += !!memcmp(got8, want8, (size_t)chunk);
-                if (c == 3 && k->f32_to_e5m2) k->f32_to_e5m2(f, got8, chunk), bad[li][c] += !!memcmp(got8, want8, (size_t)chunk);
-            }
-        }
+        REF_VEC(f32_to_f16)(f, want16, chunk);
+        FOR_EACH_VEC_KERNEL(k, f32_to_f16) k->fn.f32_to_f16(f, got16, chunk), bad[kernel_index(k)] += !!memcmp(got16, want16, (size_t)chunk * 2);
+        REF_VEC(f32_to_bf16)(f, want16, chunk);
+        FOR_EACH_VEC_KERNEL(k, f32_to_bf16) k->fn.f32_to_bf16(f, got16, chunk), bad[kernel_index(k)] += !!memcmp(got16, want16, (size_t)chunk * 2);
+        REF_VEC(f32_to_e4m3)(f, want8, chunk);
+        FOR_EACH_VEC_KERNEL(k, f32_to_e4m3) k->fn.f32_to_e4m3(f, got8, chunk), bad[kernel_index(k)] += !!memcmp(got8, want8, (size_t)chunk);
+        REF_VEC(f32_to_e5m2)(f, want8, chunk);
+        FOR_EACH_VEC_KERNEL(k, f32_to_e5m2) k->fn.f32_to_e5m2(f, got8, chunk), bad[kernel_index(k)] += !!memcmp(got8, want8, (size_t)chunk);
     }
-    static const char *names[4] = {"f32->f16", "f32->bf16", "f32->e4m3fn", "f32->e5m2"};
-    for (int li = 0; li < nl; li++)
-        for (int c = 0; c < 4; c++)
-            CHECKF(bad[li][c] == 0, "%s %s: %ld chunks differ", names[c], cq_isa_name(lv[li]), bad[li][c]);
-    if (!nl) CHECK(ref->f32_to_f16 != NULL);
+    for (int i = 0; i < cq__kernel_count(); i++)
+        CHECKF(bad[i] == 0, "%s: %ld chunks differ", cq__kernel_get(i)->name, bad[i]);
+    free(bad);
     free(f);
     free(want16);
     free(got16);
@@ -128,18 +111,16 @@ TST_FULL(kernel_vec_conversions_match_ref_all_f32) {
 
 /* The reference conversions are the core scalar casts. */
 TST(kernel_vec_ref_conversions_are_core_casts) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     float f[4] = {1.0f / 3.0f, -448.0f, 1e-9f, 70000.0f};
     uint16_t h[4];
     uint8_t b[4];
-    ref->f32_to_bf16(f, h, 4);
+    REF_VEC(f32_to_bf16)(f, h, 4);
     for (int i = 0; i < 4; i++) CHECK(h[i] == cq_f32_to_bf16(f[i]));
-    ref->f32_to_e4m3(f, b, 4);
+    REF_VEC(f32_to_e4m3)(f, b, 4);
     for (int i = 0; i < 4; i++) CHECK(b[i] == cq_f32_to_f8_e4m3fn(f[i]));
 }
 
 TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     krng r = {11};
     const int n = 203;
     float *x = malloc(n * sizeof(float));
@@ -154,51 +135,62 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
     const void *srcs[3] = {x, xh, xb};
     const cq_dtype dts[3] = {CQ_F32, CQ_F16, CQ_BF16};
     const float scales[] = {0.5f, 0.0173f, 0.0f, 3.0f};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    for (int li = 0; li < nl; li++) {
-        const cq__kernels *k = cq__kernels_for(lv[li]);
-        const char *isa = cq_isa_name(lv[li]);
-        if (!k->absmax || !k->quantize_i8 || !k->dequantize_i8 || !k->sum_i8) continue; /* falls back to a tested level */
-        for (int d = 0; d < 3; d++) {
-            size_t es = cq_dtype_size(dts[d]);
-            for (int len = 0; len <= n; len += len < 40 ? 1 : 37) {
-                for (int off = 0; off < 2 && off + len <= n; off++) {
-                    const void *src = (const uint8_t *)srcs[d] + (size_t)off * es;
-                    float a = k->absmax(src, dts[d], len), b = ref->absmax(src, dts[d], len);
-                    CHECKF(f32_bits(a) == f32_bits(b), "absmax %s %s len %d: %a vs %a", isa, cq_dtype_name(dts[d]), len,
-                           a, b);
-                    for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
-                        kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
-                        int8_t want[256];
-                        k->quantize_i8(src, dts[d], len, scales[si], (int8_t *)q.p);
-                        ref->quantize_i8(src, dts[d], len, scales[si], want);
-                        CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "quantize_i8 %s %s len %d s %g",
-                               isa, cq_dtype_name(dts[d]), len, scales[si]);
-                        kbuf y = kbuf_new((size_t)len * es, es * (size_t)off);
-                        uint8_t ywant[256 * 4];
-                        k->dequantize_i8(want, len, scales[si], y.p, dts[d]);
-                        ref->dequantize_i8(want, len, scales[si], ywant, dts[d]);
-                        CHECKF(!memcmp(y.p, ywant, (size_t)len * es) && kbuf_canaries_ok(&y), "dequantize_i8 %s %s len %d",
-                               isa, cq_dtype_name(dts[d]), len);
-                        CHECKF(k->sum_i8(want, len) == ref->sum_i8(want, len), "sum_i8 %s len %d", isa, len);
-                        kbuf_free(&q);
-                        kbuf_free(&y);
-                    }
-                }
-            }
+/* every run: dtype d, length len, offset off (src) */
+#define FOR_RUNS                                                                 \
+    for (int d = 0; d < 3; d++)                                                  \
+        for (int len = 0; len <= n; len += len < 40 ? 1 : 37)                    \
+            for (int off = 0; off < 2 && off + len <= n; off++)                  \
+                for (const void *src = (const uint8_t *)srcs[d] + (size_t)off * cq_dtype_size(dts[d]); src; src = NULL)
+    /* NaN propagates through absmax; NaN quantizes to 0 */
+    float nanv[20];
+    for (int i = 0; i < 20; i++) nanv[i] = (float)i;
+    nanv[13] = bits_f32(0x7fc00001);
+    FOR_EACH_VEC_KERNEL(k, absmax) {
+        FOR_RUNS {
+            float a = k->fn.absmax(src, dts[d], len), b = REF_VEC(absmax)(src, dts[d], len);
+            CHECKF(f32_bits(a) == f32_bits(b), "%s %s len %d: %a vs %a", k->name, cq_dtype_name(dts[d]), len, a, b);
         }
-        /* NaN propagates through absmax; NaN quantizes to 0 */
-        float nanv[20];
-        for (int i = 0; i < 20; i++) nanv[i] = (float)i;
-        nanv[13] = bits_f32(0x7fc00001);
-        CHECK(f32_bits(k->absmax(nanv, CQ_F32, 20)) == f32_bits(ref->absmax(nanv, CQ_F32, 20)));
-        CHECK(isnan(k->absmax(nanv, CQ_F32, 20)));
+        CHECK(f32_bits(k->fn.absmax(nanv, CQ_F32, 20)) == f32_bits(REF_VEC(absmax)(nanv, CQ_F32, 20)));
+        CHECK(isnan(k->fn.absmax(nanv, CQ_F32, 20)));
+    }
+    FOR_EACH_VEC_KERNEL(k, quantize_i8) {
+        FOR_RUNS for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+            kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
+            int8_t want[256];
+            k->fn.quantize_i8(src, dts[d], len, scales[si], (int8_t *)q.p);
+            REF_VEC(quantize_i8)(src, dts[d], len, scales[si], want);
+            CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "%s %s len %d s %g", k->name,
+                   cq_dtype_name(dts[d]), len, scales[si]);
+            kbuf_free(&q);
+        }
         int8_t qn[20];
-        k->quantize_i8(nanv, CQ_F32, 20, 1.0f, qn);
+        k->fn.quantize_i8(nanv, CQ_F32, 20, 1.0f, qn);
         CHECK(qn[13] == 0 && qn[19] == 19);
     }
-    if (!nl) CHECK(ref->absmax(x, CQ_F32, n) == 1e30f);
+    /* dequantize and sum the reference's codes of every run */
+    FOR_EACH_VEC_KERNEL(k, dequantize_i8) {
+        FOR_RUNS for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+            size_t es = cq_dtype_size(dts[d]);
+            int8_t codes[256];
+            REF_VEC(quantize_i8)(src, dts[d], len, scales[si], codes);
+            kbuf y = kbuf_new((size_t)len * es, es * (size_t)off);
+            uint8_t ywant[256 * 4];
+            k->fn.dequantize_i8(codes, len, scales[si], y.p, dts[d]);
+            REF_VEC(dequantize_i8)(codes, len, scales[si], ywant, dts[d]);
+            CHECKF(!memcmp(y.p, ywant, (size_t)len * es) && kbuf_canaries_ok(&y), "%s %s len %d", k->name,
+                   cq_dtype_name(dts[d]), len);
+            kbuf_free(&y);
+        }
+    }
+    FOR_EACH_VEC_KERNEL(k, sum_i8) {
+        FOR_RUNS for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
+            int8_t codes[256];
+            REF_VEC(quantize_i8)(src, dts[d], len, scales[si], codes);
+            CHECKF(k->fn.sum_i8(codes, len) == REF_VEC(sum_i8)(codes, len), "%s len %d", k->name, len);
+        }
+    }
+#undef FOR_RUNS
+    CHECK(REF_VEC(absmax)(x, CQ_F32, n) == 1e30f);
     free(x);
     free(xh);
     free(xb);
@@ -221,27 +213,21 @@ static int bytes_differ(const void *a, const void *b, int64_t n) {
 /* Every f16 and bf16 value (NaN, inf, subnormals, ties after the division) through quantize_i8
  * at scales from tiny to huge, each level against the reference. */
 TST(kernel_vec_quantize_i8_every_half_input) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     uint16_t *h = every_u16();
     int8_t *want = malloc(65536), *got = malloc(65536);
     const float scales[] = {1.0f, 0.5f, 0.0173f, 3.0f, 1.0f / 127.0f, 0x1p-24f, 0x1p-130f, 0x1p100f, 65504.0f, -0.75f,
                             0.0f};
     const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
     for (int d = 0; d < 2; d++)
         for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
-            ref->quantize_i8(h, dts[d], 65536, scales[si], want);
-            for (int li = 0; li < nl; li++) {
-                const cq__kernels *k = cq__kernels_for(lv[li]);
-                if (!k->quantize_i8) continue;
-                k->quantize_i8(h, dts[d], 65536, scales[si], got);
+            REF_VEC(quantize_i8)(h, dts[d], 65536, scales[si], want);
+            FOR_EACH_VEC_KERNEL(k, quantize_i8) {
+                k->fn.quantize_i8(h, dts[d], 65536, scales[si], got);
                 int bad = bytes_differ(got, want, 65536);
-                CHECKF(bad == 0, "%s %s scale %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]),
-                       scales[si], bad);
+                CHECKF(bad == 0, "%s %s scale %a: %d codes differ", k->name, cq_dtype_name(dts[d]), scales[si], bad);
             }
         }
-    if (!nl) CHECK(ref->quantize_i8 != NULL);
+    CHECK(REF_VEC(quantize_i8) != NULL);
     free(h);
     free(want);
     free(got);
@@ -251,7 +237,6 @@ TST(kernel_vec_quantize_i8_every_half_input) {
  * reference on runs of every length up to 40 and then every 37th, at two alignments, with signed
  * zeros, infinities, a NaN, ties after the division, and zero and NaN scales. */
 TST(kernel_vec_minmax_affine_codes_match_ref) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     krng r = {23};
     const int n = 260;
     float *x = malloc(n * sizeof(float));
@@ -267,46 +252,39 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
     const void *srcs[3] = {x, xh, xb};
     const cq_dtype dts[3] = {CQ_F32, CQ_F16, CQ_BF16};
     const float params[][2] = {{0.5f, 0.75f}, {0.0173f, 3.1f}, {0.0f, 1.0f}, {NAN, 0.0f}, {1.0f / 15.0f, -0.0f}};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    for (int li = 0; li < nl; li++) {
-        const cq__kernels *k = cq__kernels_for(lv[li]);
-        const char *isa = cq_isa_name(lv[li]);
-        if (!k->minmax || !k->affine_codes) continue; /* falls back to a tested level */
-        for (int d = 0; d < 3; d++) {
-            size_t es = cq_dtype_size(dts[d]);
-            for (int len = 0; len <= n - 1; len += len < 40 ? 1 : 37) {
-                for (int off = 0; off < 2 && off + len <= n; off++) {
-                    const void *src = (const uint8_t *)srcs[d] + (size_t)off * es;
-                    float a[2], b[2];
-                    k->minmax(src, dts[d], len, &a[0], &a[1]);
-                    ref->minmax(src, dts[d], len, &b[0], &b[1]);
-                    CHECKF(f32_bits(a[0]) == f32_bits(b[0]) && f32_bits(a[1]) == f32_bits(b[1]),
-                           "minmax %s %s len %d off %d: %a %a vs %a %a", isa, cq_dtype_name(dts[d]), len, off, a[0], a[1],
-                           b[0], b[1]);
-                    for (size_t pi = 0; pi < CQ_ARRAY_LEN(params); pi++)
-                        for (int bits = 2; bits <= 4; bits += 2) {
-                            float qmax = (float)((1 << bits) - 1);
-                            kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
-                            uint8_t want[300];
-                            k->affine_codes(src, dts[d], len, params[pi][0], params[pi][1], qmax, q.p);
-                            ref->affine_codes(src, dts[d], len, params[pi][0], params[pi][1], qmax, want);
-                            CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q),
-                                   "affine_codes %s %s len %d off %d scale %g shift %g bits %d", isa,
-                                   cq_dtype_name(dts[d]), len, off, params[pi][0], params[pi][1], bits);
-                            kbuf_free(&q);
-                        }
-                }
-            }
-        }
+#define FOR_RUNS                                                                 \
+    for (int d = 0; d < 3; d++)                                                  \
+        for (int len = 0; len <= n - 1; len += len < 40 ? 1 : 37)                \
+            for (int off = 0; off < 2 && off + len <= n; off++)                  \
+                for (const void *src = (const uint8_t *)srcs[d] + (size_t)off * cq_dtype_size(dts[d]); src; src = NULL)
+    FOR_EACH_VEC_KERNEL(k, minmax) FOR_RUNS {
+        float a[2], b[2];
+        k->fn.minmax(src, dts[d], len, &a[0], &a[1]);
+        REF_VEC(minmax)(src, dts[d], len, &b[0], &b[1]);
+        CHECKF(f32_bits(a[0]) == f32_bits(b[0]) && f32_bits(a[1]) == f32_bits(b[1]), "%s %s len %d off %d: %a %a vs %a %a",
+               k->name, cq_dtype_name(dts[d]), len, off, a[0], a[1], b[0], b[1]);
     }
+    FOR_EACH_VEC_KERNEL(k, affine_codes) FOR_RUNS {
+        for (size_t pi = 0; pi < CQ_ARRAY_LEN(params); pi++)
+            for (int bits = 2; bits <= 4; bits += 2) {
+                float qmax = (float)((1 << bits) - 1);
+                kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
+                uint8_t want[300];
+                k->fn.affine_codes(src, dts[d], len, params[pi][0], params[pi][1], qmax, q.p);
+                REF_VEC(affine_codes)(src, dts[d], len, params[pi][0], params[pi][1], qmax, want);
+                CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "%s %s len %d off %d scale %g shift %g bits %d",
+                       k->name, cq_dtype_name(dts[d]), len, off, params[pi][0], params[pi][1], bits);
+                kbuf_free(&q);
+            }
+    }
+#undef FOR_RUNS
     /* the reference's rules: NaN in both, zeros ordered -0 < +0, empty runs */
     float zs[4] = {0.0f, -0.0f, 0.0f, 1.0f}, lo, hi;
-    ref->minmax(zs, CQ_F32, 3, &lo, &hi);
+    REF_VEC(minmax)(zs, CQ_F32, 3, &lo, &hi);
     CHECK(lo == 0.0f && signbit(lo) && hi == 0.0f && !signbit(hi));
-    ref->minmax(x, CQ_F32, n, &lo, &hi);
+    REF_VEC(minmax)(x, CQ_F32, n, &lo, &hi);
     CHECK(isnan(lo) && isnan(hi));
-    ref->minmax(x, CQ_F32, 0, &lo, &hi);
+    REF_VEC(minmax)(x, CQ_F32, 0, &lo, &hi);
     CHECK(lo == INFINITY && hi == -INFINITY);
     /* the public wrappers: several chunks merge to the one-run result */
     int64_t big = ((int64_t)1 << 17) + 5;
@@ -315,11 +293,11 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
     y[70000] = -0.0f, y[3] = 5.0f, y[big - 1] = -7.0f;
     cq_vec_minmax(y, CQ_F32, big, &lo, &hi);
     float rl, rh;
-    ref->minmax(y, CQ_F32, big, &rl, &rh);
+    REF_VEC(minmax)(y, CQ_F32, big, &rl, &rh);
     CHECK(f32_bits(lo) == f32_bits(rl) && f32_bits(hi) == f32_bits(rh) && hi == 5.0f && lo == -7.0f);
     uint8_t *c1 = malloc((size_t)big), *c2 = malloc((size_t)big);
     cq_vec_affine_codes(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 4, c1);
-    ref->affine_codes(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 15.0f, c2);
+    REF_VEC(affine_codes)(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 15.0f, c2);
     CHECK(!memcmp(c1, c2, (size_t)big));
     free(y), free(c1), free(c2);
     free(x), free(xh), free(xb);
@@ -328,7 +306,6 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
 /* fp8 quantization: every f16 and bf16 value, and f32 runs of every length up to 40 (then every
  * 37th) at two alignments, to each fp8 dtype, with zero, tiny and huge scales. */
 TST(kernel_vec_quantize_f8_match_ref) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     uint16_t *h = every_u16();
     uint8_t *want = malloc(65536), *got = malloc(65536);
     krng r = {31};
@@ -337,28 +314,24 @@ TST(kernel_vec_quantize_f8_match_ref) {
     f[5] = NAN, f[6] = INFINITY, f[7] = -INFINITY, f[8] = -0.0f, f[9] = 1e-30f;
     const float scales[] = {1.0f, 0.37f, 1.0f / 448.0f, 0x1p-20f, 0x1p60f, 0.0f, -2.0f};
     const cq_dtype fp8s[3] = {CQ_F8_E4M3FN, CQ_F8_E5M2, CQ_F8_E4M3FNUZ}, halves[2] = {CQ_F16, CQ_BF16};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
-    for (int li = 0; li < nl; li++) {
-        const cq__kernels *k = cq__kernels_for(lv[li]);
-        if (!k->quantize_f8) continue;
+    FOR_EACH_VEC_KERNEL(k, quantize_f8) {
         for (int o = 0; o < 3; o++)
             for (size_t si = 0; si < CQ_ARRAY_LEN(scales); si++) {
                 for (int d = 0; d < 2; d++) {
                     float sc = cq_round_to_dtype(scales[si], halves[d]);
-                    ref->quantize_f8(h, halves[d], 65536, sc, fp8s[o], want);
-                    k->quantize_f8(h, halves[d], 65536, sc, fp8s[o], got);
+                    REF_VEC(quantize_f8)(h, halves[d], 65536, sc, fp8s[o], want);
+                    k->fn.quantize_f8(h, halves[d], 65536, sc, fp8s[o], got);
                     int bad = bytes_differ(got, want, 65536);
-                    CHECKF(bad == 0, "%s %s -> %s scale %a: %d codes differ", cq_isa_name(lv[li]),
+                    CHECKF(bad == 0, "%s %s -> %s scale %a: %d codes differ", k->name,
                            cq_dtype_name(halves[d]), cq_dtype_name(fp8s[o]), sc, bad);
                 }
                 for (int len = 0; len < 299; len += len < 40 ? 1 : 37)
                     for (int off = 0; off < 2; off++) {
                         kbuf q = kbuf_new((size_t)len, (size_t)off + 1);
-                        k->quantize_f8(f + off, CQ_F32, len, scales[si], fp8s[o], q.p);
-                        ref->quantize_f8(f + off, CQ_F32, len, scales[si], fp8s[o], want);
+                        k->fn.quantize_f8(f + off, CQ_F32, len, scales[si], fp8s[o], q.p);
+                        REF_VEC(quantize_f8)(f + off, CQ_F32, len, scales[si], fp8s[o], want);
                         CHECKF(!memcmp(q.p, want, (size_t)len) && kbuf_canaries_ok(&q), "%s f32 -> %s len %d off %d",
-                               cq_isa_name(lv[li]), cq_dtype_name(fp8s[o]), len, off);
+                               k->name, cq_dtype_name(fp8s[o]), len, off);
                         kbuf_free(&q);
                     }
             }
@@ -369,7 +342,7 @@ TST(kernel_vec_quantize_f8_match_ref) {
     uint8_t *c1 = malloc((size_t)big), *c2 = malloc((size_t)big);
     for (int64_t i = 0; i < big; i++) y[i] = krng_n(&r, 100.0f);
     cq_vec_quantize_f8(y, CQ_F32, big, 0.25f, CQ_F8_E4M3FN, c1);
-    ref->quantize_f8(y, CQ_F32, big, 0.25f, CQ_F8_E4M3FN, c2);
+    REF_VEC(quantize_f8)(y, CQ_F32, big, 0.25f, CQ_F8_E4M3FN, c2);
     CHECK(!memcmp(c1, c2, (size_t)big));
     free(y), free(c1), free(c2);
     free(h), free(want), free(got);
@@ -377,39 +350,30 @@ TST(kernel_vec_quantize_f8_match_ref) {
 
 /* Every f16 and bf16 value through the affine codes at several (scale, shift) pairs. */
 TST(kernel_vec_affine_codes_every_half_input) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     uint16_t *h = every_u16();
     uint8_t *want = malloc(65536), *got = malloc(65536);
     const float params[][2] = {{1.0f, 0.0f}, {0.5f, 3.0f}, {0.0173f, 0.11f}, {2.0f / 15.0f, 1.0f}, {0x1p-20f, 0x1p-17f},
                                {100.0f, 700.0f}};
     const cq_dtype dts[2] = {CQ_F16, CQ_BF16};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
     for (int d = 0; d < 2; d++)
         for (size_t pi = 0; pi < CQ_ARRAY_LEN(params); pi++) {
             /* scale and shift as quanto has them: values of the weight's dtype */
             float sc = cq_round_to_dtype(params[pi][0], dts[d]), sh = cq_round_to_dtype(params[pi][1], dts[d]);
-            ref->affine_codes(h, dts[d], 65536, sc, sh, 15.0f, want);
-            for (int li = 0; li < nl; li++) {
-                const cq__kernels *k = cq__kernels_for(lv[li]);
-                if (!k->affine_codes) continue;
-                k->affine_codes(h, dts[d], 65536, sc, sh, 15.0f, got);
+            REF_VEC(affine_codes)(h, dts[d], 65536, sc, sh, 15.0f, want);
+            FOR_EACH_VEC_KERNEL(k, affine_codes) {
+                k->fn.affine_codes(h, dts[d], 65536, sc, sh, 15.0f, got);
                 int bad = bytes_differ(got, want, 65536);
-                CHECKF(bad == 0, "%s %s scale %a shift %a: %d codes differ", cq_isa_name(lv[li]), cq_dtype_name(dts[d]), sc,
-                       sh, bad);
+                CHECKF(bad == 0, "%s %s scale %a shift %a: %d codes differ", k->name, cq_dtype_name(dts[d]), sc, sh, bad);
             }
         }
-    if (!nl) CHECK(ref->affine_codes != NULL);
+    CHECK(REF_VEC(affine_codes) != NULL);
     free(h), free(want), free(got);
 }
 
 /* The fast-mode activation quantizer: blocks, padding, zero and tiny blocks, NaN and inf. */
 TST(kernel_vec_quantize_act_blocks_match_ref) {
-    const cq__kernels *ref = cq__kernels_for(CQ_ISA_REF);
     const int64_t cases[][3] = {/* K, gs (0 per channel), bits */ {5, 0, 4}, {40, 0, 8}, {300, 0, 2}, {256, 128, 4},
                                 {96, 32, 2}, {512, 512, 4}, {130, 0, 4}, {64, 16, 4}};
-    cq_isa lv[CQ_ISA_COUNT];
-    int nl = kernel_levels(lv);
     for (size_t c = 0; c < CQ_ARRAY_LEN(cases); c++) {
         int64_t K = cases[c][0], gs = cases[c][1], M = 3;
         int bits = (int)cases[c][2];
@@ -431,16 +395,13 @@ TST(kernel_vec_quantize_act_blocks_match_ref) {
         size_t rb = cq__qrow_bytes(w);
         uint8_t *want = malloc(rb * (size_t)M), *got = malloc(rb * (size_t)M);
         memset(want, 0x5a, rb * (size_t)M);
-        ref->quantize_rows(w, x, CQ_F32, K, 0, M, want);
-        for (int li = 0; li < nl; li++) {
-            const cq__kernels *k = cq__kernels_for(lv[li]);
-            if (!k->quantize_rows) continue;
+        REF_VEC(quantize_rows)(w, x, CQ_F32, K, 0, M, want);
+        FOR_EACH_VEC_KERNEL(k, quantize_rows) {
             memset(got, 0x5a, rb * (size_t)M);
-            k->quantize_rows(w, x, CQ_F32, K, 0, M, got);
-            CHECKF(!memcmp(got, want, rb * (size_t)M), "quantize_rows %s K=%lld gs=%lld", cq_isa_name(lv[li]),
-                   (long long)K, (long long)gs);
+            k->fn.quantize_rows(w, x, CQ_F32, K, 0, M, got);
+            CHECKF(!memcmp(got, want, rb * (size_t)M), "%s K=%lld gs=%lld", k->name, (long long)K, (long long)gs);
         }
-        if (!nl) CHECK(want[0] == 0);
+        CHECK(want[0] == 0);
         free(want);
         free(got);
         free(x);

@@ -151,3 +151,9 @@ bool cq__cpu_level_ok(cq_isa isa) {
     default: (void)c; return false;
     }
 }
+
+bool cq__cpu_has(unsigned needs) {
+    const cq_cpu_info *c = cq_cpu_get_info();
+    if ((needs & CQ__NEED_AVX512_BF16) && !c->avx512_bf16) return false;
+    return (needs & ~CQ__NEED_AVX512_BF16) == 0;
+}

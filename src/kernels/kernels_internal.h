@@ -131,10 +131,12 @@ typedef size_t (*cq__mm_scratch_fn)(const cq_mm_weight *w, int64_t m);
 typedef void (*cq__qrows_fn)(const cq_mm_weight *w, const void *x, cq_dtype xt, int64_t ldx, int64_t m0,
                              int64_t m1, uint8_t *xb);
 
-/* ---- the per-ISA tables ------------------------------------------------------------------------
- * One struct of function pointers per ISA level; NULL where the level has no variant of that
- * op (the dispatcher then falls back to the next lower level). CQ__OPS lists each op once:
- * its field, its report name and its type. */
+/* ---- the kernel registry ----------------------------------------------------------------------
+ * Every kernel is one entry of its level's list: a name that says what it computes, the op and
+ * weight format it is registered for (its slot), its level and any CPU features it needs beyond
+ * the level's, its register tile, and the function. The dispatcher picks one entry per slot;
+ * tests run every entry against the reference entry of its slot. CQ__OPS lists each op once:
+ * its field (also the union member holding its function), its report name and its type. */
 typedef void (*cq__f32_to_u16_fn)(const float *, uint16_t *, int64_t);
 typedef void (*cq__u16_to_f32_fn)(const uint16_t *, float *, int64_t);
 typedef void (*cq__f32_to_u8_fn)(const float *, uint8_t *, int64_t);
@@ -147,7 +149,7 @@ typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact i
 typedef void (*cq__minmax_fn)(const void *, cq_dtype, int64_t, float *, float *);
 typedef void (*cq__affine_codes_fn)(const void *, cq_dtype, int64_t, float, float, float, uint8_t *);
 
-#define CQ__OPS(X)                                                \
+#define CQ__VEC_OPS(X)                                            \
     X(f32_to_f16, "convert_f32_f16", cq__f32_to_u16_fn)          \
     X(f16_to_f32, "convert_f16_f32", cq__u16_to_f32_fn)          \
     X(f32_to_bf16, "convert_f32_bf16", cq__f32_to_u16_fn)        \
@@ -163,36 +165,85 @@ typedef void (*cq__affine_codes_fn)(const void *, cq_dtype, int64_t, float, floa
     X(sum_i8, "sum_i8", cq__sum_i8_fn)                           \
     X(minmax, "minmax", cq__minmax_fn)                           \
     X(affine_codes, "affine_codes", cq__affine_codes_fn)         \
-    X(quantize_rows, "quantize_act_blocks", cq__qrows_fn)        \
+    X(quantize_rows, "quantize_act_blocks", cq__qrows_fn)
+#define CQ__MM_OPS(X)                                             \
     X(matmul_w8a8, "matmul_w8a8", cq__mm_fn)                     \
     X(matmul_exact, "matmul_exact", cq__mm_fn)                   \
     X(matmul_fast, "matmul_fast", cq__mm_fn)
+#define CQ__OPS(X) CQ__VEC_OPS(X) CQ__MM_OPS(X)
+
+#define CQ__OP_ENUM(field, name, type) CQ__OP_##field,
+typedef enum { CQ__OPS(CQ__OP_ENUM) CQ__OP_COUNT } cq__op;
+#undef CQ__OP_ENUM
+
+/* Weight formats a matmul kernel is registered for (elementwise ops: CQ__W_NONE). */
+typedef enum { CQ__W_NONE, CQ__W_QINT8, CQ__W_QINT4, CQ__W_QINT2, CQ__W_F8_E4M3FN, CQ__W_F8_E5M2, CQ__W_COUNT } cq__wfmt;
+cq__wfmt cq__wfmt_of(const cq_mm_weight *w);
+const char *cq__wfmt_name(cq__wfmt f); /* "qint4"; "" for CQ__W_NONE */
+
+/* CPU features a kernel may need beyond its level's (a bit mask). */
+#define CQ__NEED_AVX512_BF16 1u
+
+/* A matmul kernel's name: activations, weights, output, tile MR x NR, level (+ suffix). */
+#define CQ__GEMM_NAME(act, wt, mr, nr, isa) CQ__GEMM_NAME_(act, wt, mr, nr, isa)
+#define CQ__GEMM_NAME_(act, wt, mr, nr, isa) "gemm_" act "_" wt "_f32_" #mr "x" #nr "__" isa
 
 #define CQ__OP_FIELD(field, name, type) type field;
-typedef struct cq__kernels {
-    CQ__OPS(CQ__OP_FIELD)
-    cq__mm_scratch_fn scratch_w8a8, scratch_exact, scratch_fast;
-} cq__kernels;
+typedef struct cq__kernel {
+    const char *name; /* e.g. "gemm_qd8_qb4w_f32_6x32__avx512" (docs/KERNELS.md, section 4) */
+    cq__op op;
+    cq__wfmt wfmt;
+    cq_isa isa;
+    unsigned needs;
+    int mr, nr; /* register tile: activation rows x output columns (elementwise: 1 x lanes) */
+    union {
+        CQ__OPS(CQ__OP_FIELD)
+    } fn;
+    cq__mm_scratch_fn scratch; /* matmul: scratch bytes per thread; NULL: none */
+} cq__kernel;
 #undef CQ__OP_FIELD
 
-extern const cq__kernels cq__kernels_ref;
+/* One level's entries, lowest priority first. */
+typedef struct {
+    const cq__kernel *k;
+    int n;
+} cq__kernel_list;
+
+extern const cq__kernel_list cq__kernels_ref;
 #if defined(__x86_64__)
-extern const cq__kernels cq__kernels_avx2;
-extern const cq__kernels cq__kernels_avx512;
-extern const cq__kernels cq__kernels_amx;
+extern const cq__kernel_list cq__kernels_avx2;
+extern const cq__kernel_list cq__kernels_avx512;
+extern const cq__kernel_list cq__kernels_amx;
 #endif
 #if defined(__aarch64__)
-extern const cq__kernels cq__kernels_neon;
+extern const cq__kernel_list cq__kernels_neon;
 #endif
 
-/* The table of one level (NULL if not built for this architecture); tests compare every table
- * the CPU supports against cq__kernels_ref. */
-const cq__kernels *cq__kernels_for(cq_isa isa);
-/* The dispatched table: for each op, the variant of the highest active level that has one. */
-const cq__kernels *cq__kernels_active(void);
+/* The registry: every level's entries, levels in ascending order. */
+int cq__kernel_count(void);
+const cq__kernel *cq__kernel_get(int i);
+/* This CPU (and OS) can run it; and, further, the cap allows its level. */
+bool cq__kernel_runnable(const cq__kernel *k);
+bool cq__kernel_allowed(const cq__kernel *k);
+/* The entry of a slot at exactly one level (NULL if that level registers none): the reference
+ * of a slot, or the kernel an AMX kernel hands shapes it does not cover. */
+const cq__kernel *cq__kernel_at(cq_isa isa, cq__op op, cq__wfmt w);
+/* The entry dispatch runs for a slot: of the allowed entries, the last registered. */
+const cq__kernel *cq__kernel_pick(cq__op op, cq__wfmt w);
+/* The dispatched function of an elementwise op: CQ__VEC(absmax)(x, t, n). */
+#define CQ__VEC(field) (cq__kernel_pick(CQ__OP_##field, CQ__W_NONE)->fn.field)
 
-/* cpu.c: the raw detection (once) and the AMX tile permission for this process. */
+/* matmul.c: cq_matmul and cq_matmul_work_size with the given matmul kernel instead of the
+ * dispatched one (tests run every registered kernel so). The kernel must be registered for
+ * the call's op and the weight's format (else CQ_E_ARG). */
+cq_status cq__matmul_with(const cq__kernel *k, const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype,
+                          int64_t ldx, void *y, cq_dtype y_dtype, int64_t ldy, const cq_matmul_opts *opts, cq_err *err);
+size_t cq__matmul_work_size_with(const cq__kernel *k, const cq_mm_weight *w, int64_t M, cq_dtype x_dtype);
+
+/* cpu.c: the raw detection (once) and the AMX tile permission for this process; whether the
+ * CPU has every feature of a CQ__NEED_* mask. */
 bool cq__cpu_level_ok(cq_isa isa);
+bool cq__cpu_has(unsigned needs);
 
 /* ---- helpers shared by the reference and the drivers ------------------------------------- */
 

@@ -32,21 +32,34 @@ typedef struct {
     int threads;
 } work_plan;
 
-static work_plan plan_work(const cq_mm_weight *w, const cq__kernels *k, int64_t M, cq_dtype x_dtype, mm_kind kind) {
+static work_plan plan_work(const cq_mm_weight *w, const cq__kernel *k, int64_t M, cq_dtype x_dtype, mm_kind kind) {
     work_plan p = {0, 0, cq_get_num_threads()};
-    cq__mm_scratch_fn scratch = kind == KIND_W8A8 ? k->scratch_w8a8 : kind == KIND_FAST ? k->scratch_fast : k->scratch_exact;
     if (kind == KIND_W8A8) p.shared = pad64((size_t)M * sizeof(int32_t));
     else if (kind == KIND_FAST) p.shared = (size_t)M * cq__qrow_bytes(w);
     else if (x_dtype == CQ_BF16) p.shared = pad64((size_t)M * (size_t)w->k * sizeof(float));
-    p.per_thread = scratch ? pad64(scratch(w, M)) : 0;
+    p.per_thread = k->scratch ? pad64(k->scratch(w, M)) : 0;
     return p;
+}
+
+static const cq__op g_kind_op[] = {[KIND_W8A8] = CQ__OP_matmul_w8a8, [KIND_EXACT] = CQ__OP_matmul_exact,
+                                   [KIND_FAST] = CQ__OP_matmul_fast};
+
+size_t cq__matmul_work_size_with(const cq__kernel *k, const cq_mm_weight *w, int64_t M, cq_dtype x_dtype) {
+    if (!w || !k || M <= 0) return 0;
+    mm_kind kind = k->op == CQ__OP_matmul_w8a8 ? KIND_W8A8 : k->op == CQ__OP_matmul_fast ? KIND_FAST : KIND_EXACT;
+    work_plan p = plan_work(w, k, M, x_dtype, kind);
+    size_t total = p.shared + p.per_thread * (size_t)p.threads;
+    return total ? total + 64 : 0; /* + 64: the caller's pointer need not be aligned */
+}
+
+/* The dispatched kernel of a call (NULL for a weight format the op does not take). */
+static const cq__kernel *pick(const cq_mm_weight *w, cq_dtype x_dtype, cq_matmul_mode mode) {
+    return cq__kernel_pick(g_kind_op[kind_of(x_dtype, mode)], cq__wfmt_of(w));
 }
 
 size_t cq_matmul_work_size(const cq_mm_weight *w, int64_t M, cq_dtype x_dtype, cq_matmul_mode mode) {
     if (!w || M <= 0) return 0;
-    work_plan p = plan_work(w, cq__kernels_active(), M, x_dtype, kind_of(x_dtype, mode));
-    size_t total = p.shared + p.per_thread * (size_t)p.threads;
-    return total ? total + 64 : 0; /* + 64: the caller's pointer need not be aligned */
+    return cq__matmul_work_size_with(pick(w, x_dtype, mode), w, M, x_dtype);
 }
 
 static cq_status check_args(const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype, int64_t ldx,
@@ -105,14 +118,17 @@ static void run_split(cq__mm_fn fn, const cq__mm_args *a, uint8_t *scratch, size
     }
 }
 
-cq_status cq_matmul(const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype, int64_t ldx, void *y,
-                    cq_dtype y_dtype, int64_t ldy, const cq_matmul_opts *opts, cq_err *err) {
+static cq_status matmul_run(const cq__kernel *k, const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype,
+                            int64_t ldx, void *y, cq_dtype y_dtype, int64_t ldy, const cq_matmul_opts *opts,
+                            cq_err *err) {
     cq_matmul_opts o = opts ? *opts : cq_matmul_default_opts();
     cq_status st = check_args(w, M, x, x_dtype, ldx, y, y_dtype, ldy, &o, err);
     if (st || M == 0) return st;
 
-    const cq__kernels *k = cq__kernels_active();
     mm_kind kind = kind_of(x_dtype, o.mode);
+    if (!k) k = cq__kernel_pick(g_kind_op[kind], cq__wfmt_of(w));
+    else if (k->op != g_kind_op[kind] || k->wfmt != cq__wfmt_of(w))
+        return cq_err_set(err, CQ_E_ARG, "cq_matmul: kernel %s does not compute this product", k->name);
     work_plan p = plan_work(w, k, M, x_dtype, kind);
     size_t need = p.shared + p.per_thread * (size_t)p.threads;
     uint8_t *work = NULL;
@@ -135,35 +151,43 @@ cq_status cq_matmul(const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_
     a.x_scale = o.x_scale;
     a.scratch_bytes = p.per_thread;
     int nt = p.threads;
-    cq__mm_fn fn;
 
     if (kind == KIND_W8A8) {
         const int8_t *xq = x;
         int32_t *xsum = (int32_t *)work;
 #pragma omp parallel for schedule(static) num_threads(nt) if (M * w->k > 65536)
-        for (int64_t m = 0; m < M; m++) xsum[m] = k->sum_i8(xq + m * ldx, w->k);
+        for (int64_t m = 0; m < M; m++) xsum[m] = CQ__VEC(sum_i8)(xq + m * ldx, w->k);
         a.xq = xq;
         a.xsum = xsum;
-        fn = k->matmul_w8a8;
     } else if (kind == KIND_FAST) {
         uint8_t *xb = work;
 #pragma omp parallel for schedule(static) num_threads(nt) if (M > 1 && M * w->k > 65536)
-        for (int64_t m = 0; m < M; m++) k->quantize_rows(w, x, x_dtype, ldx, m, m + 1, xb);
+        for (int64_t m = 0; m < M; m++) CQ__VEC(quantize_rows)(w, x, x_dtype, ldx, m, m + 1, xb);
         a.xb = xb;
-        fn = k->matmul_fast;
     } else {
         if (x_dtype == CQ_BF16) {
             float *xf = (float *)work;
             const uint16_t *xh = x;
 #pragma omp parallel for schedule(static) num_threads(nt) if (M * w->k > 65536)
-            for (int64_t m = 0; m < M; m++) k->bf16_to_f32(xh + m * ldx, xf + m * w->k, w->k);
+            for (int64_t m = 0; m < M; m++) CQ__VEC(bf16_to_f32)(xh + m * ldx, xf + m * w->k, w->k);
             a.xf = xf;
             a.ldx = w->k;
         } else {
             a.xf = x;
         }
-        fn = k->matmul_exact;
     }
+    cq__mm_fn fn = kind == KIND_W8A8 ? k->fn.matmul_w8a8 : kind == KIND_FAST ? k->fn.matmul_fast : k->fn.matmul_exact;
     run_split(fn, &a, p.per_thread ? work + p.shared : NULL, p.per_thread, nt);
     return CQ_OK;
+}
+
+cq_status cq_matmul(const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype, int64_t ldx, void *y,
+                    cq_dtype y_dtype, int64_t ldy, const cq_matmul_opts *opts, cq_err *err) {
+    return matmul_run(NULL, w, M, x, x_dtype, ldx, y, y_dtype, ldy, opts, err);
+}
+
+cq_status cq__matmul_with(const cq__kernel *k, const cq_mm_weight *w, int64_t M, const void *x, cq_dtype x_dtype,
+                          int64_t ldx, void *y, cq_dtype y_dtype, int64_t ldy, const cq_matmul_opts *opts, cq_err *err) {
+    if (!k) return cq_err_set(err, CQ_E_ARG, "cq__matmul_with: kernel is NULL");
+    return matmul_run(k, w, M, x, x_dtype, ldx, y, y_dtype, ldy, opts, err);
 }

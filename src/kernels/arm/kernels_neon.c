@@ -12,5 +12,7 @@
 #include "kernels/vec_simd.inc"
 #include "kernels/matmul_simd.inc"
 
-#define SIMD_TABLE_NAME cq__kernels_neon
+#define SIMD_LIST_NAME cq__kernels_neon
+#define SIMD_ISA CQ_ISA_NEON
+#define SIMD_ISA_NAME "neon"
 #include "kernels/simd_table.inc"

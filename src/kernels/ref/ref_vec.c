@@ -154,25 +154,23 @@ extern void cq__ref_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, in
                                  void *scratch);
 extern size_t cq__ref_scratch_exact(const cq_mm_weight *w, int64_t m);
 
-const cq__kernels cq__kernels_ref = {
-    .f32_to_f16 = f32_to_f16_ref,
-    .f16_to_f32 = f16_to_f32_ref,
-    .f32_to_bf16 = f32_to_bf16_ref,
-    .bf16_to_f32 = bf16_to_f32_ref,
-    .f32_to_e4m3 = f32_to_e4m3_ref,
-    .e4m3_to_f32 = e4m3_to_f32_ref,
-    .f32_to_e5m2 = f32_to_e5m2_ref,
-    .e5m2_to_f32 = e5m2_to_f32_ref,
-    .absmax = absmax_ref,
-    .quantize_i8 = quantize_i8_ref,
-    .dequantize_i8 = dequantize_i8_ref,
-    .quantize_f8 = quantize_f8_ref,
-    .sum_i8 = sum_i8_ref,
-    .minmax = minmax_ref,
-    .affine_codes = affine_codes_ref,
-    .quantize_rows = quantize_rows_ref,
-    .matmul_w8a8 = cq__ref_matmul_w8a8,
-    .matmul_exact = cq__ref_matmul_exact,
-    .matmul_fast = cq__ref_matmul_fast,
-    .scratch_exact = cq__ref_scratch_exact,
+#define REF_VEC(field, opname, type) {opname "__ref", CQ__OP_##field, CQ__W_NONE, CQ_ISA_REF, 0, 1, 1, {.field = field##_ref}, NULL},
+#define REF_GEMM(op, wfmt, act, wt, fn, scratch) \
+    {CQ__GEMM_NAME(act, wt, 1, 1, "ref"), CQ__OP_##op, wfmt, CQ_ISA_REF, 0, 1, 1, {.op = fn}, scratch},
+
+/* The reference registers every slot: the one generic kernel per matmul op under each weight
+ * format it takes, so every slot has a kernel to fall back to and to be checked against. */
+static const cq__kernel ref_kernels[] = {
+    CQ__VEC_OPS(REF_VEC)
+    REF_GEMM(matmul_w8a8, CQ__W_QINT8, "qs8", "qc8w", cq__ref_matmul_w8a8, NULL)
+    REF_GEMM(matmul_exact, CQ__W_QINT8, "f32", "qc8w", cq__ref_matmul_exact, cq__ref_scratch_exact)
+    REF_GEMM(matmul_exact, CQ__W_QINT4, "f32", "qb4w", cq__ref_matmul_exact, cq__ref_scratch_exact)
+    REF_GEMM(matmul_exact, CQ__W_QINT2, "f32", "qb2w", cq__ref_matmul_exact, cq__ref_scratch_exact)
+    REF_GEMM(matmul_exact, CQ__W_F8_E4M3FN, "f32", "f8e4m3w", cq__ref_matmul_exact, cq__ref_scratch_exact)
+    REF_GEMM(matmul_exact, CQ__W_F8_E5M2, "f32", "f8e5m2w", cq__ref_matmul_exact, cq__ref_scratch_exact)
+    REF_GEMM(matmul_fast, CQ__W_QINT8, "qd8", "qc8w", cq__ref_matmul_fast, NULL)
+    REF_GEMM(matmul_fast, CQ__W_QINT4, "qd8", "qb4w", cq__ref_matmul_fast, NULL)
+    REF_GEMM(matmul_fast, CQ__W_QINT2, "qd8", "qb2w", cq__ref_matmul_fast, NULL)
 };
+
+const cq__kernel_list cq__kernels_ref = {ref_kernels, (int)CQ_ARRAY_LEN(ref_kernels)};

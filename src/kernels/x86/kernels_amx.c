@@ -35,6 +35,9 @@ static void load_tile_config(void) {
 
 #define AMX_ROWS 32 /* activation rows per block: two A tiles */
 
+/* The avx512 kernel of the same slot, which takes what the tiles do not cover. */
+static const cq__kernel *below(cq__op op, const cq_mm_weight *w) { return cq__kernel_at(CQ_ISA_AVX512, op, cq__wfmt_of(w)); }
+
 /* Output tiles per cache block (even): their weights (16 x K bytes each) stay in L2 while
  * every 32-row activation block passes over them, so activations are read from memory once
  * per block of tiles rather than once per tile pair. */
@@ -168,7 +171,7 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
     const cq_mm_weight *w = a->w;
     int64_t kc = w->k / 64, ma = m0 + (m1 - m0) / AMX_ROWS * AMX_ROWS;
     if (kc == 0 || ma == m0 || !scratch) {
-        cq__kernels_avx512.matmul_w8a8(a, t0, t1, m0, m1, scratch);
+        below(CQ__OP_matmul_w8a8, w)->fn.matmul_w8a8(a, t0, t1, m0, m1, scratch);
         return;
     }
     int32_t *cbufs[2] = {scratch, (int32_t *)scratch + 1024}; /* double-buffered sums */
@@ -196,7 +199,7 @@ static void amx_matmul_w8a8(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
     }
     for (int u = 0; pend.live && u < UNITS; u++) w8a8_unit(a, &pend, u);
     _tile_release();
-    if (ma < m1) cq__kernels_avx512.matmul_w8a8(a, t0, t1, ma, m1, scratch);
+    if (ma < m1) below(CQ__OP_matmul_w8a8, w)->fn.matmul_w8a8(a, t0, t1, ma, m1, scratch);
 }
 
 static size_t amx_scratch_w8a8(const cq_mm_weight *w, int64_t m) {
@@ -235,7 +238,7 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
     const cq_mm_weight *w = a->w;
     int64_t ma = m0 + (m1 - m0) / AMX_ROWS * AMX_ROWS;
     if (!fast_tiles_ok(w) || ma == m0 || !scratch) {
-        cq__kernels_avx512.matmul_fast(a, t0, t1, m0, m1, scratch);
+        below(CQ__OP_matmul_fast, w)->fn.matmul_fast(a, t0, t1, m0, m1, scratch);
         return;
     }
     int64_t nb = chunk_tiles(w), chunks = cq__ceil_div(w->kp, 64);
@@ -277,11 +280,12 @@ static void amx_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, int64_
         }
     }
     _tile_release();
-    if (ma < m1) cq__kernels_avx512.matmul_fast(a, t0, t1, ma, m1, scratch);
+    if (ma < m1) below(CQ__OP_matmul_fast, w)->fn.matmul_fast(a, t0, t1, ma, m1, scratch);
 }
 
 static size_t amx_scratch_fast(const cq_mm_weight *w, int64_t m) {
-    size_t vnni = cq__kernels_avx512.scratch_fast ? cq__kernels_avx512.scratch_fast(w, m) : 0;
+    const cq__kernel *b = below(CQ__OP_matmul_fast, w);
+    size_t vnni = b->scratch ? b->scratch(w, m) : 0;
     size_t mine = m < AMX_ROWS || !fast_tiles_ok(w)
                       ? 0
                       : 8192 + (size_t)chunk_tiles(w) * panel_bytes(w) +
@@ -289,11 +293,15 @@ static size_t amx_scratch_fast(const cq_mm_weight *w, int64_t m) {
     return mine > vnni ? mine : vnni;
 }
 
-/* Only the prefill matmuls have AMX variants; the dispatcher takes every other op from the
+/* Only the prefill matmuls have AMX kernels; the dispatcher takes every other slot from the
  * avx512 level. */
-const cq__kernels cq__kernels_amx = {
-    .matmul_w8a8 = amx_matmul_w8a8,
-    .matmul_fast = amx_matmul_fast,
-    .scratch_w8a8 = amx_scratch_w8a8,
-    .scratch_fast = amx_scratch_fast,
+#define AMX_GEMM(op, wfmt, act, wt, fn, scratch) \
+    {CQ__GEMM_NAME(act, wt, 32, 32, "amx"), CQ__OP_##op, wfmt, CQ_ISA_AMX, 0, 32, 32, {.op = fn}, scratch},
+static const cq__kernel amx_kernels[] = {
+    AMX_GEMM(matmul_w8a8, CQ__W_QINT8, "qs8", "qc8w", amx_matmul_w8a8, amx_scratch_w8a8)
+    AMX_GEMM(matmul_fast, CQ__W_QINT8, "qd8", "qc8w", amx_matmul_fast, amx_scratch_fast)
+    AMX_GEMM(matmul_fast, CQ__W_QINT4, "qd8", "qb4w", amx_matmul_fast, amx_scratch_fast)
+    AMX_GEMM(matmul_fast, CQ__W_QINT2, "qd8", "qb2w", amx_matmul_fast, amx_scratch_fast)
 };
+
+const cq__kernel_list cq__kernels_amx = {amx_kernels, (int)CQ_ARRAY_LEN(amx_kernels)};

@@ -12,5 +12,7 @@
 #include "kernels/vec_simd.inc"
 #include "kernels/matmul_simd.inc"
 
-#define SIMD_TABLE_NAME cq__kernels_avx512
+#define SIMD_LIST_NAME cq__kernels_avx512
+#define SIMD_ISA CQ_ISA_AVX512
+#define SIMD_ISA_NAME "avx512"
 #include "kernels/simd_table.inc"
