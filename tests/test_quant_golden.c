@@ -7,7 +7,8 @@
  * Everything is compared bit for bit; HQQ within the bound stated in docs/NUMERICS.md.
  */
 #include "test_quant_util.h"
-#include "quant/quant_internal.h" /* cq__torch_sum_2d, cq__stream_sum, cq__hqq_chunk_elems */
+#include "quant/quant_internal.h" /* cq__hqq_chunk_elems */
+#include "quant/torch_sum.h"      /* cq__torch_sum_2d, cq__stream_sum */
 
 #include <math.h>
 

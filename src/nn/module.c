@@ -1,9 +1,11 @@
 /*
- * module.c - named module trees: construction, dotted names, parameter slots, random init,
- * the float forward of each layer kind, and cq_model (a tree plus its forward function).
- * Quantized behaviour lives in qmodule*.c and state dicts in state.c; the numerical ops
- * themselves are the nn layer's (cq_linear, cq_conv2d, ...). A module never copies the
- * ops' results: everything a forward makes belongs to the tape.
+ * module.c - named module trees: construction, dotted names, parameter slots (and freeing
+ * their quantization state), random init, the float Linear/Conv2d/LayerNorm computations
+ * that quantized modules reuse, and cq_model (a tree plus its forward function). Running a
+ * tree is module_forward.c, quantized behaviour qmodule.c, state dicts state.c: all built on
+ * this file, which calls none of them. The numerical ops themselves are the nn layer's
+ * (cq_linear, cq_conv2d, ...). A module never copies the ops' results: everything a forward
+ * makes belongs to the tape.
  */
 #include "nn/module_internal.h"
 
@@ -21,6 +23,22 @@ static cq_module *module_alloc(cq_module_kind kind, cq_err *err) {
         return NULL;
     }
     return m;
+}
+
+void cq__qstate_drop_frozen(cq__qstate *q) {
+    cq_qweight_free(q->frozen);
+    cq_var_free(q->frozen_dequant);
+    cq_mm_weight_free(q->mm);
+    q->frozen = NULL;
+    q->frozen_dequant = NULL;
+    q->mm = NULL;
+    q->mm_unavailable = false;
+}
+
+void cq__qstate_free(cq__qstate *q) {
+    if (!q) return;
+    cq__qstate_drop_frozen(q);
+    free(q);
 }
 
 void cq_module_free(cq_module *m) {
@@ -384,7 +402,7 @@ void cq_module_init_params(cq_module *root, uint64_t seed) {
     }
 }
 
-/* ---- forward ------------------------------------------------------------------------------ */
+/* ---- the float computations a quantized module shares (module_forward.c runs a tree) ------ */
 
 cq_status cq__weighted_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var *w, cq_var **out, cq_err *err) {
     cq_var *b = cq_module_param(m, "bias");
@@ -406,58 +424,6 @@ cq_status cq__layer_norm_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **o
                               m->name);
     return cq_layer_norm(t, x, m->norm_ndim, cq_module_param(m, "weight"), cq_module_param(m, "bias"), m->eps, out,
                          err);
-}
-
-static cq_status float_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err) {
-    switch (m->kind) {
-    case CQ_MODULE_LINEAR:
-    case CQ_MODULE_CONV2D: return cq__weighted_forward(t, m, x, cq__weight_var(m), out, err);
-    case CQ_MODULE_LAYER_NORM: return cq__layer_norm_forward(t, m, x, out, err);
-    case CQ_MODULE_RMS_NORM: return cq_rms_norm(t, x, cq__weight_var(m), m->eps, out, err);
-    case CQ_MODULE_BATCH_NORM2D: {
-        cq_status s = cq_batch_norm2d(t, x, cq__weight_var(m), cq_module_param(m, "bias"),
-                                      cq_module_param(m, "running_mean"), cq_module_param(m, "running_var"),
-                                      m->training, m->momentum, m->eps, out, err);
-        if (!s && m->training) cq_var_f32(cq_module_param(m, "num_batches_tracked"))[0] += 1.0f;
-        return s;
-    }
-    case CQ_MODULE_RELU: return cq_relu(t, x, out, err);
-    case CQ_MODULE_FLATTEN: return cq_flatten(t, x, 1, -1, out, err);
-    case CQ_MODULE_IDENTITY: *out = x; return CQ_OK;
-    case CQ_MODULE_SEQUENTIAL: {
-        cq_var *cur = x;
-        for (int i = 0; i < m->n_children; i++) {
-            cq_status s = cq_module_forward(t, m->children[i], cur, &cur, err);
-            if (s) return s;
-        }
-        *out = cur;
-        return CQ_OK;
-    }
-    case CQ_MODULE_EMBEDDING:
-        return cq_err_set(err, CQ_E_ARG, "%s: an Embedding takes ids: use cq_module_forward_ids", m->name);
-    case CQ_MODULE_CONTAINER: break;
-    }
-    return cq_err_set(err, CQ_E_UNSUPPORTED, "module '%s' (%s) has no forward of its own: its model's forward "
-                      "calls its children", m->name, cq_module_kind_name(m->kind));
-}
-
-cq_status cq_module_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err) {
-    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_module_forward: out is NULL");
-    *out = NULL;
-    if (!t || !m || !x) return cq_err_set(err, CQ_E_ARG, "cq_module_forward: NULL argument");
-    cq_status s = m->q ? cq__qmodule_forward(t, m, x, out, err) : float_forward(t, m, x, out, err);
-    if (s && m->kind != CQ_MODULE_SEQUENTIAL && m->name[0] && !strstr(err ? err->msg : "", m->name))
-        cq_err_prefix(err, s, "%s: ", m->name);
-    return s;
-}
-
-cq_status cq_module_forward_ids(cq_tape *t, cq_module *m, const int64_t *ids, int ids_ndim, const int64_t *ids_shape,
-                                cq_var **out, cq_err *err) {
-    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_module_forward_ids: out is NULL");
-    *out = NULL;
-    if (!t || !m || m->kind != CQ_MODULE_EMBEDDING)
-        return cq_err_set(err, CQ_E_ARG, "cq_module_forward_ids: needs a tape and an Embedding module");
-    return cq_embedding(t, cq__weight_var(m), ids, ids_ndim, ids_shape, out, err);
 }
 
 /* ---- models ------------------------------------------------------------------------------ */
@@ -500,14 +466,6 @@ cq_module *cq_model_root(const cq_model *m) { return m ? m->root : NULL; }
 const char *cq_model_arch(const cq_model *m) { return m ? m->arch : ""; }
 void cq_model_set_training(cq_model *m, bool training) {
     if (m) cq_module_set_training(m->root, training);
-}
-
-cq_status cq_model_forward(cq_model *m, cq_tape *t, cq_var *x, cq_var **out, cq_err *err) {
-    if (!out) return cq_err_set(err, CQ_E_ARG, "cq_model_forward: out is NULL");
-    *out = NULL;
-    if (!m || !t || !x) return cq_err_set(err, CQ_E_ARG, "cq_model_forward: NULL argument");
-    if (m->forward) return m->forward(m, t, x, out, err);
-    return cq_module_forward(t, m->root, x, out, err);
 }
 
 int cq_model_parameters(const cq_model *m, cq_var **params, int cap) {

@@ -1,7 +1,8 @@
 /*
  * module_internal.h - the module tree's private layout, shared by module.c (tree, params,
- * float forward), qmodule*.c (quantize / calibrate / freeze / quantized forward), state.c
- * (state dicts, save, requantize) and fold.c. Not part of the public API.
+ * the float computations), module_forward.c (running a tree), qmodule.c (quantize /
+ * calibrate / freeze / quantized forward), state.c (state dicts, save, requantize) and
+ * fold.c. Not part of the public API.
  */
 #ifndef CQ_MODULE_INTERNAL_H
 #define CQ_MODULE_INTERNAL_H
@@ -80,17 +81,19 @@ cq_status cq__weighted_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var *w, c
 /* The float forward of a LayerNorm module. */
 cq_status cq__layer_norm_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err);
 
-/* qmodule.c: the forward of a quantized module, and freeing its state. */
-cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err);
+/* Frees a module's quantization state (module.c: it goes with the module). */
 void cq__qstate_free(cq__qstate *q);
+/* Drops the frozen weight and what was derived from it. */
+void cq__qstate_drop_frozen(cq__qstate *q);
+
+/* qmodule.c: the forward of a quantized module. */
+cq_status cq__qmodule_forward(cq_tape *t, cq_module *m, cq_var *x, cq_var **out, cq_err *err);
 /* Whether a module can be quantized with these qtypes (nothing changes). */
 cq_status cq__qmodule_check(const cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
                             cq_err *err);
 /* Quantizes one module with the given qtypes (used by cq_quantize and requantize). */
 cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt,
                                cq_err *err);
-/* Drops the frozen weight and what was derived from it. */
-void cq__qstate_drop_frozen(cq__qstate *q);
 /* Installs a frozen weight (ownership taken, also on failure) in place of the float one. */
 cq_status cq__qmodule_set_frozen(cq_module *m, cq_qweight *qw, cq_err *err);
 

@@ -10,22 +10,6 @@
 
 #include <fnmatch.h>
 
-void cq__qstate_drop_frozen(cq__qstate *q) {
-    cq_qweight_free(q->frozen);
-    cq_var_free(q->frozen_dequant);
-    cq_mm_weight_free(q->mm);
-    q->frozen = NULL;
-    q->frozen_dequant = NULL;
-    q->mm = NULL;
-    q->mm_unavailable = false;
-}
-
-void cq__qstate_free(cq__qstate *q) {
-    if (!q) return;
-    cq__qstate_drop_frozen(q);
-    free(q);
-}
-
 cq_quantize_opts cq_quantize_default_opts(void) {
     return (cq_quantize_opts){.weights = CQ_QINT8, .activations = CQ_QNONE, .optimizer = CQ_OPT_DEFAULT};
 }

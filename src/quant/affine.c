@@ -1,54 +1,15 @@
 /*
  * affine.c - 2/4-bit affine quantization with a float shift, as optimum-quanto does it:
- * AffineOptimizer.__call__ (grouping, the axis-of-size-1 fallback), MaxOptimizer
- * (scale = (rmax - rmin) / (2^bits - 1), shift = -rmin), quanto::quantize_affine
- * (codes = clamp(round((x + shift) / scale))) and QBitsDequantizer (scale * code - shift,
- * then ungroup). Each op rounds to the input dtype. Divergence: a zero scale (a constant group)
- * gives code 0, which dequantizes to -shift = the constant, where quanto produces NaN.
- * HQQ is in hqq.c; packing in pack.c.
+ * AffineOptimizer.__call__ (grouping, the axis-of-size-1 fallback, then the Max or HQQ
+ * optimizer), quanto::quantize_affine (codes = clamp(round((x + shift) / scale))) and
+ * QBitsDequantizer (scale * code - shift, then ungroup). Each op rounds to the input dtype.
+ * Divergence: a zero scale (a constant group) gives code 0, which dequantizes to -shift = the
+ * constant, where quanto produces NaN. The optimizers are max_optimizer.c and hqq.c (which
+ * starts from the Max one); packing is pack.c.
  */
 #include "quant_internal.h"
 
 #define AFFINE_CHUNK ((int64_t)1 << 14)
-
-cq_hqq_opts cq_hqq_default_opts(void) { return (cq_hqq_opts){0.7, 10.0, 1.01, 20}; }
-
-/* ---- MaxOptimizer ------------------------------------------------------------------------ */
-
-cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **scale, cq_tensor **shift,
-                           cq_err *err) {
-    *scale = *shift = NULL;
-    /* quanto reduces over dims 1.. for axis 0 and over all but the last dim otherwise, which
-     * includes its axis-None fallback. */
-    int red_axis = axis == 0 ? 0 : -1;
-    int ndim;
-    int64_t shape[CQ_MAX_DIMS];
-    cq__keepdim_shape(x->ndim, x->shape, red_axis, &ndim, shape);
-    cq_status s = cq_tensor_new(scale, x->dtype, ndim, shape, err);
-    if (!s) s = cq_tensor_new(shift, x->dtype, ndim, shape, err);
-    cq__layout l = cq__axis_layout(x->ndim, x->shape, red_axis);
-    float *mn = NULL, *mx = NULL;
-    if (!s) {
-        mn = cq__malloc((size_t)(l.n ? l.n : 1) * sizeof(float), err, "affine minima");
-        mx = cq__malloc((size_t)(l.n ? l.n : 1) * sizeof(float), err, "affine maxima");
-        if (!mn || !mx) s = CQ_E_NOMEM;
-    }
-    if (s) {
-        free(mn), free(mx);
-        cq_tensor_free(*scale), cq_tensor_free(*shift);
-        *scale = *shift = NULL;
-        return s;
-    }
-    cq__reduce_minmax(x->data, x->dtype, l, mn, mx);
-    float qrange = (float)((1 << bits) - 1);
-    for (int64_t j = 0; j < l.n; j++) {
-        float range = cq__rnd(mx[j] - mn[j], x->dtype);
-        cq__st((*scale)->data, x->dtype, j, cq__rnd(range / qrange, x->dtype));
-        cq__st((*shift)->data, x->dtype, j, -mn[j]);
-    }
-    free(mn), free(mx);
-    return CQ_OK;
-}
 
 /* ---- codes and dequantization ------------------------------------------------------------- */
 

@@ -73,25 +73,6 @@ cq_status cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_
 cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
                              cq__layout lay, void *out, cq_err *err);
 
-/* torch's CPU float sum (ATen's cascade_sum as dispatched on x86, AVX2 lanes) of a 2-D
- * f32 array, reducing over `size0` elements of stride `stride0` for each of `size1` outputs
- * of stride `stride1` (one of the strides must be 1). See hqq.c. */
-void cq__torch_sum_2d(const float *x, int64_t size0, int64_t stride0, int64_t size1, int64_t stride1,
-                      float *out);
-
-/* The same order for one contiguous run of n floats (what torch.sum of a flat tensor does),
- * fed in pieces front to back, so a sum over a tensor needs no buffer of its size. */
-typedef struct cq__stream_sum {
-    int64_t n, fed, blocks, n_blocks, level_power, level_mask;
-    float acc[4][4][8]; /* cascade levels x ILP accumulators x vector lanes (hqq.c) */
-    float pend[32];     /* a block being assembled, or the tail after the last block */
-    int npend;
-} cq__stream_sum;
-void cq__stream_sum_init(cq__stream_sum *ss, int64_t n);
-void cq__stream_sum_feed(cq__stream_sum *ss, const float *x, int64_t m);
-/* The sum, once all n values were fed (bit-identical to cq__torch_sum_2d(x, n, 1, 1, n)). */
-float cq__stream_sum_finish(cq__stream_sum *ss);
-
 /* Elements per HQQ work chunk (each thread's buffer holds about one); tests lower it so that
  * small tensors span many chunks. */
 extern int64_t cq__hqq_chunk_elems;

@@ -3,7 +3,7 @@
  * qtypes, WeightQBitsTensor for qint2/qint4, always in the canonical on-disk layout) and
  * cq_qactivation (ActivationQBytesTensor). Built by quantizing a float weight the way a
  * quanto module does at freeze(), or from the state-dict tensors of a file. The arithmetic
- * lives in symmetric.c, affine.c, hqq.c and pack.c; this file only wires and validates.
+ * lives in symmetric.c, affine.c, max_optimizer.c, hqq.c and pack.c; this file only wires and validates.
  */
 #include "quant_internal.h"
 
