@@ -1288,7 +1288,8 @@ cq_status cq_model_load_safetensors(cq_model *m, const char *path, cq_err *err);
 
 /* ---- quantization: optimum-quanto's quantize / Calibration / freeze / requantize ---------
  * cq_quantize walks the tree in named_modules() order and quantizes each module whose full
- * name matches (fnmatch(3), flags 0, like Python's fnmatch on POSIX) at least one include
+ * name matches (Python's fnmatch.fnmatchcase, as quanto: '*', '?', '[seq]', '[!seq]', no
+ * backslash escapes, an unclosed '[' literal) at least one include
  * pattern (all when include is NULL) and no exclude pattern. "a" does not match "a.b": use
  * "a*". Modules already quantized are left as they are. As in quanto:
  *  - Linear: weight quantized (per output channel; 2/4-bit grouped by the module rule,

@@ -146,28 +146,6 @@ static cq_convert_opts opts_for(const char *weights, const char *activations) {
     return o;
 }
 
-/* ---- fnmatch --------------------------------------------------------------------------------------- */
-
-TST(convert_fnmatch_is_pythons) {
-    CHECK(cq__fnmatch("lm_head", "lm_head"));
-    CHECK(!cq__fnmatch("a", "a.b")); /* quanto: excluding "a" does not exclude "a.b" */
-    CHECK(cq__fnmatch("a*", "a.b"));
-    CHECK(cq__fnmatch("*", ""));
-    CHECK(cq__fnmatch("model.layers.*.mlp.*", "model.layers.10.mlp.down_proj"));
-    CHECK(!cq__fnmatch("model.layers.*.mlp.*", "model.layers.10.self_attn.q_proj"));
-    CHECK(cq__fnmatch("*.?_proj", "x.q_proj"));
-    CHECK(!cq__fnmatch("*.?_proj", "x.up_proj"));
-    CHECK(cq__fnmatch("layers.[0-2].*", "layers.1.fc"));
-    CHECK(!cq__fnmatch("layers.[0-2].*", "layers.3.fc"));
-    CHECK(cq__fnmatch("layers.[!0-2].*", "layers.3.fc"));
-    CHECK(cq__fnmatch("a[]]b", "a]b"));
-    CHECK(cq__fnmatch("a[", "a["));      /* unterminated bracket: literal */
-    CHECK(cq__fnmatch("a\\b", "a\\b"));  /* no escapes in fnmatch */
-    CHECK(!cq__fnmatch("lm_head", "LM_HEAD")); /* case-sensitive on POSIX */
-    CHECK(cq__fnmatch("*a*b*c", "xxaxxbxxc"));
-    CHECK(!cq__fnmatch("*a*b*c", "xxaxxcxxb"));
-}
-
 /* ---- the plan ------------------------------------------------------------------------------------ */
 
 TST(convert_plan_stories260k) {

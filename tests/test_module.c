@@ -130,6 +130,10 @@ TST(module_quantize_fnmatch_selection) {
     expect_selection((const char *[]){"block.[a]", "fc", NULL}, NULL, CQ_QNONE, "fc,block.a");
     expect_selection((const char *[]){"*.[!a]*", NULL}, NULL, CQ_QINT8, "block.norm,layer1.0.conv1");
     expect_selection((const char *[]){"FC", NULL}, NULL, CQ_QNONE, ""); /* case-sensitive */
+    /* Python's fnmatchcase, not fnmatch(3): no backslash escapes (fnmatch(3) would select
+     * block.a and fc), an unclosed '[' is literal, a reversed range matches nothing */
+    expect_selection((const char *[]){"block\\.a", "f\\c", NULL}, NULL, CQ_QNONE, "");
+    expect_selection((const char *[]){"block.[a-", "*[b-a]*", "fc[", NULL}, NULL, CQ_QNONE, "");
     expect_selection((const char *[]){"nothing", NULL}, NULL, CQ_QNONE, "");
 }
 

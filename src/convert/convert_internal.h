@@ -1,8 +1,8 @@
 /*
  * convert_internal.h - what the files of src/convert/ share: the plan's private side (which
- * output tensors each input tensor becomes), Python-fnmatch matching, the ordered pipeline, and
- * progress bookkeeping. Tensor bytes are read through the checkpoint's sources (io/source.h),
- * which also take back the pages of a consumed tensor.
+ * output tensors each input tensor becomes), the ordered pipeline, and progress bookkeeping.
+ * Tensor bytes are read through the checkpoint's sources (io/source.h), which also take back
+ * the pages of a consumed tensor.
  * Private; never installed. The math lives in src/quant and src/kernels, the file formats in
  * src/io; this layer only decides, schedules and streams.
  */
@@ -13,10 +13,6 @@
 #include "io/source.h"
 
 #include <pthread.h>
-
-/* Python's fnmatch.fnmatchcase (POSIX: case-sensitive): '*', '?', '[seq]', '[!seq]' with
- * ranges; a '[' without a closing ']' is literal; no backslash escapes. Whole-string match. */
-bool cq__fnmatch(const char *pattern, const char *name);
 
 /* One output tensor of a planned module. */
 typedef struct cq__out_spec {

@@ -9,75 +9,6 @@
 
 #include <inttypes.h>
 
-/* ---- Python fnmatch ------------------------------------------------------------------------ */
-
-/* Matches one bracket expression starting at p ('[' already consumed); returns the position
- * after the closing ']' and sets *hit, or NULL when the bracket is unterminated (then '[' is
- * literal, as in Python). */
-static const char *match_bracket(const char *p, unsigned char c, bool *hit) {
-    const char *q = p;
-    bool negate = false;
-    if (*q == '!') {
-        negate = true;
-        q++;
-    }
-    const char *set = q;
-    if (*q == ']') q++; /* a leading ']' is a member */
-    while (*q && *q != ']') q++;
-    if (!*q) return NULL;
-    bool in = false;
-    for (const char *s = set; s < q; s++) {
-        if (s + 2 < q && s[1] == '-') {
-            if ((unsigned char)s[0] <= c && c <= (unsigned char)s[2]) in = true;
-            s += 2;
-        } else if ((unsigned char)*s == c) {
-            in = true;
-        }
-    }
-    *hit = negate ? !in : in;
-    return q + 1;
-}
-
-bool cq__fnmatch(const char *pattern, const char *name) {
-    const char *p = pattern, *n = name;
-    const char *star_p = NULL, *star_n = NULL;
-    while (*n) {
-        if (*p == '*') {
-            while (*p == '*') p++;
-            star_p = p;
-            star_n = n;
-            continue;
-        }
-        bool ok = false;
-        const char *next = p + 1;
-        if (*p == '?') {
-            ok = true;
-        } else if (*p == '[') {
-            bool hit = false;
-            const char *after = match_bracket(p + 1, (unsigned char)*n, &hit);
-            if (after) {
-                ok = hit;
-                next = after;
-            } else {
-                ok = *n == '[';
-            }
-        } else if (*p) {
-            ok = *p == *n;
-        }
-        if (ok) {
-            p = next;
-            n++;
-        } else if (star_p) {
-            p = star_p;
-            n = ++star_n;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*') p++;
-    return *p == '\0';
-}
-
 /* ---- module classification ------------------------------------------------------------------ */
 
 static const char *last_component(const char *module) {
@@ -278,7 +209,7 @@ static cq_status check_opts(const cq_convert_opts *o, cq_err *err) {
 
 static bool matches_any(const char *const *pats, int n, const char *name) {
     for (int i = 0; i < n; i++)
-        if (cq__fnmatch(pats[i], name)) return true;
+        if (cq__fnmatchcase(pats[i], name)) return true;
     return false;
 }
 

@@ -45,4 +45,8 @@ void *cq__malloc(size_t n, cq_err *err, const char *what);
 void *cq__calloc(size_t count, size_t size, cq_err *err, const char *what);
 char *cq__strdup(const char *s, cq_err *err);
 
+/* Python's fnmatch.fnmatchcase(name, pattern): the one matcher of module names against
+ * include/exclude patterns (core/fnmatch.c states the rules). */
+bool cq__fnmatchcase(const char *pattern, const char *name);
+
 #endif

@@ -8,8 +8,6 @@
  */
 #include "nn/module_internal.h"
 
-#include <fnmatch.h>
-
 cq_quantize_opts cq_quantize_default_opts(void) {
     return (cq_quantize_opts){.weights = CQ_QINT8, .activations = CQ_QNONE, .optimizer = CQ_OPT_DEFAULT};
 }
@@ -69,10 +67,10 @@ cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activati
     return CQ_OK;
 }
 
-/* Python's fnmatch on POSIX is case-sensitive shell matching of the whole name. */
+/* quanto selects modules with Python's fnmatch (case-sensitive on POSIX). */
 static bool matches_any(const char *name, const char *const *patterns) {
     for (; *patterns; patterns++)
-        if (fnmatch(*patterns, name, 0) == 0) return true;
+        if (cq__fnmatchcase(*patterns, name)) return true;
     return false;
 }
 
