@@ -122,9 +122,10 @@ fuzz: $(DEPS_STAMP)
 	  mkdir -p $(FUZZ_B)/corpus_$$n; \
 	  $(FUZZ_B)/fuzz_$$n -max_total_time=$${FUZZ_SECONDS:-30} $(FUZZ_B)/corpus_$$n fuzz/corpus/$$n || exit 1; \
 	done
-# The fuzz targets exercise the io layer, which needs only core, io and the qtype table; the
-# kernels (whose x86 files need per-file ISA flags) stay out of the one-line clang build.
-LIB_SRC_FUZZ := $(filter src/core/% src/io/% src/quant/qtype.c,$(LIB_SRC))
+# The fuzz targets exercise the io layer and core's matcher, which need only core (with its
+# qtype table) and io; the kernels (whose x86 files need per-file ISA flags) stay out of the
+# one-line clang build.
+LIB_SRC_FUZZ := $(filter src/core/% src/io/%,$(LIB_SRC))
 
 BENCH_STAMP := build/.deps-bench
 $(BENCH_STAMP): scripts/ensure-deps.sh | $(DEPS_STAMP)

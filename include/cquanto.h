@@ -195,19 +195,63 @@ typedef enum cq_qtype {
 } cq_qtype;
 #define CQ_QFLOAT8 CQ_QFLOAT8_E4M3FN
 
-/* Static facts of a qtype, as in optimum-quanto's qtype table. */
+/* Which optimizer computes a weight's scale (and shift); cq_qtype_info.optimizers says which
+ * apply to a qtype. */
+typedef enum cq_optimizer_kind {
+    CQ_OPT_DEFAULT = 0, /* Absmax for 8-bit qtypes, Max below (quanto's module default) */
+    CQ_OPT_ABSMAX,
+    CQ_OPT_MAX,
+    CQ_OPT_HQQ
+} cq_optimizer_kind;
+
+/* How a qtype maps floats to stored values. */
+typedef enum cq_qtype_family {
+    CQ_QFAMILY_NONE = 0,  /* CQ_QNONE */
+    CQ_QFAMILY_SYMMETRIC, /* integer data = round(x / scale), one scale per channel (qint8) */
+    CQ_QFAMILY_AFFINE,    /* unsigned codes = round((x + shift) / scale), grouped, packed (qint2, qint4) */
+    CQ_QFAMILY_FLOAT,     /* fp8 data = fp8(x / scale), one scale per channel (the float8 qtypes) */
+} cq_qtype_family;
+
+/* The roles a qtype may take (cq_qtype_info.roles). */
+#define CQ_QROLE_WEIGHTS 1u
+#define CQ_QROLE_ACTIVATIONS 2u
+/* cq_qtype_info.optimizers: bit CQ_QOPT_BIT(opt) for each optimizer that applies
+ * (CQ_OPT_DEFAULT always does: it picks the family's own). */
+#define CQ_QOPT_BIT(opt) (1u << (opt))
+
+/* The traits of a qtype: the one table every layer reads (src/core/qtype.c). Iterate it as
+ * q = CQ_QNONE + 1 .. CQ_QTYPE_COUNT - 1. */
 typedef struct cq_qtype_info {
-    const char *name;    /* canonical quanto name: "qint4", "qfloat8_e4m3fn" ... */
-    int bits;            /* 2, 4 or 8 */
-    bool is_float;       /* the float8 qtypes */
-    cq_dtype dtype;      /* quanto's qtype.dtype: I8 for the integer qtypes, the F8 dtype otherwise */
-    double qmin, qmax;   /* -2, 1 / -8, 7 / -128, 127 / -448, 448 / -57344, 57344 / -240, 240 */
+    const char *name;        /* canonical quanto name: "qint4", "qfloat8_e4m3fn" ... */
+    const char *short_name;  /* the CLI's name: "int4", "float8", "float8_e5m2" ... */
+    cq_qtype_family family;
+    int bits;                /* 2, 4 or 8 */
+    cq_dtype dtype;          /* quanto's qtype.dtype: I8 for the integer qtypes, the F8 dtype otherwise */
+    cq_dtype storage;        /* dtype of the stored data tensor: dtype, or U8 when packed */
+    bool packed;             /* 8/bits codes per byte along dim 0 (PackedTensor, cq_pack_codes) */
+    double qmin, qmax;       /* -2, 1 / -8, 7 / -128, 127 / -448, 448 / -57344, 57344 / -240, 240 */
+    const char *data_key;    /* state-dict suffix of the data after "weight.": "_data" or "_data._data" */
+    unsigned roles;          /* CQ_QROLE_WEIGHTS | CQ_QROLE_ACTIVATIONS */
+    bool in_files;           /* checkpoint files can hold it (the reference safetensors has the dtype) */
+    unsigned optimizers;     /* CQ_QOPT_BIT(CQ_OPT_ABSMAX) for 8-bit qtypes, MAX and HQQ for affine */
 } cq_qtype_info;
 
 /* NULL for CQ_QNONE or an out-of-range value. */
 const cq_qtype_info *cq_qtype_get(cq_qtype q);
 /* Canonical name, "none" for CQ_QNONE. */
 const char *cq_qtype_name(cq_qtype q);
+/* The family; CQ_QFAMILY_NONE for CQ_QNONE or an out-of-range value. */
+cq_qtype_family cq_qtype_family_of(cq_qtype q);
+/* Whether q may take every role in `role` (and, with in_files, be written to checkpoint
+ * files); false for CQ_QNONE. */
+bool cq_qtype_takes(cq_qtype q, unsigned role, bool in_files);
+/* Whether optimizer opt may compute weights of qtype q; false for CQ_QNONE. */
+bool cq_qtype_optimizer_applies(cq_qtype q, cq_optimizer_kind opt);
+/* The short names of the qtypes cq_qtype_takes(q, role, in_files) accepts, in table order,
+ * "none" first when with_none, separated by sep and by last before the final one ("int8,
+ * float8 or float8_e5m2"), into buf (truncated to n). Returns buf. */
+const char *cq_qtype_choices(unsigned role, bool in_files, bool with_none, const char *sep, const char *last,
+                             char *buf, size_t n);
 /* Accepts the quanto names (qint2, qint4, qint8, qfloat8, qfloat8_e4m3fn, qfloat8_e5m2,
  * qfloat8_e4m3fnuz) and the CLI's short names (int2, int4, int8, float8, float8_e4m3fn,
  * float8_e5m2, float8_e4m3fnuz) and "none". Returns CQ_E_ARG (naming s) otherwise. */
@@ -254,13 +298,6 @@ cq_status cq_dequantize_symmetric(const cq_tensor *data, const cq_tensor *scale,
 
 /* --- quant: affine (2/4-bit) quantization ------------------------------------------------ */
 
-typedef enum cq_optimizer_kind {
-    CQ_OPT_DEFAULT = 0, /* Absmax for 8-bit qtypes, Max below (quanto's module default) */
-    CQ_OPT_ABSMAX,
-    CQ_OPT_MAX,
-    CQ_OPT_HQQ
-} cq_optimizer_kind;
-
 /* HqqOptimizer parameters; cq_hqq_default_opts() gives quanto's 0.7, 10, 1.01, 20. */
 typedef struct cq_hqq_opts {
     double lp_norm, beta, kappa;
@@ -293,15 +330,23 @@ cq_status cq_dequantize_affine(const cq_tensor *codes, const cq_tensor *scale, c
 /* --- quant: canonical packing (PackedTensor) --------------------------------------------
  * Codes (N, ...) of `bits` 2 or 4 pack along dim 0 into (R = ceil(N / (8/bits)), ...) U8:
  * byte [r] holds row r + i*R in bits [bits*i, bits*(i+1)). row_len = product of the
- * trailing dims. The buffer forms never fail; codes must be < 2^bits. */
-int64_t cq_packed_rows(int64_t n_rows, int bits);
+ * trailing dims. The buffer forms never fail; codes must be < 2^bits. The three inline
+ * functions below are that addressing, and every reader and writer of the layout uses them. */
+static inline int64_t cq_packed_rows(int64_t n_rows, int bits) { return (n_rows + 8 / bits - 1) / (8 / bits); }
+/* Logical row `row` of a packing with R byte rows sits in byte row cq_packed_byte_row() at
+ * bit field cq_packed_field() (bits [bits*field, bits*(field+1))); cq_packed_row_of() is the
+ * inverse: the logical row that bit field `field` of byte row r holds. */
+static inline int64_t cq_packed_byte_row(int64_t row, int64_t R) { return row % R; }
+static inline int cq_packed_field(int64_t row, int64_t R) { return (int)(row / R); }
+static inline int64_t cq_packed_row_of(int64_t r, int field, int64_t R) { return (int64_t)field * R + r; }
 void cq_pack_codes(const uint8_t *codes, int64_t n_rows, int64_t row_len, int bits, uint8_t *packed);
 void cq_unpack_codes(const uint8_t *packed, int64_t n_rows, int64_t row_len, int bits, uint8_t *codes);
 /* Code of logical element (row, col) read straight from a packed buffer. */
 static inline uint8_t cq_packed_code(const uint8_t *packed, int64_t n_rows, int64_t row_len, int bits,
                                      int64_t row, int64_t col) {
-    int64_t r = (n_rows + (8 / bits) - 1) / (8 / bits);
-    return (uint8_t)((packed[(row % r) * row_len + col] >> (bits * (row / r))) & ((1 << bits) - 1));
+    int64_t R = cq_packed_rows(n_rows, bits);
+    return (uint8_t)((packed[cq_packed_byte_row(row, R) * row_len + col] >> (bits * cq_packed_field(row, R))) &
+                     ((1 << bits) - 1));
 }
 /* Tensor forms: U8 codes -> packed U8 (R, ...); packed -> codes with n_rows logical rows. */
 cq_status cq_pack(const cq_tensor *codes, int bits, cq_tensor **packed, cq_err *err);

@@ -85,8 +85,6 @@ const char *cq_plan_action_name(cq_plan_action a) {
 
 /* ---- output tensors of a module --------------------------------------------------------------- */
 
-static bool is_qbits(cq_qtype q) { return q == CQ_QINT2 || q == CQ_QINT4; }
-
 void cq__plan_code_layout(const cq_plan_entry *e, int64_t *rows, int64_t *row_len) {
     int64_t numel = cq_shape_numel(e->ndim, e->shape);
     if (e->group_size > 0) {
@@ -111,8 +109,10 @@ int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPEC
     if (e->action == CQ_PLAN_QUANTIZE) {
         const cq_qtype_info *qi = cq_qtype_get(e->weights);
         int64_t shape[CQ_MAX_DIMS];
-        if (!is_qbits(e->weights)) {
-            set_spec(&out[n++], "weight._data", qi->dtype, e->ndim, e->shape);
+        char key[24];
+        snprintf(key, sizeof key, "weight.%s", qi->data_key);
+        if (!qi->packed) {
+            set_spec(&out[n++], key, qi->storage, e->ndim, e->shape);
             /* AbsmaxOptimizer along axis 0: keepdim (O,1[,1,1]); per tensor (0-dim) when O == 1. */
             for (int i = 0; i < e->ndim; i++) shape[i] = i ? 1 : e->shape[0];
             set_spec(&out[n++], "weight._scale", e->dtype, e->shape[0] == 1 ? 0 : e->ndim, shape);
@@ -126,7 +126,7 @@ int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPEC
                 for (int i = 0; i < ndim; i++) logical[i] = e->shape[i];
             }
             for (int i = 0; i < ndim; i++) shape[i] = i ? logical[i] : cq_packed_rows(logical[0], qi->bits);
-            set_spec(&out[n++], "weight._data._data", CQ_U8, ndim, shape);
+            set_spec(&out[n++], key, qi->storage, ndim, shape);
             /* MaxOptimizer keepdim along axis 0; with a single row quanto falls back to reducing
              * over every dim but the last (quanto-format.md 12.7). */
             for (int i = 0; i < ndim; i++)
@@ -178,21 +178,22 @@ void cq_plan_totals(const cq_plan *p, uint64_t *bytes_before, uint64_t *bytes_af
 }
 
 static cq_status check_opts(const cq_convert_opts *o, cq_err *err) {
-    if (o->weights != CQ_QINT2 && o->weights != CQ_QINT4 && o->weights != CQ_QINT8 &&
-        o->weights != CQ_QFLOAT8_E4M3FN && o->weights != CQ_QFLOAT8_E5M2)
-        return cq_err_set(err, CQ_E_ARG, "weights %s: choose int2, int4, int8, float8 or float8_e5m2",
-                          cq_qtype_name(o->weights));
-    if (o->activations != CQ_QNONE && o->activations != CQ_QINT8 && o->activations != CQ_QFLOAT8_E4M3FN &&
-        o->activations != CQ_QFLOAT8_E5M2)
-        return cq_err_set(err, CQ_E_ARG, "activations %s: choose none, int8, float8 or float8_e5m2",
-                          cq_qtype_name(o->activations));
-    bool qbits = is_qbits(o->weights);
-    if (o->optimizer == CQ_OPT_ABSMAX && qbits)
-        return cq_err_set(err, CQ_E_ARG, "optimizer absmax is symmetric: it suits 8-bit weights, not %s (use max or hqq)",
-                          cq_qtype_name(o->weights));
-    if ((o->optimizer == CQ_OPT_MAX || o->optimizer == CQ_OPT_HQQ) && !qbits)
+    char choices[128];
+    if (!cq_qtype_takes(o->weights, CQ_QROLE_WEIGHTS, true))
+        return cq_err_set(err, CQ_E_ARG, "weights %s: choose %s", cq_qtype_name(o->weights),
+                          cq_qtype_choices(CQ_QROLE_WEIGHTS, true, false, ", ", " or ", choices, sizeof choices));
+    if (o->activations != CQ_QNONE && !cq_qtype_takes(o->activations, CQ_QROLE_ACTIVATIONS, true))
+        return cq_err_set(err, CQ_E_ARG, "activations %s: choose %s", cq_qtype_name(o->activations),
+                          cq_qtype_choices(CQ_QROLE_ACTIVATIONS, true, true, ", ", " or ", choices, sizeof choices));
+    bool qbits = cq_qtype_family_of(o->weights) == CQ_QFAMILY_AFFINE;
+    if (o->optimizer >= CQ_OPT_DEFAULT && o->optimizer <= CQ_OPT_HQQ &&
+        !cq_qtype_optimizer_applies(o->weights, o->optimizer)) {
+        if (o->optimizer == CQ_OPT_ABSMAX)
+            return cq_err_set(err, CQ_E_ARG, "optimizer absmax is symmetric: it suits 8-bit weights, not %s (use max "
+                              "or hqq)", cq_qtype_name(o->weights));
         return cq_err_set(err, CQ_E_ARG, "optimizer %s is affine: it suits int2/int4 weights, not %s (use absmax)",
                           o->optimizer == CQ_OPT_MAX ? "max" : "hqq", cq_qtype_name(o->weights));
+    }
     if (o->group_size == 0 || o->group_size < -1)
         return cq_err_set(err, CQ_E_ARG, "group size %" PRId64 ": give a positive size or auto", o->group_size);
     if (o->group_size > 0 && !qbits)
@@ -249,7 +250,7 @@ static cq_status plan_entry_sizes(cq_plan *p, cq_plan_entry *e, const char *tens
                               tensor_name, e->module);
         e->weights = o->weights;
         e->activations = o->activations;
-        if (is_qbits(o->weights)) {
+        if (cq_qtype_family_of(o->weights) == CQ_QFAMILY_AFFINE) {
             int64_t in_features = cq_shape_numel(e->ndim, e->shape) / e->shape[0];
             if (o->group_size > 0) {
                 if (in_features % o->group_size)

@@ -112,7 +112,7 @@ static int interpretations(int64_t rows, int64_t cols, int64_t bias_out, const c
 }
 
 bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out) {
-    if (e->action != CQ_PLAN_QUANTIZE || (e->weights != CQ_QINT2 && e->weights != CQ_QINT4)) return false;
+    if (e->action != CQ_PLAN_QUANTIZE || cq_qtype_family_of(e->weights) != CQ_QFAMILY_AFFINE) return false;
     if (e->ndim != 2) return e->group_size > 0; /* a per-channel Conv2d keeps its dims in the data */
     int64_t rows, cols, shape[2];
     cq__plan_code_layout(e, &rows, &cols);
@@ -133,7 +133,7 @@ static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_h
         memcpy(m->shape, ref->shape, sizeof m->shape);
         return CQ_OK;
     }
-    if (qi->bits == 8) {
+    if (!qi->packed) {
         m->ndim = data->ndim;
         memcpy(m->shape, data->shape, sizeof m->shape);
         return CQ_OK;
@@ -208,7 +208,9 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
         m->weights = cq_qmap_weights(out->qmap, i);
         m->activations = cq_qmap_activations(out->qmap, i);
         const cq_qtype_info *qi = cq_qtype_get(m->weights);
-        m->data_idx = find_tensor(c, m->prefix, qi && qi->bits < 8 ? "weight._data._data" : "weight._data");
+        char data_key[24];
+        snprintf(data_key, sizeof data_key, "weight.%s", cq_qweight_data_key(m->weights));
+        m->data_idx = find_tensor(c, m->prefix, data_key);
         m->scale_idx = find_tensor(c, m->prefix, "weight._scale");
         m->shift_idx = find_tensor(c, m->prefix, "weight._shift");
         m->weight_idx = find_tensor(c, m->prefix, "weight");
@@ -217,7 +219,7 @@ cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules 
             if (t >= 0) out->owner[t] = out->n - 1;
         }
         if (!qi) continue; /* weights "none": a QLayerNorm; its float weight stays as it is */
-        if (m->data_idx < 0 || m->scale_idx < 0 || (qi->bits < 8 && m->shift_idx < 0))
+        if (m->data_idx < 0 || m->scale_idx < 0 || (qi->family == CQ_QFAMILY_AFFINE && m->shift_idx < 0))
             s = cq_err_set(err, CQ_E_NOTFOUND, "%s: quanto_qmap.json says %s is %s but its weight.%s%s is missing",
                            cq_ckpt_dir(c), name, qi->name, m->data_idx < 0 ? cq_qweight_data_key(m->weights) : "",
                            m->data_idx < 0 ? "" : (m->scale_idx < 0 ? "_scale" : "_shift"));
@@ -236,7 +238,7 @@ static cq_status view_of(const cq_ckpt *c, int64_t i, cq_tensor **out, cq_err *e
 
 cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__qmodule *m, cq_qweight **out, cq_err *err) {
     *out = NULL;
-    bool qbits = cq_qtype_get(m->weights)->bits < 8;
+    bool qbits = cq_qtype_family_of(m->weights) == CQ_QFAMILY_AFFINE;
     cq_tensor *data = NULL, *scale = NULL, *shift = NULL;
     cq_status s = view_of(c, m->data_idx, &data, err);
     if (!s) s = view_of(c, m->scale_idx, &scale, err);

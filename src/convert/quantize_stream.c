@@ -49,6 +49,7 @@ typedef struct qtensor_state {
     int64_t rows, row_len; /* logical code rows and their length */
     int64_t packed_rows;   /* R (== rows for 8-bit) */
     int bits;
+    bool packed;           /* the qtype's codes are packed (qtype table) */
     bool whole;            /* quantized in one piece (single rows) */
     bool params_first;     /* HQQ: the whole tensor's (scale, shift) before its blocks */
     pthread_mutex_t *mu;   /* guards the lazy allocation below */
@@ -88,8 +89,6 @@ typedef struct shard_job {
     double t0;
     cq_convert_stats *stats;
 } shard_job;
-
-static bool is_qbits(cq_qtype q) { return q == CQ_QINT2 || q == CQ_QINT4; }
 
 /* The plan's tensors are zero-copy views of the checkpoint's sources. */
 static const uint8_t *tensor_bytes(const cq__plan_tensor *pt) { return pt->t->data; }
@@ -178,7 +177,7 @@ static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *sr
                                uint8_t *codes, cq_err *err) {
     const cq_plan_entry *e = q->e;
     size_t ds = cq_dtype_size(e->dtype);
-    if (e->weights == CQ_QINT8) {
+    if (cq_qtype_family_of(e->weights) == CQ_QFAMILY_SYMMETRIC) { /* qint8 */
         quantize_rows_i8(q, src, r0, n, (int8_t *)codes);
         return CQ_OK;
     }
@@ -192,7 +191,7 @@ static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *sr
     int64_t shape[2] = {count, q->row_len};
     cq_tensor *x = NULL, *scale = NULL, *shift = NULL, *out = NULL;
     cq_status s = cq_tensor_view(&x, e->dtype, 2, shape, (void *)(src + (size_t)first * (size_t)q->row_len * ds), err);
-    if (!s && is_qbits(e->weights)) {
+    if (!s && cq_qtype_family_of(e->weights) == CQ_QFAMILY_AFFINE) {
         s = cq_affine_optimize(x, e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
         if (!s) s = cq_quantize_affine(x, q->bits, 0, 0, scale, shift, &out, err);
     } else if (!s) {
@@ -216,8 +215,8 @@ static cq_status ensure_params(qtensor_state *q, cq_err *err) {
     if (!q->scale) {
         size_t nb = (size_t)q->rows * cq_dtype_size(q->e->dtype);
         q->scale = cq__malloc(nb ? nb : 1, err, "scales");
-        if (q->scale && is_qbits(q->e->weights)) q->shift = cq__malloc(nb ? nb : 1, err, "shifts");
-        if (!q->scale || (is_qbits(q->e->weights) && !q->shift)) s = CQ_E_NOMEM;
+        if (q->scale && cq_qtype_family_of(q->e->weights) == CQ_QFAMILY_AFFINE) q->shift = cq__malloc(nb ? nb : 1, err, "shifts");
+        if (!q->scale || (cq_qtype_family_of(q->e->weights) == CQ_QFAMILY_AFFINE && !q->shift)) s = CQ_E_NOMEM;
     }
     pthread_mutex_unlock(q->mu);
     return s;
@@ -244,7 +243,7 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
     uint8_t *out = scratch_get(&sc->out, &sc->out_cap, r->nbytes, err);
     r->data = out;
     if (!out) return CQ_E_NOMEM;
-    if (q->bits == 8) {
+    if (!q->packed) {
         s = quantize_rows(j, q, src, it->a, k, out, err);
     } else if (!s) {
         /* Packed rows [a, b) hold logical rows [a + i*R, b + i*R) in bit field i. */
@@ -253,7 +252,7 @@ static cq_status compute_block(shard_job *j, const work_item *it, void **result,
         uint8_t *codes = scratch_get(&sc->codes, &sc->codes_cap, (size_t)vpi * piece, err);
         if (!codes) return CQ_E_NOMEM;
         for (int i = 0; !s && i < vpi; i++) {
-            int64_t lo = it->a + i * q->packed_rows, hi = it->b + i * q->packed_rows;
+            int64_t lo = cq_packed_row_of(it->a, i, q->packed_rows), hi = cq_packed_row_of(it->b, i, q->packed_rows);
             if (hi > q->rows) hi = q->rows;
             if (lo >= hi) {
                 /* Rows past the end pack as zeros, as in quanto's padding. */
@@ -419,8 +418,8 @@ static cq_status item_write(void *ctx, int64_t i, void *result, cq_err *err) {
     case ITEM_TAIL: {
         tinygemm_roundtrip(q);
         s = write_spec(j, q, 1, q->scale, err);
-        if (!s && is_qbits(q->e->weights)) s = write_spec(j, q, 2, q->shift, err);
-        if (!s) s = write_unit_scales(j, q, is_qbits(q->e->weights) ? 3 : 2, err);
+        if (!s && cq_qtype_family_of(q->e->weights) == CQ_QFAMILY_AFFINE) s = write_spec(j, q, 2, q->shift, err);
+        if (!s) s = write_unit_scales(j, q, cq_qtype_family_of(q->e->weights) == CQ_QFAMILY_AFFINE ? 3 : 2, err);
         free(q->scale);
         free(q->shift);
         q->scale = q->shift = NULL;
@@ -455,10 +454,11 @@ static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
     if (q->e->action != CQ_PLAN_QUANTIZE) return CQ_OK;
     const cq_qtype_info *qi = cq_qtype_get(q->e->weights);
     q->bits = qi->bits;
+    q->packed = qi->packed;
     cq__plan_code_layout(q->e, &q->rows, &q->row_len);
-    q->packed_rows = q->bits < 8 ? cq_packed_rows(q->rows, q->bits) : q->rows;
+    q->packed_rows = q->packed ? cq_packed_rows(q->rows, q->bits) : q->rows;
     q->whole = q->rows < 2;
-    q->params_first = !q->whole && j->opts->optimizer == CQ_OPT_HQQ && q->bits < 8;
+    q->params_first = !q->whole && j->opts->optimizer == CQ_OPT_HQQ && q->packed;
     return CQ_OK;
 }
 

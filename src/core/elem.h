@@ -38,6 +38,10 @@ static inline __attribute__((always_inline)) void cq__st(void *p, cq_dtype dt, i
     }
 }
 
+/* The largest affine code of `bits` bits: codes run over [0, 2^bits - 1] (quanto's MaxOptimizer
+ * range and quantize_affine's clamp). */
+static inline float cq__affine_code_max(int bits) { return (float)((1 << bits) - 1); }
+
 /* quanto::quantize_affine for one element: clamp(round((x + shift) / scale), 0, qmax), each op
  * rounded to dt. Divergence: a zero scale (a constant group) gives code 0, not NaN. Clamp, then
  * round (the same, the bounds being integers); quiet comparisons and selects keep loops

@@ -45,6 +45,10 @@ void *cq__malloc(size_t n, cq_err *err, const char *what);
 void *cq__calloc(size_t count, size_t size, cq_err *err, const char *what);
 char *cq__strdup(const char *s, cq_err *err);
 
+/* The 8-bit qtype whose data tensors have dtype dt (qint8 for I8, the float8 qtypes for their
+ * F8 dtypes), NULL for any other dtype (core/qtype.c). */
+const cq_qtype_info *cq__qtype_storing(cq_dtype dt);
+
 /* Python's fnmatch.fnmatchcase(name, pattern): the one matcher of module names against
  * include/exclude patterns (core/fnmatch.c states the rules). */
 bool cq__fnmatchcase(const char *pattern, const char *name);

@@ -134,7 +134,7 @@ cq_status cq_hfconfig_set_quantization(cq_hfconfig *c, cq_qtype weights, cq_qtyp
         return cq_err_set(err, CQ_E_ARG, "transformers' QuantoConfig cannot express weights %s (int2, int4, int8, float8)",
                           cq_qtype_name(weights));
     const char *a = NULL;
-    if (activations != CQ_QNONE && (activations == CQ_QINT2 || activations == CQ_QINT4 ||
+    if (activations != CQ_QNONE && (!cq_qtype_takes(activations, CQ_QROLE_ACTIVATIONS, false) ||
                                     !(a = quanto_config_name(activations))))
         return cq_err_set(err, CQ_E_ARG, "transformers' QuantoConfig cannot express activations %s (none, int8, float8)",
                           cq_qtype_name(activations));

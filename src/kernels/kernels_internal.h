@@ -62,6 +62,17 @@ static inline int64_t cq__round_up(int64_t a, int64_t b) { return cq__ceil_div(a
 /* Logical k of a (group, offset-in-padded-group) position, and its validity. */
 static inline int cq__granule(int bits, bool is_float8) { return is_float8 ? 1 : bits == 8 ? 4 : bits == 4 ? 8 : 16; }
 
+/* The tiled layout of the codes, stated once (the writer, the reference reader and the SIMD
+ * decoders derive from these two): padded position kk of tile row r (of 16) lies in 64-byte
+ * chunk kk / granule, byte r * 4 + kk % 4 of it, at bit offset bits * ((kk % granule) / 4),
+ * so a chunk holds granule = 32 / bits positions of each row. float8 codes are whole bytes:
+ * byte kk * 16 + r. */
+static inline size_t cq__tile_byte(int bits, bool is_float8, int64_t kk, int r) {
+    if (is_float8) return (size_t)kk * 16 + (size_t)r;
+    return (size_t)(kk / cq__granule(bits, false)) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
+}
+static inline int cq__tile_shift(int bits, int64_t kk) { return bits * (int)((kk % cq__granule(bits, false)) / 4); }
+
 /* Scale / shift of (tile, group, lane) as f32 (exact for every scale dtype). */
 static inline float cq__ld_scale(const cq_mm_weight *w, const void *base, int64_t tile, int64_t g, int lane) {
     int64_t i = (tile * w->groups + g) * CQ_TILE_ROWS + lane;
@@ -75,15 +86,10 @@ static inline float cq__ld_scale(const cq_mm_weight *w, const void *base, int64_
 static inline int cq__w_code(const cq_mm_weight *w, int64_t n, int64_t k) {
     int64_t t = n / CQ_TILE_ROWS, r = n % CQ_TILE_ROWS;
     int64_t g = k / w->gs, kk = g * w->gsp + k % w->gs; /* position along the padded row */
-    const uint8_t *tile = w->codes + (size_t)t * w->tile_bytes;
-    if (w->is_float8) return tile[kk * 16 + r];
-    if (w->bits == 8) return (int)(int8_t)(tile[(kk / 4) * 64 + r * 4 + kk % 4] ^ 0x80);
-    if (w->bits == 4) {
-        uint8_t b = tile[(kk / 8) * 64 + r * 4 + kk % 4];
-        return (kk % 8) < 4 ? (b & 15) : (b >> 4);
-    }
-    uint8_t b = tile[(kk / 16) * 64 + r * 4 + kk % 4];
-    return (b >> (2 * ((kk % 16) / 4))) & 3;
+    uint8_t b = w->codes[(size_t)t * w->tile_bytes + cq__tile_byte(w->bits, w->is_float8, kk, (int)r)];
+    if (w->is_float8) return b;
+    if (w->bits == 8) return (int)(int8_t)(b ^ 0x80);
+    return (b >> cq__tile_shift(w->bits, kk)) & ((1 << w->bits) - 1);
 }
 
 /* ---- fast-mode activations -----------------------------------------------------------------
@@ -250,9 +256,11 @@ bool cq__cpu_has(unsigned needs);
 /* Rounds an f32 to a storage dtype's precision and stores it (F32, F16, BF16). */
 static inline void cq__store_y(void *y, cq_dtype t, int64_t i, float v) { cq_store_f32(y, t, i, v); }
 static inline float cq__round_y(float v, cq_dtype t) { return t == CQ_F32 ? v : cq_round_to_dtype(v, t); }
-/* The largest finite value of an fp8 data dtype (quanto's qmax for its float8 qtypes). */
+/* The largest finite value of an fp8 data dtype: quanto's qmax of its float8 qtype (the qtype
+ * table); 0 for any other dtype. */
 static inline float cq__fp8_max(cq_dtype t) {
-    return t == CQ_F8_E4M3FN ? 448.0f : t == CQ_F8_E5M2 ? 57344.0f : t == CQ_F8_E4M3FNUZ ? 240.0f : 0.0f;
+    const cq_qtype_info *qi = cq__qtype_storing(t);
+    return qi && qi->family == CQ_QFAMILY_FLOAT ? (float)qi->qmax : 0.0f;
 }
 
 #endif

@@ -12,15 +12,10 @@
 #include <omp.h>
 #endif
 
+/* The qtype's bits (the qtype table), 0 for CQ_QNONE or an invalid value. */
 static int weight_bits(cq_qtype q) {
-    switch (q) {
-    case CQ_QINT8:
-    case CQ_QFLOAT8_E4M3FN:
-    case CQ_QFLOAT8_E5M2: return 8;
-    case CQ_QINT4: return 4;
-    case CQ_QINT2: return 2;
-    default: return 0;
-    }
+    const cq_qtype_info *qi = cq_qtype_get(q);
+    return qi ? qi->bits : 0;
 }
 
 static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
@@ -58,10 +53,10 @@ static void load_group_codes(const cq_mm_weight *w, const cq_mm_weight_src *s, i
     if (w->bits == 8 || s->codes_unpacked) {
         memcpy(row, d + n * w->k + g * w->gs, (size_t)w->gs);
     } else {
-        /* canonical packing: group gi lives in byte row gi % R at bit field gi / R */
-        int64_t gi = n * w->groups + g, R = cq__ceil_div(w->n * w->groups, 8 / w->bits);
-        const uint8_t *src = d + (gi % R) * w->gs;
-        int shift = w->bits * (int)(gi / R);
+        /* canonical packing, one group per logical row */
+        int64_t gi = n * w->groups + g, R = cq_packed_rows(w->n * w->groups, w->bits);
+        const uint8_t *src = d + cq_packed_byte_row(gi, R) * w->gs;
+        int shift = w->bits * cq_packed_field(gi, R);
         uint8_t mask = (uint8_t)((1 << w->bits) - 1);
         for (int64_t j = 0; j < w->gs; j++) row[j] = (uint8_t)((src[j] >> shift) & mask);
     }
@@ -78,24 +73,19 @@ static inline uint32_t ld32(const uint8_t *p) {
 static void store_group_codes(const cq_mm_weight *w, uint8_t *tile, int r, int64_t g, const uint8_t *row) {
     int64_t k0 = g * w->gsp;
     if (w->is_float8) {
-        for (int64_t j = 0; j < w->gsp; j++) tile[(size_t)(k0 + j) * 16 + (size_t)r] = row[j];
+        for (int64_t j = 0; j < w->gsp; j++) tile[cq__tile_byte(w->bits, true, k0 + j, r)] = row[j];
         return;
     }
-    for (int64_t j = 0; j < w->gsp; j += cq__granule(w->bits, false)) {
-        int64_t kk = k0 + j;
-        uint32_t v;
-        size_t pos;
+    int gran = cq__granule(w->bits, false);
+    for (int64_t j = 0; j < w->gsp; j += gran) {
+        int64_t kk = k0 + j; /* a chunk's first position: kk % 4 == 0 */
+        uint32_t v = 0;
         if (w->bits == 8) {
             v = ld32(row + j) ^ 0x80808080u; /* biased: the unsigned vpdpbusd / AMX operand */
-            pos = (size_t)(kk / 4) * 64;
-        } else if (w->bits == 4) {
-            v = ld32(row + j) | ld32(row + j + 4) << 4; /* codes < 16: the nibbles never overlap */
-            pos = (size_t)(kk / 8) * 64;
-        } else {
-            v = ld32(row + j) | ld32(row + j + 4) << 2 | ld32(row + j + 8) << 4 | ld32(row + j + 12) << 6;
-            pos = (size_t)(kk / 16) * 64;
+        } else { /* 4 positions per bit field; codes < 2^bits, so the fields never overlap */
+            for (int q = 0; q < gran / 4; q++) v |= ld32(row + j + 4 * q) << cq__tile_shift(w->bits, kk + 4 * q);
         }
-        memcpy(tile + pos + (size_t)r * 4, &v, 4);
+        memcpy(tile + cq__tile_byte(w->bits, false, kk, r), &v, 4);
     }
 }
 
@@ -273,7 +263,7 @@ cq_status cq_mm_weight_unpack(const cq_mm_weight *w, bool codes_unpacked, void *
     size_t se = w->scale_elt;
     int64_t groups_total = w->n * w->groups;
     bool packed = w->bits < 8 && !codes_unpacked;
-    int64_t R = cq__ceil_div(groups_total, 8 / w->bits);
+    int64_t R = cq_packed_rows(groups_total, w->bits);
     if (packed) memset(data, 0, (size_t)R * (size_t)w->gs);
     for (int64_t n = 0; n < w->n; n++) {
         int64_t t = n / CQ_TILE_ROWS;
@@ -291,7 +281,8 @@ cq_status cq_mm_weight_unpack(const cq_mm_weight *w, bool codes_unpacked, void *
                 continue;
             }
             int64_t gi = n * w->groups + k / w->gs;
-            ((uint8_t *)data)[(gi % R) * w->gs + k % w->gs] |= (uint8_t)(c << (w->bits * (gi / R)));
+            ((uint8_t *)data)[cq_packed_byte_row(gi, R) * w->gs + k % w->gs] |=
+                (uint8_t)(c << (w->bits * cq_packed_field(gi, R)));
         }
     }
     return CQ_OK;

@@ -118,6 +118,6 @@ void cq_vec_affine_codes(const void *x, cq_dtype dtype, int64_t n, float scale, 
                          uint8_t *codes) {
     if ((dtype != CQ_F32 && !is_16bit_float(dtype)) || bits < 1 || bits > 8) return;
     size_t es = cq_dtype_size(dtype);
-    float qmax = (float)((1 << bits) - 1);
+    float qmax = cq__affine_code_max(bits);
     FOR_CHUNKS(n, CQ__VEC(affine_codes)((const char *)x + (size_t)lo * es, dtype, len, scale, shift, qmax, codes + lo));
 }

@@ -12,22 +12,23 @@ cq_quantize_opts cq_quantize_default_opts(void) {
     return (cq_quantize_opts){.weights = CQ_QINT8, .activations = CQ_QNONE, .optimizer = CQ_OPT_DEFAULT};
 }
 
-static bool is_8bit(cq_qtype q) { return q != CQ_QNONE && cq_qtype_get(q)->bits == 8; }
-
-/* The checks quanto makes when a module is created or first run (spec 2.8, 5.2). */
+/* The checks quanto makes when a module is created or first run (spec 2.8, 5.2); the rules
+ * are the qtype table's. */
 static cq_status check_qtypes(cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt, cq_err *err) {
-    if (weights != CQ_QNONE && !cq_qtype_get(weights))
+    if (weights != CQ_QNONE && !cq_qtype_takes(weights, CQ_QROLE_WEIGHTS, false))
         return cq_err_set(err, CQ_E_ARG, "quantize: invalid weights qtype %d", (int)weights);
-    if (activations != CQ_QNONE && (!cq_qtype_get(activations) || !is_8bit(activations)))
+    if (activations != CQ_QNONE && !cq_qtype_takes(activations, CQ_QROLE_ACTIVATIONS, false))
         return cq_err_set(err, CQ_E_ARG, "quantize: activations must be none, qint8 or a float8 qtype, not %s",
                           cq_qtype_name(activations));
-    if (opt == CQ_OPT_ABSMAX && weights != CQ_QNONE && !is_8bit(weights))
-        return cq_err_set(err, CQ_E_ARG, "quantize: the absmax optimizer is symmetric and cannot quantize %s weights "
-                          "(they need a shift: use max or hqq)", cq_qtype_name(weights));
-    if ((opt == CQ_OPT_MAX || opt == CQ_OPT_HQQ) && is_8bit(weights))
+    bool valid_opt = opt >= CQ_OPT_DEFAULT && opt <= CQ_OPT_HQQ;
+    if (valid_opt && weights != CQ_QNONE && !cq_qtype_optimizer_applies(weights, opt)) {
+        if (opt == CQ_OPT_ABSMAX)
+            return cq_err_set(err, CQ_E_ARG, "quantize: the absmax optimizer is symmetric and cannot quantize %s "
+                              "weights (they need a shift: use max or hqq)", cq_qtype_name(weights));
         return cq_err_set(err, CQ_E_ARG, "quantize: the %s optimizer is affine and cannot quantize %s weights "
                           "(use absmax)", opt == CQ_OPT_MAX ? "max" : "hqq", cq_qtype_name(weights));
-    if (opt < CQ_OPT_DEFAULT || opt > CQ_OPT_HQQ)
+    }
+    if (!valid_opt)
         return cq_err_set(err, CQ_E_ARG, "quantize: invalid optimizer %d", (int)opt);
     return CQ_OK;
 }
@@ -61,7 +62,7 @@ cq_status cq__qmodule_quantize(cq_module *m, cq_qtype weights, cq_qtype activati
     q->input_scale = q->output_scale = 1.0f;
     q->quantize_input = m->kind == CQ_MODULE_LINEAR && activations != CQ_QNONE;
     cq_var *w = cq__weight_var(m);
-    if (weights != CQ_QNONE && !is_8bit(weights) && w)
+    if (cq_qtype_family_of(weights) == CQ_QFAMILY_AFFINE && w)
         q->group_size = cq_default_group_size(w->data->ndim, w->data->shape);
     m->q = q;
     return CQ_OK;

@@ -208,8 +208,6 @@ static cq_status plan_scale(loader *L, cq_module *m, const char *prefix, const c
     return s ? s : push(L, (load_item){kind, m, NULL, src, NULL}, err);
 }
 
-static bool is_qbits(cq_qtype q) { return q != CQ_QNONE && cq_qtype_get(q)->bits < 8; }
-
 /* A quantized module's weight from quanto's flattened keys (spec 5.5). */
 static cq_status plan_qweight(loader *L, cq_module *m, const char *prefix, const int64_t *shape, int ndim,
                               bool *found, cq_err *err) {
@@ -222,9 +220,10 @@ static cq_status plan_qweight(loader *L, cq_module *m, const char *prefix, const
     *found = data != NULL;
     if (!data) return CQ_OK;
     const cq_tensor *scale = take(L, skey);
-    const cq_tensor *shift = is_qbits(q->weights) ? take(L, hkey) : NULL;
+    bool affine = cq_qtype_family_of(q->weights) == CQ_QFAMILY_AFFINE;
+    const cq_tensor *shift = affine ? take(L, hkey) : NULL;
     if (!scale) return cq_err_set(err, CQ_E_NOTFOUND, "missing key '%s' in %s", skey, L->label);
-    if (is_qbits(q->weights) && !shift) return cq_err_set(err, CQ_E_NOTFOUND, "missing key '%s' in %s", hkey, L->label);
+    if (affine && !shift) return cq_err_set(err, CQ_E_NOTFOUND, "missing key '%s' in %s", hkey, L->label);
     if (scale->dtype != CQ_F32 && !L->opts->convert_dtypes)
         return cq_err_set(err, CQ_E_DTYPE, "%s: dtype F32 in the model, %s in %s", skey, cq_dtype_name(scale->dtype),
                           L->label);

@@ -30,7 +30,7 @@ static inline __attribute__((always_inline)) void codes_walk(const void *x, cq_d
     size_t es = cq_dtype_size(dt);
     for (int64_t i = lo, e; i < hi; i = e) {
         int64_t j = cq__segment(l, i, hi, &e);
-        if (l.inner == 1) codes_seg(x, dt, s + j, sh + j, 1, i, e, (float)((1 << bits) - 1), codes);
+        if (l.inner == 1) codes_seg(x, dt, s + j, sh + j, 1, i, e, cq__affine_code_max(bits), codes);
         else cq_vec_affine_codes((const uint8_t *)x + (size_t)i * es, dt, e - i, s[j], sh[j], bits, codes + i);
     }
 }
@@ -150,9 +150,9 @@ cq_status cq_affine_optimize(const cq_tensor *x, cq_qtype q, int axis, int64_t g
                              cq_tensor **shift, cq_err *err) {
     *scale = *shift = NULL;
     const cq_qtype_info *qi = cq_qtype_get(q);
-    if (!qi || qi->bits >= 8)
+    if (!qi || qi->family != CQ_QFAMILY_AFFINE)
         return cq_err_set(err, CQ_E_ARG, "affine optimizer: qtype %s is not qint2 or qint4", cq_qtype_name(q));
-    if (opt != CQ_OPT_DEFAULT && opt != CQ_OPT_MAX && opt != CQ_OPT_HQQ)
+    if (!cq_qtype_optimizer_applies(q, opt))
         return cq_err_set(err, CQ_E_ARG, "affine optimizer: optimizer %d is not max or hqq (absmax is symmetric)",
                           (int)opt);
     cq_status s = cq__check_float(x, "affine optimizer input", err);

@@ -182,7 +182,7 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     h.w = x->data;
     h.dt = x->dtype;
     h.n = cq_tensor_numel(x);
-    h.qmax = (float)((1 << bits) - 1);
+    h.qmax = cq__affine_code_max(bits);
     /* A 2-D view: (rows, cols) with one parameter per row (axis 0) or per column (axis -1);
      * the group mean runs over the other dimension. quanto's torch.mean(dim=-1) would only
      * reduce the last dim of an N-D weight; we reduce the whole group (docs/NUMERICS.md). */

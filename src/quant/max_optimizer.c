@@ -30,7 +30,7 @@ cq_status cq__max_optimize(const cq_tensor *x, int bits, int axis, cq_tensor **s
         return s;
     }
     cq__reduce_minmax(x->data, x->dtype, l, mn, mx);
-    float qrange = (float)((1 << bits) - 1);
+    float qrange = cq__affine_code_max(bits);
     for (int64_t j = 0; j < l.n; j++) {
         float range = cq__rnd(mx[j] - mn[j], x->dtype);
         cq__st((*scale)->data, x->dtype, j, cq__rnd(range / qrange, x->dtype));

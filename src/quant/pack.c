@@ -7,20 +7,15 @@
  */
 #include "quant_internal.h"
 
-int64_t cq_packed_rows(int64_t n_rows, int bits) {
-    int64_t vpi = 8 / bits;
-    return (n_rows + vpi - 1) / vpi;
-}
-
 /* One byte row whose vpi source rows all exist, with constant shifts so that it vectorizes. */
 static void pack_full_row(const uint8_t *codes, int64_t r, int64_t R, int64_t row_len, int bits, uint8_t *dst) {
-    const uint8_t *a = codes + r * row_len, *b = codes + (R + r) * row_len;
+    const uint8_t *a = codes + cq_packed_row_of(r, 0, R) * row_len, *b = codes + cq_packed_row_of(r, 1, R) * row_len;
     if (bits == 4) {
 #pragma omp simd
         for (int64_t c = 0; c < row_len; c++) dst[c] = (uint8_t)((a[c] & 15u) | (uint8_t)((b[c] & 15u) << 4));
         return;
     }
-    const uint8_t *c2 = codes + (2 * R + r) * row_len, *c3 = codes + (3 * R + r) * row_len;
+    const uint8_t *c2 = codes + cq_packed_row_of(r, 2, R) * row_len, *c3 = codes + cq_packed_row_of(r, 3, R) * row_len;
 #pragma omp simd
     for (int64_t c = 0; c < row_len; c++)
         dst[c] = (uint8_t)((a[c] & 3u) | (uint8_t)((b[c] & 3u) << 2) | (uint8_t)((c2[c] & 3u) << 4) |
@@ -33,14 +28,14 @@ void cq_pack_codes(const uint8_t *codes, int64_t n_rows, int64_t row_len, int bi
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (R * row_len > 65536)
     for (int64_t r = 0; r < R; r++) {
         uint8_t *dst = packed + r * row_len;
-        if ((vpi - 1) * R + r < n_rows) { /* every bit field has its row (all but the last few) */
+        if (cq_packed_row_of(r, (int)vpi - 1, R) < n_rows) { /* every bit field has its row (all but the last few) */
             pack_full_row(codes, r, R, row_len, bits, dst);
             continue;
         }
         memset(dst, 0, (size_t)row_len);
-        for (int64_t i = 0; i < vpi && i * R + r < n_rows; i++) {
-            const uint8_t *src = codes + (i * R + r) * row_len;
-            int sh = bits * (int)i;
+        for (int i = 0; i < vpi && cq_packed_row_of(r, i, R) < n_rows; i++) {
+            const uint8_t *src = codes + cq_packed_row_of(r, i, R) * row_len;
+            int sh = bits * i;
             for (int64_t c = 0; c < row_len; c++) dst[c] |= (uint8_t)((src[c] & mask) << sh);
         }
     }
@@ -51,9 +46,9 @@ void cq_unpack_codes(const uint8_t *packed, int64_t n_rows, int64_t row_len, int
     uint8_t mask = (uint8_t)((1u << bits) - 1u);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (n_rows * row_len > 65536)
     for (int64_t row = 0; row < n_rows; row++) {
-        const uint8_t *src = packed + (row % R) * row_len;
+        const uint8_t *src = packed + cq_packed_byte_row(row, R) * row_len;
         uint8_t *dst = codes + row * row_len;
-        int sh = bits * (int)(row / R);
+        int sh = bits * cq_packed_field(row, R);
         for (int64_t c = 0; c < row_len; c++) dst[c] = (uint8_t)((src[c] >> sh) & mask);
     }
 }

@@ -9,7 +9,7 @@
 
 const char *cq_qweight_data_key(cq_qtype q) {
     const cq_qtype_info *qi = cq_qtype_get(q);
-    return qi && qi->bits < 8 ? "_data._data" : "_data";
+    return qi ? qi->data_key : "_data";
 }
 
 void cq_qweight_free(cq_qweight *w) {
@@ -61,8 +61,8 @@ cq_status cq_qweight_quantize_ex(const cq_tensor *w, cq_qtype q, int axis, cq_op
     s = cq__check_axis(&axis, w->ndim, false, "quantize weight", err);
     if (s) return s;
     cq_qweight *qw = NULL;
-    if (qi->bits == 8) {
-        if (opt != CQ_OPT_DEFAULT && opt != CQ_OPT_ABSMAX)
+    if (qi->family != CQ_QFAMILY_AFFINE) {
+        if (!cq_qtype_optimizer_applies(q, opt))
             return cq_err_set(err, CQ_E_ARG, "quantize weight: %s needs the absmax optimizer", qi->name);
         if (group_size > 0)
             return cq_err_set(err, CQ_E_ARG, "quantize weight: group size cannot be set for 8-bit qtype %s",
@@ -113,7 +113,7 @@ cq_status cq_qweight_unpack_codes(const cq_qweight *w, cq_tensor **codes, cq_err
     *codes = NULL;
     const cq_qtype_info *qi = cq_qtype_get(w->qtype);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "unpack codes: invalid qtype %d", (int)w->qtype);
-    if (qi->bits == 8) return cq_tensor_clone(codes, w->data, err);
+    if (!qi->packed) return cq_tensor_clone(codes, w->data, err);
     int ndim;
     int64_t shape[CQ_MAX_DIMS];
     codes_shape(w, &ndim, shape);
@@ -124,7 +124,7 @@ cq_status cq_qweight_dequantize(const cq_qweight *w, cq_dtype out_dtype, cq_tens
     *out = NULL;
     const cq_qtype_info *qi = cq_qtype_get(w->qtype);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "dequantize weight: invalid qtype %d", (int)w->qtype);
-    if (qi->bits == 8) return cq_dequantize_symmetric(w->data, w->scale, out_dtype, out, err);
+    if (qi->family != CQ_QFAMILY_AFFINE) return cq_dequantize_symmetric(w->data, w->scale, out_dtype, out, err);
     cq_tensor *codes;
     cq_status s = cq_qweight_unpack_codes(w, &codes, err);
     if (s) return s;
@@ -165,7 +165,7 @@ cq_status cq_qweight_from_tensors(cq_qtype q, int ndim, const int64_t *shape, in
     int cndim = ndim;
     int64_t cshape[CQ_MAX_DIMS];
     memcpy(cshape, shape, (size_t)ndim * sizeof(int64_t));
-    if (qi->bits == 8) {
+    if (qi->family != CQ_QFAMILY_AFFINE) {
         if (shift) return cq_err_set(err, CQ_E_ARG, "quantized weight: %s has no shift", qi->name);
         if (group_size > 0)
             return cq_err_set(err, CQ_E_ARG, "quantized weight: %s is never grouped", qi->name);
@@ -247,7 +247,7 @@ cq_status cq_qactivation_quantize(const cq_tensor *x, cq_qtype q, const cq_tenso
                                   cq_qactivation **out, cq_err *err) {
     *out = NULL;
     const cq_qtype_info *qi = cq_qtype_get(q);
-    if (!qi || qi->bits != 8)
+    if (!qi || !(qi->roles & CQ_QROLE_ACTIVATIONS))
         return cq_err_set(err, CQ_E_ARG, "quantize activation: qtype %s is not an 8-bit qtype", cq_qtype_name(q));
     cq_qactivation *a = cq__calloc(1, sizeof *a, err, "a quantized activation");
     if (!a) return CQ_E_NOMEM;

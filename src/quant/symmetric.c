@@ -11,20 +11,16 @@
  * scale, so any thread count gives the same bytes. */
 #define SYM_CHUNK ((int64_t)1 << 14)
 
+/* quanto's qmax of the qtype whose data has dtype `dtype`; 0 when none has. */
 static double qtype_qmax(cq_dtype dtype) {
-    switch (dtype) {
-    case CQ_I8: return 127;
-    case CQ_F8_E4M3FN: return 448;
-    case CQ_F8_E5M2: return 57344;
-    case CQ_F8_E4M3FNUZ: return 240;
-    default: return 0;
-    }
+    const cq_qtype_info *qi = cq__qtype_storing(dtype);
+    return qi ? qi->qmax : 0;
 }
 
 cq_status cq_absmax_scale(const cq_tensor *x, cq_qtype q, int axis, cq_tensor **scale, cq_err *err) {
     *scale = NULL;
     const cq_qtype_info *qi = cq_qtype_get(q);
-    if (!qi || qi->bits != 8)
+    if (!qi || !(qi->optimizers & CQ_QOPT_BIT(CQ_OPT_ABSMAX)))
         return cq_err_set(err, CQ_E_ARG, "absmax scale: qtype %s is not an 8-bit qtype", cq_qtype_name(q));
     cq_status s = cq__check_float(x, "absmax scale input", err);
     if (s) return s;

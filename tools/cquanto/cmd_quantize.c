@@ -11,10 +11,16 @@
 
 #define CMD "quantize"
 
+/* The qtypes a checkpoint may take in `role`, from the library's qtype table. */
+static const char *choices(unsigned role, const char *sep, const char *last, char *buf, size_t n) {
+    return cq_qtype_choices(role, true, role == CQ_QROLE_ACTIVATIONS, sep, last, buf, n);
+}
+
 static void usage(FILE *f) {
+    char w[128], a[128];
     fprintf(f,
-            "usage: cquanto quantize IN -o OUT --weights {int2,int4,int8,float8,float8_e5m2}\n"
-            "                        [--activations {none,int8,float8,float8_e5m2}] [--group-size auto|N]\n"
+            "usage: cquanto quantize IN -o OUT --weights {%s}\n"
+            "                        [--activations {%s}] [--group-size auto|N]\n"
             "                        [--optimizer {absmax,max,hqq}] [--include PATTERN]... [--exclude PATTERN]...\n"
             "                        [--threads N] [--dry-run] [--force] [--quiet]\n\n"
             "Quantizes a checkpoint in one streaming pass into an optimum-quanto folder.\n\n"
@@ -33,19 +39,12 @@ static void usage(FILE *f) {
             "  --dry-run          print the plan (module, shape, qtype, group size, bytes) and write nothing\n"
             "  --force            replace OUT if it is an earlier quantized checkpoint or an empty folder\n"
             "  --quiet            no progress line and no summary\n\n"
-            "Embedding tables, an output head tied to them and GPT-2 Conv1D layers are never quantized.\n");
-}
-
-static bool weights_allowed(cq_qtype q) {
-    return q == CQ_QINT2 || q == CQ_QINT4 || q == CQ_QINT8 || q == CQ_QFLOAT8_E4M3FN || q == CQ_QFLOAT8_E5M2;
-}
-
-static bool activations_allowed(cq_qtype q) {
-    return q == CQ_QNONE || q == CQ_QINT8 || q == CQ_QFLOAT8_E4M3FN || q == CQ_QFLOAT8_E5M2;
+            "Embedding tables, an output head tied to them and GPT-2 Conv1D layers are never quantized.\n",
+            choices(CQ_QROLE_WEIGHTS, ",", ",", w, sizeof w), choices(CQ_QROLE_ACTIVATIONS, ",", ",", a, sizeof a));
 }
 
 static const char *group_str(const cq_plan_entry *e, char *buf, size_t n) {
-    if (e->action != CQ_PLAN_QUANTIZE || cq_qtype_get(e->weights)->bits == 8) return "-";
+    if (e->action != CQ_PLAN_QUANTIZE || cq_qtype_family_of(e->weights) != CQ_QFAMILY_AFFINE) return "-";
     if (e->group_size == 0) return "channel";
     snprintf(buf, n, "%lld", (long long)e->group_size);
     return buf;
@@ -160,13 +159,17 @@ int cmd_quantize(int argc, char **argv) {
     cq_convert_opts o = cq_convert_default_opts();
     cq_err err = {0};
     if (!rc && !in) rc = cli_usage_error(CMD, "missing the input checkpoint");
-    if (!rc && !weights) rc = cli_usage_error(CMD, "missing --weights (int2, int4, int8, float8 or float8_e5m2)");
+    char wch[128], ach[128];
+    choices(CQ_QROLE_WEIGHTS, ", ", " or ", wch, sizeof wch);
+    choices(CQ_QROLE_ACTIVATIONS, ", ", " or ", ach, sizeof ach);
+    if (!rc && !weights) rc = cli_usage_error(CMD, "missing --weights (%s)", wch);
     if (!rc && !out && !dry_run) rc = cli_usage_error(CMD, "missing -o OUT (or --dry-run)");
-    if (!rc && (cq_qtype_parse(weights, &o.weights, &err) || !weights_allowed(o.weights)))
-        rc = cli_usage_error(CMD, "--weights %s: choose int2, int4, int8, float8 or float8_e5m2", weights);
+    if (!rc && (cq_qtype_parse(weights, &o.weights, &err) || !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, true)))
+        rc = cli_usage_error(CMD, "--weights %s: choose %s", weights, wch);
     if (!rc && activations &&
-        (cq_qtype_parse(activations, &o.activations, &err) || !activations_allowed(o.activations)))
-        rc = cli_usage_error(CMD, "--activations %s: choose none, int8, float8 or float8_e5m2", activations);
+        (cq_qtype_parse(activations, &o.activations, &err) ||
+         (o.activations != CQ_QNONE && !cq_qtype_takes(o.activations, CQ_QROLE_ACTIVATIONS, true))))
+        rc = cli_usage_error(CMD, "--activations %s: choose %s", activations, ach);
     if (!rc && optimizer) {
         if (!strcmp(optimizer, "absmax")) o.optimizer = CQ_OPT_ABSMAX;
         else if (!strcmp(optimizer, "max")) o.optimizer = CQ_OPT_MAX;
@@ -177,13 +180,13 @@ int cmd_quantize(int argc, char **argv) {
     if (!rc && group && strcmp(group, "auto") && cli_parse_int(group, 1, 1L << 30, &gs))
         rc = cli_usage_error(CMD, "--group-size %s: give auto or a positive number", group);
     /* Well-formed options that contradict each other: exit 1, nothing written. */
-    bool qbits = o.weights == CQ_QINT2 || o.weights == CQ_QINT4;
-    if (!rc && gs > 0 && !qbits)
+    bool affine = cq_qtype_family_of(o.weights) == CQ_QFAMILY_AFFINE;
+    if (!rc && gs > 0 && !affine)
         rc = conflict("--group-size %s applies to int2/int4 weights; %s weights are per channel", group, weights);
-    if (!rc && o.optimizer == CQ_OPT_ABSMAX && qbits)
-        rc = conflict("--optimizer %s is symmetric, --weights %s needs max or hqq", optimizer, weights);
-    if (!rc && (o.optimizer == CQ_OPT_MAX || o.optimizer == CQ_OPT_HQQ) && !qbits)
-        rc = conflict("--optimizer %s is affine, --weights %s needs absmax", optimizer, weights);
+    if (!rc && !cq_qtype_optimizer_applies(o.weights, o.optimizer))
+        rc = conflict(affine ? "--optimizer %s is symmetric, --weights %s needs max or hqq"
+                             : "--optimizer %s is affine, --weights %s needs absmax",
+                      optimizer, weights);
     for (int i = 0; !rc && i < n_include; i++)
         for (int k = 0; !rc && k < n_exclude; k++)
             if (!strcmp(include[i], exclude[k]))

@@ -84,7 +84,7 @@ int cmd_report(int argc, char **argv) {
         const cq_report_entry *e = cq_report_entry_at(r, i);
         char g[24], db[24];
         if (e->group_size > 0) snprintf(g, sizeof g, "%lld", (long long)e->group_size);
-        else snprintf(g, sizeof g, "%s", cq_qtype_get(e->qtype)->bits < 8 ? "channel" : "-");
+        else snprintf(g, sizeof g, "%s", cq_qtype_family_of(e->qtype) == CQ_QFAMILY_AFFINE ? "channel" : "-");
         fmt_db(e->err.snr_db, db, sizeof db);
         printf("%-*s  %-15s %-8s %7.3f %9s %10.3e %11.3e\n", (int)w, e->module, cq_qtype_name(e->qtype), g,
                e->bits_per_weight, db, e->err.rel_rms, e->err.max_abs);

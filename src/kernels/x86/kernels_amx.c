@@ -225,7 +225,7 @@ static const uint8_t *byte_panel(const cq_mm_weight *w, int64_t t, uint8_t *out)
     for (int64_t c = 0; c < chunks; c++) {
         __m512i v = _mm512_loadu_si512(src + 64 * c);
         for (int q = 0; q < per; q++)
-            _mm512_storeu_si512(out + 64 * (c * per + q), _mm512_and_si512(_mm512_srli_epi16(v, (unsigned)(q * w->bits)), mask));
+            _mm512_storeu_si512(out + 64 * (c * per + q), _mm512_and_si512(_mm512_srli_epi16(v, (unsigned)cq__tile_shift(w->bits, 4 * q)), mask));
     }
     memset(out + (size_t)w->kp * 16, 0, panel_bytes(w) - (size_t)w->kp * 16);
     return out;
