@@ -685,8 +685,8 @@ cq_status cq_st_save(const char *path, int64_t n, const char *const *names,
  * holding model.safetensors.index.json / diffusion_pytorch_model.safetensors.index.json /
  * one other *.safetensors.index.json, else model.safetensors /
  * diffusion_pytorch_model.safetensors / a single *.safetensors file. A sharded checkpoint
- * opens every shard named in the index's weight_map (file names relative to the index, no
- * absolute paths or ".."), and fails with CQ_E_FORMAT if a listed tensor is missing from its
+ * opens every shard named in the index's weight_map (plain file names beside the index, which
+ * must resolve inside its folder: see docs/CLI.md, "Files read and written"), and fails with CQ_E_FORMAT if a listed tensor is missing from its
  * shard, or a shard holds a tensor the index does not list. Tensors are presented as one set,
  * in shard order (shard files sorted by name) then file order. */
 typedef struct cq_ckpt cq_ckpt;
@@ -704,6 +704,10 @@ cq_status cq_ckpt_get(const cq_ckpt *c, const char *name, const cq_tensor **out,
 const char *cq_ckpt_dir(const cq_ckpt *c);
 /* The index file's path, or NULL for a single file. */
 const char *cq_ckpt_index_path(const cq_ckpt *c);
+/* The file `name` (config.json, quanto_qmap.json ...) of the checkpoint's folder: *path
+ * (malloc'd) or NULL when there is none; CQ_E_FORMAT when it is a link leading outside the
+ * folder (the rule for shards). */
+cq_status cq_ckpt_folder_file(const cq_ckpt *c, const char *name, char **path, cq_err *err);
 /* The index's metadata.total_size (-1 when absent or not sharded). */
 int64_t cq_ckpt_index_total_size(const cq_ckpt *c);
 int cq_ckpt_shard_count(const cq_ckpt *c);
@@ -831,8 +835,17 @@ typedef struct cq_convert_opts {
     /* Called after each tensor, one call at a time, from one of the worker threads. */
     void (*progress)(const cq_convert_progress *p, void *user);
     void *progress_user;
+    /* May be NULL. Called with progress_user and a one-line notice of something done that does
+     * not stop the work: a temp output left by a killed run removed, a side file not copied. */
+    void (*notice)(const char *msg, void *user);
 } cq_convert_opts;
 cq_convert_opts cq_convert_default_opts(void); /* QINT8, no activations, group -1, all modules */
+
+/* Fails (one line naming both) when the output path out is, holds or lies inside a file or
+ * folder that reading any of the n checkpoints touches (compared by device and inode, after
+ * symlinks), is a symbolic link, or names a folder that does not exist. Every writing call
+ * checks this itself before any work; commands that write other files (report --plot) call it. */
+cq_status cq_convert_check_output(const char *out, const char *const *checkpoints, int n, cq_err *err);
 
 typedef struct cq_convert_stats {
     int64_t tensors;          /* tensors read */

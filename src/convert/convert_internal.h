@@ -120,6 +120,12 @@ double cq__now(void);
 void cq__report_progress(const cq_convert_opts *o, int64_t done, int64_t total, uint64_t bytes_done,
                          uint64_t bytes_total, double t0, const char *current);
 
+/* Before any work (guard.c): out against the n checkpoints in[i] (c[i] opened from it; either
+ * may be NULL) by the rules of io/fsutil.h, CQ_E_EXISTS for an existing out without
+ * o->overwrite, then the stale temps of killed runs removed (told through o->notice). */
+cq_status cq__guard_output(const char *out, const char *const *in, const cq_ckpt *const *c, int n,
+                           const cq_convert_opts *o, cq_err *err);
+
 /* Reads opts->cancel. */
 static inline bool cq__cancelled(const cq_convert_opts *o) { return o && o->cancel && *o->cancel; }
 

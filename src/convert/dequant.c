@@ -145,9 +145,6 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
     cq_convert_opts defaults = cq_convert_default_opts();
     if (!opts) opts = &defaults;
     if (!in || !out_file || !*out_file) return cq_err_set(err, CQ_E_ARG, "cq_convert_dequantize: missing path");
-    if (cq_fs_is_dir(out_file)) return cq_err_set(err, CQ_E_ARG, "%s: is a folder; give a .safetensors file name", out_file);
-    if (cq_fs_exists(out_file) && !opts->overwrite)
-        return cq_err_set(err, CQ_E_EXISTS, "%s: already exists (use --force to replace it)", out_file);
     double t0 = cq__now();
     deq_job j;
     memset(&j, 0, sizeof j);
@@ -162,6 +159,13 @@ cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_c
         s = cq_ckpt_open(opts->like, &like, err);
         if (s) cq_err_prefix(err, s, "--like: ");
     }
+    if (!s) {
+        const char *ins[2] = {in, opts->like};
+        const cq_ckpt *cks[2] = {c, like};
+        s = cq__guard_output(out_file, ins, cks, 2, opts, err);
+    }
+    if (!s && cq_fs_is_dir(out_file))
+        s = cq_err_set(err, CQ_E_ARG, "%s: is a folder; give a .safetensors file name", out_file);
     if (!s) s = cq__qmodules_find(c, like, &qm, err);
     if (!s) cq__ckpt_sequential(c);
     j.ckpt = c;

@@ -417,9 +417,9 @@ cq_status cq_plan_build(const char *in, const cq_convert_opts *opts, cq_plan **o
     p->opts = *opts;
     s = cq_ckpt_open(in, &p->ckpt, err);
     if (!s) {
-        char *cfg = cq_path_join(cq_ckpt_dir(p->ckpt), "config.json");
-        if (!cfg) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
-        else if (cq_fs_exists(cfg)) s = cq_hfconfig_load(cfg, &p->config, err);
+        char *cfg = NULL;
+        s = cq_ckpt_folder_file(p->ckpt, "config.json", &cfg, err);
+        if (!s && cfg) s = cq_hfconfig_load(cfg, &p->config, err);
         free(cfg);
     }
     if (!s) s = build(p, err);

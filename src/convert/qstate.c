@@ -171,17 +171,18 @@ static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_h
 
 cq_status cq__qmodules_find(const cq_ckpt *c, const cq_ckpt *like, cq__qmodules *out, cq_err *err) {
     memset(out, 0, sizeof *out);
-    char *path = cq_path_join(cq_ckpt_dir(c), "quanto_qmap.json");
-    if (!path) return cq_err_set(err, CQ_E_NOMEM, "out of memory");
-    cq_status s = CQ_OK;
-    if (!cq_fs_exists(path))
+    char *path = NULL;
+    cq_status s = cq_ckpt_folder_file(c, "quanto_qmap.json", &path, err);
+    if (s) return s;
+    if (!path)
         s = cq_err_set(err, CQ_E_NOTFOUND, "%s: no quanto_qmap.json beside the weights: not an optimum-quanto checkpoint",
                        cq_ckpt_dir(c));
     if (!s) s = cq_qmap_load(path, &out->qmap, err);
     free(path);
     cq_hfconfig *cfg = NULL;
-    char *cpath = s ? NULL : cq_path_join(cq_ckpt_dir(c), "config.json");
-    if (cpath && cq_fs_exists(cpath) && cq_hfconfig_load(cpath, &cfg, NULL) != CQ_OK) cfg = NULL;
+    char *cpath = NULL;
+    if (!s) s = cq_ckpt_folder_file(c, "config.json", &cpath, err);
+    if (cpath && cq_hfconfig_load(cpath, &cfg, NULL) != CQ_OK) cfg = NULL;
     free(cpath);
     int64_t n = s ? 0 : cq_qmap_count(out->qmap);
     if (!s) {

@@ -5,9 +5,9 @@
  * input's small side files) and renamed over OUT only when all of it succeeded.
  */
 #include "convert_internal.h"
+#include "io/fsutil.h"
 
 #include <dirent.h>
-#include <limits.h>
 #include <sys/stat.h>
 
 /* Other files of the input folder are copied up to this size (tokenizers, generation configs). */
@@ -36,7 +36,18 @@ static bool is_weight_file(const char *name) {
     return false;
 }
 
-static cq_status copy_small_files(const char *in_dir, const char *tmp, cq_err *err) {
+static void notice(const cq_convert_opts *o, const char *fmt, const char *a, const char *b) {
+    char msg[1024];
+    if (!o->notice) return;
+    snprintf(msg, sizeof msg, fmt, a, b);
+    o->notice(msg, o->progress_user);
+}
+
+/* Side files follow the rule for every file of a checkpoint folder (io/fsutil.h): a link that
+ * resolves outside the folder is not followed, and only regular files are read. Being optional,
+ * such files are left out with a notice rather than stopping the run. The copy keeps the
+ * source's permission bits (cq_fs_copy_file). */
+static cq_status copy_small_files(const char *in_dir, const char *tmp, const cq_convert_opts *o, cq_err *err) {
     DIR *d = opendir(in_dir);
     if (!d) return CQ_OK; /* nothing to copy */
     cq_status s = CQ_OK;
@@ -44,11 +55,18 @@ static cq_status copy_small_files(const char *in_dir, const char *tmp, cq_err *e
     while (!s && (de = readdir(d))) {
         const char *n = de->d_name;
         if (n[0] == '.' || is_weight_file(n) || !strcmp(n, "config.json") || !strcmp(n, "quanto_qmap.json")) continue;
-        char *src = cq_path_join(in_dir, n), *dst = cq_path_join(tmp, n);
+        char *src = cq_path_join(in_dir, n), *dst = cq_path_join(tmp, n), *real = NULL;
         struct stat st;
         if (!src || !dst) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
-        else if (stat(src, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= SMALL_FILE_MAX)
+        else if (!cq__resolves_inside(src, in_dir, &real))
+            notice(o, "%s: not copied: a link to %s, outside the input folder", src, real);
+        else if (stat(src, &st) != 0 || S_ISDIR(st.st_mode) || (uint64_t)st.st_size > SMALL_FILE_MAX)
+            ; /* folders, dangling links and large files are not side files */
+        else if (!S_ISREG(st.st_mode))
+            notice(o, "%s: not copied: not a regular file%s", src, "");
+        else
             s = cq_fs_copy_file(src, dst, err);
+        free(real);
         free(src);
         free(dst);
     }
@@ -74,10 +92,13 @@ static cq_status write_qmap(const cq_plan *p, const char *tmp, cq_err *err) {
 
 /* config.json: the input's (or an empty one) with transformers' quantization_config. The
  * modules left as Linear are listed in modules_to_not_convert. float8_e5m2 has no QuantoConfig
- * spelling: then the config is copied without it (quanto_qmap.json still says everything). */
+ * spelling: then the config is copied without it (quanto_qmap.json still says everything), and
+ * an input without a config gets none. */
 static cq_status write_config(const cq_plan *p, const char *tmp, cq_err *err) {
     cq_hfconfig *c = NULL;
     cq_status s;
+    bool expressible = p->opts.weights != CQ_QFLOAT8_E5M2 && p->opts.activations != CQ_QFLOAT8_E5M2;
+    if (!p->config && !expressible) return CQ_OK;
     if (p->config) {
         char *text = NULL;
         s = cq_hfconfig_to_json(p->config, &text, err);
@@ -86,7 +107,6 @@ static cq_status write_config(const cq_plan *p, const char *tmp, cq_err *err) {
     } else {
         s = cq_hfconfig_parse("{}", 2, "config.json", &c, err);
     }
-    bool expressible = p->opts.weights != CQ_QFLOAT8_E5M2 && p->opts.activations != CQ_QFLOAT8_E5M2;
     const char **skip = NULL;
     if (!s && expressible) {
         skip = cq__calloc((size_t)p->n_entries + 1, sizeof *skip, err, "a module list");
@@ -151,21 +171,13 @@ static cq_status write_index(const cq_plan *p, const char *tmp, cq_err *err) {
     return s;
 }
 
-/* True when `inner` is `outer` or lies inside it (both existing). */
-static bool path_within(const char *inner, const char *outer) {
-    char ri[PATH_MAX], ro[PATH_MAX];
-    if (!realpath(inner, ri) || !realpath(outer, ro)) return false;
-    size_t n = strlen(ro);
-    return !strncmp(ri, ro, n) && (ri[n] == '\0' || ri[n] == '/' || (n == 1 && ro[0] == '/'));
-}
-
 /* --force replaces an existing OUT only when losing it cannot hurt: an empty folder or an earlier
- * quantized checkpoint (quanto_qmap.json inside), never the input or a folder holding it. */
-static cq_status check_replaceable(const char *in_dir, const char *in, const char *out, cq_err *err) {
-    if (!cq_fs_exists(out)) return CQ_OK;
-    if (path_within(in_dir, out) || path_within(in, out))
-        return cq_err_set(err, CQ_E_ARG, "%s: the output would replace the input", out);
-    if (!cq_fs_is_dir(out))
+ * quantized checkpoint (quanto_qmap.json inside). That it is no input, holds none and is no
+ * link is cq__guard_output's to say. */
+static cq_status check_replaceable(const char *out, cq_err *err) {
+    struct stat st;
+    if (lstat(out, &st) != 0) return CQ_OK;
+    if (!S_ISDIR(st.st_mode))
         return cq_err_set(err, CQ_E_EXISTS, "%s: exists and is not a folder; remove it first", out);
     char *qmap = cq_path_join(out, "quanto_qmap.json");
     bool is_output = qmap && cq_fs_exists(qmap);
@@ -192,12 +204,12 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     if (!in || !out || !opts) return cq_err_set(err, CQ_E_ARG, "cq_convert_quantize: NULL argument");
     if (!*out) return cq_err_set(err, CQ_E_ARG, "the output folder path is empty");
     double t0 = cq__now();
-    if (cq_fs_exists(out) && !opts->overwrite)
-        return cq_err_set(err, CQ_E_EXISTS, "%s: already exists (use --force to replace it)", out);
     cq_plan *p = NULL;
     cq_status s = cq_plan_build(in, opts, &p, err);
     if (s) return s;
-    s = check_replaceable(cq_ckpt_dir(p->ckpt), in, out, err);
+    const cq_ckpt *ckpt = p->ckpt;
+    s = cq__guard_output(out, &in, &ckpt, 1, opts, err);
+    if (!s) s = check_replaceable(out, err);
     if (s) {
         cq_plan_free(p);
         return s;
@@ -210,7 +222,7 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     if (!s) s = write_index(p, tmp, err);
     if (!s) s = write_qmap(p, tmp, err);
     if (!s) s = write_config(p, tmp, err);
-    if (!s && cq_fs_is_dir(in)) s = copy_small_files(cq_ckpt_dir(p->ckpt), tmp, err);
+    if (!s && cq_fs_is_dir(in)) s = copy_small_files(cq_ckpt_dir(p->ckpt), tmp, opts, err);
     if (!s && cq__cancelled(opts)) s = cq_err_set(err, CQ_E_IO, "interrupted");
     if (!s) s = cq_fs_commit_dir(tmp, out, opts->overwrite, err);
     if (s && tmp) cq_fs_remove_tree(tmp, NULL);

@@ -7,8 +7,10 @@
  * This is not a general data loader: no shuffling, no augmentation, no other formats.
  */
 #include "core/internal.h"
+#include "io/fsutil.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* Upper bounds that keep a malformed header from asking for absurd allocations. */
@@ -23,9 +25,14 @@ void cq_dataset_free(cq_dataset *ds) {
 }
 
 static cq_status open_gz(const char *path, gzFile *out, cq_err *err) {
-    *out = gzopen(path, "rb");
-    if (!*out)
+    int fd;
+    cq_status s = cq__open_regular(path, &fd, NULL, err);
+    if (s) return s;
+    *out = gzdopen(fd, "rb");
+    if (!*out) {
+        close(fd);
         return cq_err_set(err, CQ_E_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib error");
+    }
     return CQ_OK;
 }
 

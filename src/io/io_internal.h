@@ -22,6 +22,8 @@ typedef struct cq__afile {
 
 /* Creates "<dir>/.<name>.tmp-XXXXXX" (mode 0666 minus umask). */
 cq_status cq__afile_open(cq__afile *af, const char *path, cq_err *err);
+/* The same with the permission bits given (umask still applies). */
+cq_status cq__afile_open_mode(cq__afile *af, const char *path, unsigned mode, cq_err *err);
 /* Sequential write at the current position / positioned write; both retry short writes. */
 cq_status cq__afile_write(cq__afile *af, const void *data, size_t n, cq_err *err);
 cq_status cq__afile_pwrite(cq__afile *af, const void *data, size_t n, uint64_t offset, cq_err *err);
@@ -31,7 +33,8 @@ cq_status cq__afile_commit(cq__afile *af, cq_err *err);
 /* Closes and removes the temp file; safe on a zeroed or already released afile. */
 void cq__afile_abort(cq__afile *af);
 
-/* A name for a sibling temp entry: "<dir>/.<base>.<tag>-<unique>" (malloc'd). */
+/* A name for a sibling temp entry: "<dir>/.<base>.<tag>-<host>-<pid>-<start>-<unique>"
+ * (malloc'd; the owner fields let cq__remove_stale_temps prove it dead later). */
 char *cq__sibling_temp_name(const char *path, const char *tag);
 
 /* ---- safetensors (safetensors_read.c, safetensors_write.c) ---------------------------- */

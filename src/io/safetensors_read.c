@@ -6,6 +6,7 @@
  * mapping (read-only; copied once only if misaligned). The writer is safetensors_write.c.
  * Not here: sharded checkpoints (shards.c), dtype conversion, big-endian hosts.
  */
+#include "io/fsutil.h"
 #include "io/io_internal.h"
 
 #include <errno.h>
@@ -320,21 +321,12 @@ cq_status cq_st_open(const char *path, cq_st_file **out, cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_open: out is NULL");
     *out = NULL;
     if (!path) return cq_err_set(err, CQ_E_ARG, "cq_st_open: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cq_err_set(err, CQ_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return cq_err_set(err, CQ_E_IO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return cq_err_set(err, CQ_E_IO, "%s: %s", path,
-                          S_ISDIR(st.st_mode) ? "is a folder, not a safetensors file" : "not a regular file");
-    }
+    cq_status s = cq__open_regular(path, &fd, &st, err);
+    if (s) return s;
     cq_st_file *f;
-    cq_status s = new_file(path, &f, err);
+    s = new_file(path, &f, err);
     if (s) {
         close(fd);
         return s;

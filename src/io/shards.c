@@ -6,6 +6,7 @@
  * index writer and transformers' shard file names. Not here: choosing shard boundaries when
  * writing (the caller decides), remote downloads.
  */
+#include "io/fsutil.h"
 #include "io/io_internal.h"
 
 #include <dirent.h>
@@ -153,16 +154,18 @@ static cq_status build_entries(cq_ckpt *c, cq_err *err) {
     return CQ_OK;
 }
 
-static bool safe_relative_name(const char *f) {
-    if (!*f || f[0] == '/') return false;
-    for (const char *p = f; *p;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 0 || (len == 2 && p[0] == '.' && p[1] == '.')) return false;
-        if (!slash) break;
-        p = slash + 1;
-    }
-    return true;
+/* A shard lies beside its index: a plain file name (no folder part, not "." or ".."), which
+ * must also resolve inside the index's folder (fsutil.h), so neither a name nor a symlink
+ * reaches outside it. One rule for every reader. */
+static bool plain_file_name(const char *f) { return *f && !strchr(f, '/') && strcmp(f, ".") && strcmp(f, ".."); }
+
+static cq_status check_inside(const char *path, const char *dir, const char *what, cq_err *err) {
+    char *real = NULL;
+    if (cq__resolves_inside(path, dir, &real)) return CQ_OK;
+    cq_status s = cq_err_set(err, CQ_E_FORMAT, "%s: %s is a link to %s, outside the folder %s; refusing to read it",
+                             path, what, real, dir);
+    free(real);
+    return s;
 }
 
 static cq_status open_index(cq_ckpt *c, const char *index_path, cq_err *err) {
@@ -199,7 +202,7 @@ static cq_status open_index(cq_ckpt *c, const char *index_path, cq_err *err) {
             break;
         }
         const char *f = json_string_value(v);
-        if (!safe_relative_name(f)) {
+        if (!plain_file_name(f)) {
             s = cq_err_set(err, CQ_E_FORMAT, "%s: weight_map entry '%.100s' names '%.100s', not a file beside the index",
                            index_path, key, f);
             break;
@@ -221,6 +224,7 @@ static cq_status open_index(cq_ckpt *c, const char *index_path, cq_err *err) {
         c->shard_files[i] = cq__strdup(files[i], err);
         if (!p || !c->shard_files[i]) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
         else c->nshards++;
+        if (!s) s = check_inside(p, c->dir, "the shard", err);
         if (!s) s = cq__source_open(p, &c->shards[i], err);
         free(p);
     }
@@ -268,8 +272,13 @@ cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err) {
     if (!cq_fs_exists(path)) return cq_err_set(err, CQ_E_IO, "%s: no such file or folder", path);
     char *target = NULL;
     cq_status s = CQ_OK;
-    if (cq_fs_is_dir(path)) s = resolve_folder(path, &target, err);
-    else if (!(target = strdup(path))) s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (cq_fs_is_dir(path)) {
+        s = resolve_folder(path, &target, err);
+        if (!s) s = check_inside(target, path, "the checkpoint file", err);
+    } else if (!(target = strdup(path))) {
+        s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    }
+    if (s) free(target);
     if (s) return s;
     cq_ckpt *c = cq__calloc(1, sizeof *c, err, "a checkpoint");
     if (!c) s = CQ_E_NOMEM;
@@ -314,6 +323,22 @@ cq_status cq_ckpt_get(const cq_ckpt *c, const char *name, const cq_tensor **out,
 
 const char *cq_ckpt_dir(const cq_ckpt *c) { return c ? c->dir : NULL; }
 const char *cq_ckpt_index_path(const cq_ckpt *c) { return c ? c->index_path : NULL; }
+
+cq_status cq_ckpt_folder_file(const cq_ckpt *c, const char *name, char **path, cq_err *err) {
+    if (path) *path = NULL;
+    if (!c || !name || !path) return cq_err_set(err, CQ_E_ARG, "cq_ckpt_folder_file: NULL argument");
+    char *p = cq_path_join(c->dir, name);
+    struct stat st;
+    if (!p) return cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (lstat(p, &st) != 0) {
+        free(p);
+        return CQ_OK;
+    }
+    cq_status s = check_inside(p, c->dir, name, err);
+    if (s) free(p);
+    else *path = p;
+    return s;
+}
 int64_t cq_ckpt_index_total_size(const cq_ckpt *c) { return c ? c->total_size : -1; }
 int cq_ckpt_shard_count(const cq_ckpt *c) { return c ? c->nshards : 0; }
 
@@ -355,7 +380,7 @@ cq_status cq_ckpt_write_index(const char *path, int64_t total_size, int64_t n, c
         json_object_set(root, "metadata", meta) || json_object_set(root, "weight_map", wm))
         s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
     for (int64_t i = 0; !s && i < n; i++) {
-        if (!names[i] || !files[i] || !safe_relative_name(files[i])) {
+        if (!names[i] || !files[i] || !plain_file_name(files[i])) {
             s = cq_err_set(err, CQ_E_ARG, "%s: entry %" PRId64 " has no name or a bad shard file name", path, i);
         } else if (json_object_get(wm, names[i])) {
             s = cq_err_set(err, CQ_E_ARG, "%s: tensor '%s' listed twice", path, names[i]);

@@ -224,10 +224,12 @@ int cmd_inspect(int argc, char **argv) {
     cq_err err = {0};
     cq_ckpt *c = NULL;
     if (cq_ckpt_open(path, &c, &err) != CQ_OK) return cli_fail("inspect", &err);
-    char *qmap_path = qmap_arg ? strdup(qmap_arg) : cq_path_join(cq_ckpt_dir(c), "quanto_qmap.json");
+    char *qmap_path = NULL;
     cq_qmap *m = NULL;
     int rc = 0;
-    if (qmap_path && (qmap_arg || cq_fs_exists(qmap_path)) && cq_qmap_load(qmap_path, &m, &err) != CQ_OK)
+    if (qmap_arg ? !(qmap_path = strdup(qmap_arg)) : cq_ckpt_folder_file(c, "quanto_qmap.json", &qmap_path, &err) != CQ_OK)
+        rc = cli_fail("inspect", &err);
+    else if (qmap_path && cq_qmap_load(qmap_path, &m, &err) != CQ_OK)
         rc = cli_fail("inspect", &err);
     if (rc == 0) {
         int nshards = cq_ckpt_shard_count(c);
