@@ -24,8 +24,8 @@ static void usage(FILE *f) {
 
 int cmd_dequantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *like = NULL;
-    long threads = 0;
-    bool force = false, quiet = false;
+    cli_run run = {.cmd = CMD};
+    bool force = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
@@ -33,8 +33,10 @@ int cmd_dequantize(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
+        int shared = cli_run_option(&run, argc, argv, &i);
+        if (shared > 0) return shared;
+        if (shared == 0) continue;
         if (!strcmp(a, "--force")) force = true;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
         else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||
                  (v = cli_opt_value(argc, argv, &i, "--output", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "%s needs a file name", a);
@@ -42,9 +44,6 @@ int cmd_dequantize(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--like", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--like needs a checkpoint");
             like = v;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 4096, &threads))
-                return cli_usage_error(CMD, "--threads needs a number from 1 to 4096");
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
         } else if (in) {
@@ -56,21 +55,15 @@ int cmd_dequantize(int argc, char **argv) {
     if (!in) return cli_usage_error(CMD, "missing the quantized checkpoint");
     if (!out) return cli_usage_error(CMD, "missing -o FLOAT.safetensors");
     cq_convert_opts o = cq_convert_default_opts();
-    o.threads = (int)threads;
     o.overwrite = force;
     o.like = like;
-    cli_progress pr;
-    cli_progress_init(&pr, quiet);
-    cli_install_cancel_handlers();
-    o.cancel = &cli_cancel_flag;
-    o.progress = cli_progress_cb;
-    o.progress_user = &pr;
+    cli_run_begin(&run, &o);
     cq_err err = {0};
     cq_convert_stats st;
     cq_status s = cq_convert_dequantize(in, out, &o, &st, &err);
-    cli_progress_end(&pr);
+    cli_run_end(&run);
     if (s) return cli_fail(CMD, &err);
-    if (!quiet) {
+    if (!run.quiet) {
         char b1[32], b2[32];
         printf("%s: %lld modules dequantized, %lld tensors; %s -> %s in %.2f s\n", out, (long long)st.modules,
                (long long)st.tensors, cli_human_bytes((double)st.bytes_in, b1, sizeof b1),

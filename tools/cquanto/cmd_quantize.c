@@ -102,8 +102,8 @@ int cmd_quantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *weights = NULL, *activations = NULL, *group = NULL, *optimizer = NULL;
     const char **include = calloc((size_t)argc, sizeof *include), **exclude = calloc((size_t)argc, sizeof *exclude);
     int n_include = 0, n_exclude = 0, rc = 0;
-    long threads = 0;
-    bool dry_run = false, force = false, quiet = false;
+    cli_run run = {.cmd = CMD};
+    bool dry_run = false, force = false;
     if (!include || !exclude) {
         fprintf(stderr, "cquanto " CMD ": out of memory\n");
         free(include);
@@ -119,9 +119,10 @@ int cmd_quantize(int argc, char **argv) {
             free(exclude);
             return 0;
         }
-        if (!strcmp(a, "--dry-run")) dry_run = true;
+        int shared = cli_run_option(&run, argc, argv, &i);
+        if (shared >= 0) rc = shared;
+        else if (!strcmp(a, "--dry-run")) dry_run = true;
         else if (!strcmp(a, "--force")) force = true;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
         else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||
                  (v = cli_opt_value(argc, argv, &i, "--output", &missing)) || missing) {
             if (missing) rc = cli_usage_error(CMD, "%s needs a folder", a);
@@ -145,9 +146,6 @@ int cmd_quantize(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--exclude", &missing)) || missing) {
             if (missing) rc = cli_usage_error(CMD, "--exclude needs a pattern");
             else exclude[n_exclude++] = v;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 4096, &threads))
-                rc = cli_usage_error(CMD, "--threads needs a number from 1 to 4096");
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error(CMD, "unknown option '%s'", a);
         } else if (in) {
@@ -197,23 +195,18 @@ int cmd_quantize(int argc, char **argv) {
         o.n_include = n_include;
         o.exclude = exclude;
         o.n_exclude = n_exclude;
-        o.threads = (int)threads;
+        o.threads = (int)run.threads;
         o.overwrite = force;
         if (dry_run) {
             rc = print_plan(in, &o);
         } else {
-            cli_progress pr;
-            cli_progress_init(&pr, quiet);
-            cli_install_cancel_handlers();
-            o.cancel = &cli_cancel_flag;
-            o.progress = cli_progress_cb;
-            o.progress_user = &pr;
+            cli_run_begin(&run, &o);
             cq_convert_stats st;
             cq_status s = cq_convert_quantize(in, out, &o, &st, &err);
-            cli_progress_end(&pr);
+            cli_run_end(&run);
             if (s) {
                 rc = cli_fail(CMD, &err);
-            } else if (!quiet) {
+            } else if (!run.quiet) {
                 char b1[32], b2[32];
                 printf("%s: %lld modules quantized to %s (%.3f bits per weight), %lld tensors; %s -> %s in %.2f s "
                        "(%.2f GB/s of input)\n",

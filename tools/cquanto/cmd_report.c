@@ -32,8 +32,8 @@ static void fmt_db(double v, char *buf, size_t n) {
 int cmd_report(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL}, *plot = NULL;
     int npaths = 0;
-    long threads = 0, top = -1;
-    bool quiet = false;
+    long top = -1;
+    cli_run run = {.cmd = CMD};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
@@ -41,15 +41,14 @@ int cmd_report(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
-        else if ((v = cli_opt_value(argc, argv, &i, "--plot", &missing)) || missing) {
+        int shared = cli_run_option(&run, argc, argv, &i);
+        if (shared > 0) return shared;
+        if (shared == 0) continue;
+        if ((v = cli_opt_value(argc, argv, &i, "--plot", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--plot needs a file name");
             plot = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--top", &missing)) || missing) {
             if (missing || cli_parse_int(v, 1, 1L << 30, &top)) return cli_usage_error(CMD, "--top needs a positive number");
-        } else if ((v = cli_opt_value(argc, argv, &i, "--threads", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 4096, &threads))
-                return cli_usage_error(CMD, "--threads needs a number from 1 to 4096");
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
         } else if (npaths == 2) {
@@ -59,18 +58,14 @@ int cmd_report(int argc, char **argv) {
         }
     }
     if (npaths != 2) return cli_usage_error(CMD, "give the float checkpoint and the quantized one");
-    cq_convert_opts o = cq_convert_default_opts();
-    o.threads = (int)threads;
-    cli_progress pr;
-    cli_progress_init(&pr, quiet);
-    cli_install_cancel_handlers();
-    o.cancel = &cli_cancel_flag;
-    o.progress = cli_progress_cb;
-    o.progress_user = &pr;
     cq_err err = {0};
+    /* The chart is checked before the work, as the other commands' outputs are. */
+    if (plot && cq_convert_check_output(plot, paths, 2, &err)) return cli_fail(CMD, &err);
+    cq_convert_opts o = cq_convert_default_opts();
+    cli_run_begin(&run, &o);
     cq_report *r = NULL;
     cq_status s = cq_report_build(paths[0], paths[1], &o, &r, &err);
-    cli_progress_end(&pr);
+    cli_run_end(&run);
     if (s) return cli_fail(CMD, &err);
     int64_t n = cq_report_count(r);
     size_t w = 6;

@@ -4,21 +4,24 @@
  */
 #include "progress.h"
 
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
-volatile int cli_cancel_flag;
+static volatile int g_cancel;
 
 static void on_signal(int sig) {
     (void)sig;
-    cli_cancel_flag = 1;
+    g_cancel = 1;
 }
 
-void cli_install_cancel_handlers(void) {
+/* No SA_RESTART: a blocking call returns EINTR (every read and write loop retries it), so the
+ * flag is seen at once. SA_RESETHAND: a second signal has its default effect. */
+static void install_cancel_handlers(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART; /* writes in flight finish; the flag is polled between items */
+    sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -82,3 +85,40 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, bool 
     }
     return argv[++*i];
 }
+
+int cli_run_option(cli_run *r, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    bool missing = false;
+    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+        r->quiet = true;
+        return 0;
+    }
+    if ((v = cli_opt_value(argc, argv, i, "--threads", &missing)) || missing) {
+        if (missing || cli_parse_int(v, 1, 4096, &r->threads))
+            return cli_usage_error(r->cmd, "--threads needs a number from 1 to 4096");
+        return 0;
+    }
+    return -1;
+}
+
+static void on_progress(const cq_convert_progress *p, void *user) {
+    cli_progress_cb(p, &((cli_run *)user)->progress);
+}
+
+static void on_notice(const char *msg, void *user) {
+    cli_run *r = user;
+    cli_progress_end(&r->progress);
+    fprintf(stderr, "cquanto %s: %s\n", r->cmd, msg);
+}
+
+void cli_run_begin(cli_run *r, cq_convert_opts *o) {
+    cli_progress_init(&r->progress, r->quiet);
+    install_cancel_handlers();
+    o->threads = (int)r->threads;
+    o->cancel = &g_cancel;
+    o->progress = on_progress;
+    o->progress_user = r;
+    o->notice = on_notice;
+}
+
+void cli_run_end(cli_run *r) { cli_progress_end(&r->progress); }

@@ -9,8 +9,6 @@
 
 #include "cli.h"
 
-#include <signal.h>
-
 typedef struct cli_progress {
     bool enabled;      /* stderr is a terminal and --quiet was not given */
     double last_draw;  /* seconds since the start at the last redraw */
@@ -23,10 +21,24 @@ void cli_progress_cb(const cq_convert_progress *p, void *user);
 /* Clears the line (call before printing anything else). */
 void cli_progress_end(cli_progress *p);
 
-/* SIGINT/SIGTERM set this flag (pass it as cq_convert_opts.cancel) instead of killing the
- * process, so the library can remove its temp output before returning. */
-extern volatile int cli_cancel_flag;
-void cli_install_cancel_handlers(void);
+/* The wiring every checkpoint command (quantize, dequantize, report) shares: its --threads and
+ * --quiet options, the progress line, notices, and SIGINT/SIGTERM/SIGHUP turned into a cancel
+ * request so that the library removes its temp output before returning. */
+typedef struct cli_run {
+    const char *cmd;
+    long threads; /* 0: the library's default */
+    bool quiet;
+    cli_progress progress;
+} cli_run;
+
+/* argv[*i] as one of the shared options: -1 when it is none of them, 0 when taken (advancing *i
+ * past a value), 2 after printing a usage error. */
+int cli_run_option(cli_run *r, int argc, char **argv, int *i);
+/* Before the work: fills o's threads, cancel, progress and notice hooks and installs the signal
+ * handlers (a first signal asks the run to stop; a second one ends the process at once). */
+void cli_run_begin(cli_run *r, cq_convert_opts *o);
+/* After the work: clears the progress line. */
+void cli_run_end(cli_run *r);
 
 /* "--name value" or "--name=value" at argv[*i]: returns the value and advances *i, or NULL
  * (the caller reports the usage error) when argv[*i] is not that option or has no value. */
