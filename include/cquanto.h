@@ -302,6 +302,9 @@ cq_status cq_dequantize_symmetric(const cq_tensor *data, const cq_tensor *scale,
 typedef struct cq_hqq_opts {
     double lp_norm, beta, kappa;
     int iters;
+    /* May be NULL. Polled between chunks of each pass over the weight; non-zero stops the
+     * optimizer with CQ_E_IO ("interrupted"). Set it from a signal handler. */
+    const volatile int *cancel;
 } cq_hqq_opts;
 cq_hqq_opts cq_hqq_default_opts(void);
 

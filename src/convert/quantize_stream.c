@@ -74,6 +74,7 @@ typedef struct scratch {
 typedef struct shard_job {
     cq_plan *plan;
     const cq_convert_opts *opts;
+    cq_hqq_opts hqq; /* quanto's defaults, stopping on opts->cancel */
     cq_st_writer *writer;
     work_item *items;
     int64_t n_items, cap_items;
@@ -192,7 +193,7 @@ static cq_status quantize_rows(shard_job *j, qtensor_state *q, const uint8_t *sr
     cq_tensor *x = NULL, *scale = NULL, *shift = NULL, *out = NULL;
     cq_status s = cq_tensor_view(&x, e->dtype, 2, shape, (void *)(src + (size_t)first * (size_t)q->row_len * ds), err);
     if (!s && cq_qtype_family_of(e->weights) == CQ_QFAMILY_AFFINE) {
-        s = cq_affine_optimize(x, e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
+        s = cq_affine_optimize(x, e->weights, 0, 0, j->opts->optimizer, &j->hqq, &scale, &shift, err);
         if (!s) s = cq_quantize_affine(x, q->bits, 0, 0, scale, shift, &out, err);
     } else if (!s) {
         s = cq_absmax_scale(x, e->weights, 0, &scale, err);
@@ -276,7 +277,7 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
     const cq_plan_entry *e = q->e;
     cq_tensor *w = NULL;
     cq_status s = cq_tensor_view(&w, e->dtype, e->ndim, e->shape, (void *)tensor_bytes(pt), err);
-    if (!s) s = cq_qweight_quantize(w, e->weights, j->opts->optimizer, e->group_size, &q->qw, err);
+    if (!s) s = cq_qweight_quantize_ex(w, e->weights, 0, j->opts->optimizer, e->group_size, &j->hqq, &q->qw, err);
     if (s) cq_err_prefix(err, s, "%s: ", pt->name);
     if (!s && e->weights == CQ_QINT4) cq_qweight_apply_tinygemm_roundtrip(q->qw);
     if (w) release(j, it->tensor, 0, cq_tensor_nbytes(w));
@@ -293,7 +294,7 @@ static cq_status compute_params(shard_job *j, const work_item *it, cq_err *err) 
     int64_t shape[2] = {q->rows, q->row_len};
     cq_tensor *w = NULL, *scale = NULL, *shift = NULL;
     if (!s) s = cq_tensor_view(&w, q->e->dtype, 2, shape, (void *)tensor_bytes(pt), err);
-    if (!s) s = cq_affine_optimize(w, q->e->weights, 0, 0, j->opts->optimizer, NULL, &scale, &shift, err);
+    if (!s) s = cq_affine_optimize(w, q->e->weights, 0, 0, j->opts->optimizer, &j->hqq, &scale, &shift, err);
     if (!s) s = check_param_size(q, scale, err);
     if (!s) {
         memcpy(q->scale, scale->data, cq_tensor_nbytes(scale));
@@ -553,6 +554,8 @@ static cq_status quantize_shard(cq_plan *p, const cq_convert_opts *o, int64_t fi
     j.first = first;
     j.last = last;
     j.qs = qs;
+    j.hqq = cq_hqq_default_opts();
+    j.hqq.cancel = o->cancel;
     j.tensors_done = tensors_done;
     j.bytes_done = bytes_done;
     j.bytes_total = p->bytes_before;

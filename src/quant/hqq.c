@@ -23,7 +23,7 @@
 
 int64_t cq__hqq_chunk_elems = (int64_t)1 << 16;
 
-cq_hqq_opts cq_hqq_default_opts(void) { return (cq_hqq_opts){0.7, 10.0, 1.01, 20}; }
+cq_hqq_opts cq_hqq_default_opts(void) { return (cq_hqq_opts){0.7, 10.0, 1.01, 20, NULL}; }
 
 typedef struct hqq_job {
     const void *w;
@@ -37,7 +37,10 @@ typedef struct hqq_job {
     int threads;
     float *work; /* per thread: work_cap floats of targets or errors, work_cap of scratch */
     int64_t work_cap, chunk_params, n_chunks;
+    const volatile int *cancel; /* the caller's; a pass stops early once it reads non-zero */
 } hqq_job;
+
+static bool cancelled(const hqq_job *h) { return h->cancel && *h->cancel; }
 
 /* One HQQ step's elementwise part for n consecutive elements of W from flat index i0, element i
  * with parameters s[i*ps], sh[i*ps]: t = round(code*scale) - round(W - shrink(W - W_hat)), all
@@ -133,6 +136,7 @@ static void chunk_bounds(const hqq_job *h, int64_t k, int64_t *p0, int64_t *p1) 
 static void hqq_update(const hqq_job *h) {
 #pragma omp parallel for schedule(dynamic) num_threads(h->threads) if (h->n_chunks > 1)
     for (int64_t k = 0; k < h->n_chunks; k++) {
+        if (cancelled(h)) continue; /* the result is discarded */
         int64_t p0, p1;
         chunk_bounds(h, k, &p0, &p1);
         float *t = h->work + (size_t)worker() * 2 * (size_t)h->work_cap, *u = t + h->work_cap;
@@ -150,7 +154,7 @@ static float hqq_mean_error(const hqq_job *h, const float *shift) {
     cq__stream_sum ss;
     cq__stream_sum_init(&ss, h->n);
     int64_t ch = cq__hqq_chunk_elems, batch = ch * h->threads;
-    for (int64_t base = 0; base < h->n; base += batch) {
+    for (int64_t base = 0; base < h->n && !cancelled(h); base += batch) {
         int64_t slots = (h->n - base + ch - 1) / ch < h->threads ? (h->n - base + ch - 1) / ch : h->threads;
 #pragma omp parallel for schedule(static, 1) num_threads(h->threads) if (slots > 1)
         for (int64_t k = 0; k < slots; k++) {
@@ -204,6 +208,7 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     if (h.n_chunks < 1) h.n_chunks = 1;
     if (h.work_cap < ch) h.work_cap = ch;
     h.threads = cq_get_num_threads();
+    h.cancel = o.cancel;
     float *scales = malloc((size_t)np * sizeof(float)), *cur = malloc((size_t)np * sizeof(float));
     h.shift_next = malloc((size_t)np * sizeof(float));
     h.sums = malloc((size_t)np * sizeof(float));
@@ -229,6 +234,10 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
         h.inv_beta = (float)(1.0 / beta);
         hqq_update(&h);
         float mean_error = hqq_mean_error(&h, h.shift_next);
+        if (cancelled(&h)) {
+            s = cq_err_set(err, CQ_E_IO, "interrupted");
+            goto done;
+        }
         if (!(mean_error < best_error)) break;
         best_error = mean_error;
         memcpy(cur, h.shift_next, (size_t)np * sizeof(float));

@@ -102,6 +102,41 @@ check_rc "fifo_st: inspect refuses at once" 1 t10 "$CQUANTO" inspect "$T/fifo_st
 cp -r "$T/q" "$T/q_fifo" && rm "$T/q_fifo/quanto_qmap.json" && mkfifo "$T/q_fifo/quanto_qmap.json"
 check_rc "fifo qmap: dequantize refuses at once" 1 t10 "$CQUANTO" dequantize "$T/q_fifo" -o "$T/q_fifo.safetensors"
 
+# ---- 3. signals stop a run at once; killed runs are cleaned up later -----------------------------
+# One 256 MB tensor of zeros (a sparse file), quantized with HQQ: a single long tensor.
+big_st() { # FILE: one F32 [8192, 8192] tensor
+    local h='{"w.weight":{"dtype":"F32","shape":[8192,8192],"data_offsets":[0,268435456]}}'
+    while [ $(( ${#h} % 8 )) -ne 0 ]; do h="$h "; done
+    { printf "$(printf '\\x%02x' $(( ${#h} & 255 )) $(( (${#h} >> 8) & 255 )) 0 0 0 0 0 0)"; printf '%s' "$h"; } >"$1"
+    truncate -s $((8 + ${#h} + 268435456)) "$1"
+}
+mkdir -p "$T/big" && big_st "$T/big/model.safetensors"
+"$CQUANTO" quantize "$T/big" -o "$T/bigq" --weights int4 --optimizer hqq --threads 1 >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 1.5
+t0=$(date +%s%N)
+kill -INT $pid
+wait $pid
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "  SIGINT during one 256 MB HQQ tensor: exit after $ms ms"
+expect "SIGINT in a long tensor: exit 1" [ $rc -eq 1 ]
+expect "SIGINT in a long tensor: says interrupted" grep -q "interrupted" "$T/err"
+expect "SIGINT in a long tensor: exits within a second ($ms ms)" [ "$ms" -lt 1000 ]
+expect "SIGINT in a long tensor: no temp folder" [ -z "$(ls -A "$T" | grep '\.bigq\.tmp-')" ]
+
+"$CQUANTO" quantize "$T/big" -o "$T/bigq" --weights int4 --optimizer hqq --threads 1 >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 1.5
+kill -KILL $pid
+wait $pid 2>/dev/null
+stale=$(ls -A "$T" | grep '\.bigq\.tmp-')
+expect "SIGKILL leaves a temp folder (nothing can prevent that)" [ -n "$stale" ]
+check "a later run with the same output" t10 "$CQUANTO" quantize "$T/f" -o "$T/bigq" --weights int4 --quiet
+expect "  ...removes the dead run's temp folder" [ -z "$(ls -A "$T" | grep '\.bigq\.tmp-')" ]
+expect "  ...and says so" grep -qF "removed $T/$stale, left by a run that was killed" "$T/err"
+expect "  ...and writes its own output" [ -s "$T/bigq/model.safetensors" ]
+
 # ---- small things ---------------------------------------------------------------------------
 mkdir -p "$T/bare" && cp "$S/model.safetensors" "$T/bare/m.safetensors"
 check "float8_e5m2 on a bare file" t10 "$CQUANTO" quantize "$T/bare/m.safetensors" -o "$T/bare_e5m2" --weights float8_e5m2
