@@ -41,7 +41,9 @@ static cq_status write_many_linears(const char *dir, int64_t n, cq_err *err) {
 }
 
 TST(scale_100k_tensors_quantize_dequantize_report) {
-    char *dir = io_tmpdir(), *out = cq_path_join(dir, "q"), *back = cq_path_join(dir, "back.safetensors");
+    /* The input is the file: an output inside the input folder would be refused. */
+    char *dir = io_tmpdir(), *in = cq_path_join(dir, "model.safetensors"), *out = cq_path_join(dir, "q"),
+         *back = cq_path_join(dir, "back.safetensors");
     cq_err err = {0};
     double t0 = now();
     CHECKF(write_many_linears(dir, MANY_TENSORS, &err) == CQ_OK, "%s", err.msg);
@@ -49,7 +51,7 @@ TST(scale_100k_tensors_quantize_dequantize_report) {
     cq_convert_opts o = cq_convert_default_opts();
     cq_convert_stats st;
     t0 = now();
-    CHECKF(cq_convert_quantize(dir, out, &o, &st, &err) == CQ_OK, "%s", err.msg);
+    CHECKF(cq_convert_quantize(in, out, &o, &st, &err) == CQ_OK, "%s", err.msg);
     double t_quant = now() - t0;
     CHECK(st.modules == MANY_TENSORS && st.tensors == MANY_TENSORS);
     t0 = now();
@@ -66,6 +68,7 @@ TST(scale_100k_tensors_quantize_dequantize_report) {
            t_quant, t_deq, t_report);
     CHECKF(t_write < SECONDS_BOUND && t_quant < SECONDS_BOUND && t_deq < SECONDS_BOUND && t_report < SECONDS_BOUND,
            "write %.1f s, quantize %.1f s, dequantize %.1f s, report %.1f s", t_write, t_quant, t_deq, t_report);
+    free(in);
     free(out);
     free(back);
     io_rmtree(dir);
