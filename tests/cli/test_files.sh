@@ -111,9 +111,12 @@ big_st() { # FILE: one F32 [8192, 8192] tensor
     truncate -s $((8 + ${#h} + 268435456)) "$1"
 }
 mkdir -p "$T/big" && big_st "$T/big/model.safetensors"
+# Waits until the run has made its temp folder (so it is inside the work), up to 20 s.
+wait_for_temp() { for _ in $(seq 200); do ls -A "$T" | grep -q '\.bigq\.tmp-' && return; sleep 0.1; done; }
 "$CQUANTO" quantize "$T/big" -o "$T/bigq" --weights int4 --optimizer hqq --threads 1 >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 1.5
+wait_for_temp
+sleep 0.5
 t0=$(date +%s%N)
 kill -INT $pid
 wait $pid
@@ -127,7 +130,7 @@ expect "SIGINT in a long tensor: no temp folder" [ -z "$(ls -A "$T" | grep '\.bi
 
 "$CQUANTO" quantize "$T/big" -o "$T/bigq" --weights int4 --optimizer hqq --threads 1 >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 1.5
+wait_for_temp
 kill -KILL $pid
 wait $pid 2>/dev/null
 stale=$(ls -A "$T" | grep '\.bigq\.tmp-')
