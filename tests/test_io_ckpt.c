@@ -74,13 +74,20 @@ static void check_good_checkpoint(const cq_ckpt *c, const char *how) {
     CHECK(cq_ckpt_shard(c, 1) && cq_st_count(cq_ckpt_shard(c, 1)) == 2 && cq_ckpt_shard(c, 2) == NULL);
 }
 
-TST(io_ckpt_sharded_opens_as_one_set) {
-    char *dir = io_tmpdir();
+/* The two shards and their index in dir, opened as a folder. */
+static cq_ckpt *open_good_checkpoint(const char *dir) {
     cq_err err = {0};
     write_shards(dir);
     CHECK(write_index(dir, 4, k_names, k_files, &err) == CQ_OK);
     cq_ckpt *c = NULL;
     CHECKF(cq_ckpt_open(dir, &c, &err) == CQ_OK, "%s", err.msg);
+    return c;
+}
+
+TST(io_ckpt_sharded_opens_as_one_set) {
+    char *dir = io_tmpdir();
+    cq_err err = {0};
+    cq_ckpt *c = open_good_checkpoint(dir);
     if (c) {
         check_good_checkpoint(c, "folder");
         CHECK(!strcmp(cq_ckpt_dir(c), dir));
@@ -108,10 +115,7 @@ TST(io_ckpt_sharded_opens_as_one_set) {
 TST(io_ckpt_reads_through_tensor_sources) {
     char *dir = io_tmpdir();
     cq_err err = {0};
-    write_shards(dir);
-    CHECK(write_index(dir, 4, k_names, k_files, &err) == CQ_OK);
-    cq_ckpt *c = NULL;
-    CHECKF(cq_ckpt_open(dir, &c, &err) == CQ_OK, "%s", err.msg);
+    cq_ckpt *c = open_good_checkpoint(dir);
     for (int64_t i = 0; c && i < cq_ckpt_count(c); i++) {
         const cq__src_tensor *r = cq__ckpt_record(c, i);
         const cq__source *src = cq__ckpt_source(c, cq_ckpt_tensor_shard(c, i));
