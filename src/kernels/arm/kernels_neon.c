@@ -7,6 +7,8 @@
 
 #define SIMD_EXACT_MR 2 /* f32 prefill: 2 rows x 2 tiles x 4 registers */
 #define SIMD_INT_MR 2   /* integer prefill: 2 rows x 2 tiles, plus the float block sums */
+#define SIMD_EXACT_DECODE_NT 2 /* f32 decode: 2 tiles x (sum, scale, shift) x 4 = 24 of 32 registers */
+#define UNROLL_CODES           /* the codes of a chunk looped, not unrolled (matmul_simd.inc) */
 
 #include "kernels/simd_common.inc"
 #include "kernels/vec_simd.inc"
