@@ -364,7 +364,8 @@ cq_status cq_unpack(const cq_tensor *packed, int bits, int64_t n_rows, cq_tensor
  *                   grouped shape (G, gs), or the weight's shape when not grouped
  *                                                                        ("weight._data._data")
  *   scale - weight dtype: (O,1[,1,1]) per channel, (G,1) grouped, () per tensor ("weight._scale")
- *   shift - qbits only: float shift in the weight dtype, same shape as scale; NULL for qbytes
+ *   shift - qbits only: float shift in the weight dtype, the scale's shape, or (O,I,kh,1) after
+ *           HQQ on an ungrouped N-D weight (quanto's mean over the last dim); NULL for qbytes
  *                                                                        ("weight._shift")
  * Tensors may borrow memory (owns_data false) when built with copy = false. */
 typedef struct cq_qweight {

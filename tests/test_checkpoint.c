@@ -311,6 +311,9 @@ static void quantize_matches(const char *name, const char *fixture, json_t *exp)
     json_t *o = json_object_get(exp, "cquanto_options");
     cq_convert_opts opts = opts_for(json_string_value(json_object_get(o, "weights")),
                                     json_string_value(json_object_get(o, "activations")));
+    const char *optimizer = json_string_value(json_object_get(o, "optimizer"));
+    if (optimizer) CHECKF(!strcmp(optimizer, "hqq"), "%s: optimizer %s", name, optimizer);
+    if (optimizer) opts.optimizer = CQ_OPT_HQQ;
     char *dir = tmpdir(), *out = join(dir, "q"), *ours = join(out, "model.safetensors");
     char theirs[600];
     snprintf(theirs, sizeof theirs, "%s/model.safetensors", fixture);
@@ -372,7 +375,7 @@ static void dequantize_matches(const char *name, const char *fixture, json_t *ex
                    (unsigned long)crc);
             checked++;
         }
-        CHECK(checked >= 7);
+        CHECKF(checked >= 6 && checked == (int)json_object_size(deq), "%s: %d weights checked", name, checked);
         /* Activation scales are gone, and nothing but float tensors remains. */
         bool clean = true;
         for (int64_t i = 0; i < cq_st_count(f); i++)
@@ -561,6 +564,63 @@ TST(convert_blocks_equal_whole_tensor_quantization) {
     }
     cq__convert_item_bytes = saved;
     free(src);
+    rmtree(dir);
+}
+
+/* HQQ on ungrouped Conv2d weights: the shift's shape follows the data (quanto-format: a kept HQQ
+ * step gives (O,I,kh,1), none the Max (O,1,1,1)), so the streamer settles it before the header;
+ * both come out as whole-tensor quantization gives them. */
+TST(convert_hqq_conv_shift_shape_follows_the_data) {
+    char *dir = tmpdir(), *src = join(dir, "m.safetensors"), *out = join(dir, "q"), *file = join(out, "model.safetensors");
+    int64_t shape[4] = {4, 3, 3, 3};
+    cq_tensor *exact = NULL, *rnd = NULL;
+    cq_tensor_new(&exact, CQ_F32, 4, shape, NULL);
+    cq_tensor_new(&rnd, CQ_F32, 4, shape, NULL);
+    uint32_t seed = 5;
+    for (int64_t k = 0; k < 108; k++) {
+        cq_store_f32(exact->data, CQ_F32, k, (float)(k % 27 % 16) * 0.125f - 1.0f); /* on the int4 grid */
+        cq_store_f32(rnd->data, CQ_F32, k, (float)(rng_next(&seed) >> 8) / 16777216.0f - 0.5f);
+    }
+    cq_st_writer *w = NULL;
+    cq_status s = cq_st_writer_open(src, &w, NULL);
+    if (!s) s = cq_st_writer_declare(w, "exact.weight", CQ_F32, 4, shape, NULL);
+    if (!s) s = cq_st_writer_declare(w, "rnd.weight", CQ_F32, 4, shape, NULL);
+    if (!s) s = cq_st_writer_write_tensor(w, "exact.weight", exact, NULL);
+    if (!s) s = cq_st_writer_write_tensor(w, "rnd.weight", rnd, NULL);
+    if (!s) s = cq_st_writer_commit(w, NULL);
+    cq_st_writer_free(w);
+    CHECK(s == CQ_OK);
+    cq_convert_opts o = opts_for("int4", NULL);
+    o.optimizer = CQ_OPT_HQQ;
+    static const char *const kinds[] = {"exact", "rnd"};
+    cq_err err = {0};
+    CHECKF(cq_convert_quantize(src, out, &o, NULL, &err) == CQ_OK, "%s", err.msg);
+    cq_st_file *q = NULL;
+    CHECK(cq_st_open(file, &q, NULL) == CQ_OK);
+    const cq_tensor *ws[2] = {exact, rnd};
+    for (int m = 0; q && m < 2; m++) {
+        cq_qweight *qw = NULL;
+        CHECK(cq_qweight_quantize(ws[m], CQ_QINT4, CQ_OPT_HQQ, -1, &qw, NULL) == CQ_OK);
+        if (!qw) continue;
+        CHECK(qw->shift->shape[1] == (m ? 3 : 1)); /* the exact weight keeps the Max shift */
+        const cq_tensor *parts[3] = {qw->data, qw->scale, qw->shift};
+        static const char *const suffix[3] = {"weight._data._data", "weight._scale", "weight._shift"};
+        for (int p = 0; p < 3; p++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.%s", kinds[m], suffix[p]);
+            const cq_tensor *t = NULL;
+            CHECKF(!cq_st_get(q, name, &t, NULL) && cq_tensor_same_shape(t, parts[p]) &&
+                       !memcmp(t->data, parts[p]->data, cq_tensor_nbytes(t)),
+                   "%s", name);
+        }
+        cq_qweight_free(qw);
+    }
+    cq_st_close(q);
+    char *deq = join(dir, "d.safetensors");
+    CHECKF(cq_convert_dequantize(out, deq, NULL, NULL, &err) == CQ_OK, "%s", err.msg);
+    free(deq);
+    cq_tensor_free(exact), cq_tensor_free(rnd);
+    free(file), free(out), free(src);
     rmtree(dir);
 }
 

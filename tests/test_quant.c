@@ -392,3 +392,42 @@ TST(quant_thread_count_does_not_change_results) {
     }
     cq_set_num_threads(saved);
 }
+
+/* quanto's HQQ on an ungrouped N-D weight means over the last dim only: a (O,I,kh,1) shift beside
+ * the (O,1,1,1) scale once a step is kept, the Max shift's (O,1,1,1) when none is (iters 0, or
+ * an exactly representable weight). Bytes against quanto: tests/data/interop/conv_*_hqq. */
+TST(quant_hqq_conv_shift_is_per_kernel_row) {
+    int64_t shape[4] = {5, 3, 2, 4};
+    cq_tensor *x = random_tensor(CQ_BF16, 4, shape);
+    cq_err err = {0};
+    cq_qweight *w = NULL, *kept = NULL, *back = NULL;
+    CHECKF(cq_qweight_quantize(x, CQ_QINT4, CQ_OPT_HQQ, -1, &w, &err) == CQ_OK, "%s", err.msg);
+    cq_hqq_opts none = cq_hqq_default_opts();
+    none.iters = 0;
+    CHECK(cq_qweight_quantize_ex(x, CQ_QINT2, 0, CQ_OPT_HQQ, -1, &none, &kept, &err) == CQ_OK);
+    if (w && kept) {
+        CHECK(w->scale->ndim == 4 && w->scale->shape[0] == 5 && w->scale->shape[1] == 1 && w->scale->shape[3] == 1);
+        CHECK(w->shift->ndim == 4 && w->shift->shape[0] == 5 && w->shift->shape[1] == 3 && w->shift->shape[2] == 2 &&
+              w->shift->shape[3] == 1);
+        CHECK(cq_tensor_same_shape(kept->scale, kept->shift));
+        /* The file's tensors rebuild the same weight, and it dequantizes the same. */
+        CHECKF(cq_qweight_from_tensors(CQ_QINT4, 4, shape, -1, w->data, w->scale, w->shift, true, &back, &err) == CQ_OK,
+               "%s", err.msg);
+        cq_tensor *a = NULL, *b = NULL;
+        CHECK(back && cq_qweight_dequantize(w, CQ_DTYPE_INVALID, &a, &err) == CQ_OK &&
+              cq_qweight_dequantize(back, CQ_DTYPE_INVALID, &b, &err) == CQ_OK &&
+              !memcmp(a->data, b->data, cq_tensor_nbytes(a)));
+        cq_tensor_free(a), cq_tensor_free(b);
+        /* A shift that refines along a non-leading run is not quanto's and is refused. */
+        cq_qweight_free(back);
+        back = NULL;
+        int64_t odd[4] = {5, 1, 2, 4};
+        cq_tensor *bad = NULL;
+        cq_tensor_new(&bad, CQ_BF16, 4, odd, NULL);
+        CHECK(cq_qweight_from_tensors(CQ_QINT4, 4, shape, -1, w->data, w->scale, bad, true, &back, &err) ==
+                  CQ_E_SHAPE && back == NULL);
+        cq_tensor_free(bad);
+    }
+    cq_qweight_free(w), cq_qweight_free(kept), cq_qweight_free(back);
+    cq_tensor_free(x);
+}

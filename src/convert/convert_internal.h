@@ -28,7 +28,7 @@ enum { CQ__MAX_OUT_SPECS = 5 };
 /* The tensors that replace (QUANTIZE) or join (ACTIVATIONS_ONLY) a planned module's weight:
  * for QUANTIZE data, scale, [shift,] input_scale, output_scale in that order; for
  * ACTIVATIONS_ONLY input_scale, output_scale. Returns how many (0 for skipped entries). */
-int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]);
+int cq__plan_out_specs(const cq_plan *p, const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]);
 
 /* The quantized layout of a QUANTIZE entry: logical code rows (grouped rows, or output
  * channels when not grouped) and the elements per row. */
@@ -53,6 +53,9 @@ struct cq_plan {
     int64_t n_tensors;
     uint64_t bytes_before, bytes_after;
     int64_t n_quantized;
+    /* Per entry, set by the streamer: HQQ kept no step, so an ungrouped N-D weight's shift is
+     * still the Max optimizer's (O,1,1,1) (NULL: none such). */
+    bool *shift_kept;
 };
 
 /* The ordered pipeline: items 0..n-1 are computed on `threads` threads (each holds at most one

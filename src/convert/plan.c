@@ -104,7 +104,7 @@ static void set_spec(cq__out_spec *s, const char *suffix, cq_dtype dt, int ndim,
     s->nbytes = (uint64_t)cq_shape_numel(ndim, shape) * cq_dtype_size(dt);
 }
 
-int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]) {
+int cq__plan_out_specs(const cq_plan *p, const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPECS]) {
     int n = 0;
     if (e->action == CQ_PLAN_QUANTIZE) {
         const cq_qtype_info *qi = cq_qtype_get(e->weights);
@@ -132,6 +132,11 @@ int cq__plan_out_specs(const cq_plan_entry *e, cq__out_spec out[CQ__MAX_OUT_SPEC
             for (int i = 0; i < ndim; i++)
                 shape[i] = logical[0] == 1 ? (i == ndim - 1 ? logical[i] : 1) : (i ? 1 : logical[0]);
             set_spec(&out[n++], "weight._scale", e->dtype, ndim, shape);
+            /* quanto's HQQ means over the last dim only: an ungrouped N-D weight's shift is
+             * (O,I,kh,1) once a step is kept (else still the Max shift). */
+            if (p->opts.optimizer == CQ_OPT_HQQ && e->group_size == 0 && ndim > 2 &&
+                !(p->shift_kept && p->shift_kept[e - p->entries]))
+                for (int i = 0; i < ndim; i++) shape[i] = i == ndim - 1 ? 1 : e->shape[i];
             set_spec(&out[n++], "weight._shift", e->dtype, ndim, shape);
         }
     }
@@ -158,6 +163,7 @@ void cq_plan_free(cq_plan *p) {
     if (!p) return;
     for (int64_t i = 0; i < p->n_entries; i++) free(p->entry_prefix[i]);
     free(p->entry_prefix);
+    free(p->shift_kept);
     free(p->entries);
     free(p->tensors);
     cq_hfconfig_free(p->config);
@@ -269,7 +275,7 @@ static cq_status plan_entry_sizes(cq_plan *p, cq_plan_entry *e, const char *tens
     }
     e->bytes_after = 0;
     cq__out_spec specs[CQ__MAX_OUT_SPECS];
-    int n = cq__plan_out_specs(e, specs);
+    int n = cq__plan_out_specs(p, e, specs);
     for (int i = 0; i < n; i++) e->bytes_after += specs[i].nbytes;
     if (e->action == CQ_PLAN_ACTIVATIONS_ONLY || n == 0) e->bytes_after += e->bytes_before; /* weight kept */
     return CQ_OK;

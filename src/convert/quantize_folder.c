@@ -146,7 +146,7 @@ static cq_status write_index(const cq_plan *p, const char *tmp, cq_err *err) {
             total += (int64_t)cq_tensor_nbytes(pt->t);
         }
         cq__out_spec specs[CQ__MAX_OUT_SPECS];
-        int ns = e ? cq__plan_out_specs(e, specs) : 0;
+        int ns = e ? cq__plan_out_specs(p, e, specs) : 0;
         for (int k = 0; !s && k < ns; k++) {
             size_t len = strlen(p->entry_prefix[pt->entry]) + strlen(specs[k].suffix) + 1;
             owned[n] = cq__malloc(len, err, "a tensor name");
@@ -235,7 +235,7 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
             const cq_plan_entry *e = &p->entries[i];
             if (e->action != CQ_PLAN_QUANTIZE) continue;
             cq__out_spec specs[CQ__MAX_OUT_SPECS];
-            int n = cq__plan_out_specs(e, specs);
+            int n = cq__plan_out_specs(p, e, specs);
             for (int k = 0; k < n - 2; k++) stats->qweight_bytes += specs[k].nbytes; /* not the activation scales */
         }
         stats->bits_per_weight = stats->weights ? 8.0 * (double)stats->qweight_bytes / (double)stats->weights : 0.0;

@@ -52,6 +52,8 @@ typedef struct qtensor_state {
     bool packed;           /* the qtype's codes are packed (qtype table) */
     bool whole;            /* quantized in one piece (single rows) */
     bool params_first;     /* HQQ: the whole tensor's (scale, shift) before its blocks */
+    bool params_ready;     /* ... computed before the shard was declared (their shape decides) */
+    int64_t shift_per_row; /* shifts per code row: 1, or I*kh after HQQ on an ungrouped Conv2d */
     pthread_mutex_t *mu;   /* guards the lazy allocation below */
     void *scale, *shift;   /* whole-tensor parameter buffers, filled by the blocks */
     cq_qweight *qw;        /* ITEM_WHOLE result, kept until the tail */
@@ -160,11 +162,12 @@ static cq_status quantize_rows_given(qtensor_state *q, const uint8_t *src, int64
                                      cq_err *err) {
     const cq_plan_entry *e = q->e;
     size_t ds = cq_dtype_size(e->dtype);
-    int64_t shape[2] = {n, q->row_len}, pshape[2] = {n, 1};
+    /* Rows as (n, k, row_len / k) with k shifts per row, the scale broadcast over them. */
+    int64_t k = q->shift_per_row, shape[3] = {n, k, q->row_len / k}, sshape[3] = {n, 1, 1}, hshape[3] = {n, k, 1};
     cq_tensor *x = NULL, *scale = NULL, *shift = NULL, *out = NULL;
-    cq_status s = cq_tensor_view(&x, e->dtype, 2, shape, (void *)(src + (size_t)r0 * (size_t)q->row_len * ds), err);
-    if (!s) s = cq_tensor_view(&scale, e->dtype, 2, pshape, (uint8_t *)q->scale + (size_t)r0 * ds, err);
-    if (!s) s = cq_tensor_view(&shift, e->dtype, 2, pshape, (uint8_t *)q->shift + (size_t)r0 * ds, err);
+    cq_status s = cq_tensor_view(&x, e->dtype, 3, shape, (void *)(src + (size_t)r0 * (size_t)q->row_len * ds), err);
+    if (!s) s = cq_tensor_view(&scale, e->dtype, 3, sshape, (uint8_t *)q->scale + (size_t)r0 * ds, err);
+    if (!s) s = cq_tensor_view(&shift, e->dtype, 3, hshape, (uint8_t *)q->shift + (size_t)(r0 * k) * ds, err);
     if (!s) s = cq_quantize_affine(x, q->bits, 0, 0, scale, shift, &out, err);
     if (!s) memcpy(codes, out->data, (size_t)(n * q->row_len));
     cq_tensor_free(x);
@@ -286,19 +289,34 @@ static cq_status compute_whole(shard_job *j, const work_item *it, cq_err *err) {
 }
 
 /* HQQ's stopping rule looks at the whole tensor's error, so its (scale, shift) come from one
- * pass over the whole tensor (src/quant streams it in chunks) before the blocks make the codes. */
-static cq_status compute_params(shard_job *j, const work_item *it, cq_err *err) {
-    const cq__plan_tensor *pt = &j->plan->tensors[it->tensor];
-    qtensor_state *q = &j->qs[it->tensor];
+ * pass over the whole tensor (src/quant streams it in chunks) before the blocks make the codes.
+ * An ungrouped N-D weight goes in its own shape: its shift is one per row of the last dim. */
+static cq_status compute_params(shard_job *j, int64_t ti, cq_err *err) {
+    const cq__plan_tensor *pt = &j->plan->tensors[ti];
+    qtensor_state *q = &j->qs[ti];
     cq_status s = ensure_params(q, err);
     int64_t shape[2] = {q->rows, q->row_len};
+    bool whole_shape = q->e->group_size == 0;
     cq_tensor *w = NULL, *scale = NULL, *shift = NULL;
-    if (!s) s = cq_tensor_view(&w, q->e->dtype, 2, shape, (void *)tensor_bytes(pt), err);
+    if (!s) s = cq_tensor_view(&w, q->e->dtype, whole_shape ? q->e->ndim : 2, whole_shape ? q->e->shape : shape,
+                               (void *)tensor_bytes(pt), err);
     if (!s) s = cq_affine_optimize(w, q->e->weights, 0, 0, j->opts->optimizer, &j->hqq, &scale, &shift, err);
     if (!s) s = check_param_size(q, scale, err);
+    if (!s && cq_tensor_numel(shift) != q->rows) {
+        free(q->shift);
+        q->shift = cq__malloc(cq_tensor_nbytes(shift), err, "shifts");
+        if (!q->shift) s = CQ_E_NOMEM;
+    }
     if (!s) {
         memcpy(q->scale, scale->data, cq_tensor_nbytes(scale));
         memcpy(q->shift, shift->data, cq_tensor_nbytes(shift));
+        q->shift_per_row = cq_tensor_numel(shift) / q->rows;
+        if (q->shift_per_row == 1 && q->e->ndim > 2 && q->e->group_size == 0) {
+            if (!j->plan->shift_kept)
+                j->plan->shift_kept = cq__calloc((size_t)j->plan->n_entries, sizeof(bool), err, "the plan");
+            if (!j->plan->shift_kept) s = CQ_E_NOMEM;
+            else j->plan->shift_kept[pt->entry] = true;
+        }
     }
     if (s) cq_err_prefix(err, s, "%s: ", pt->name);
     cq_tensor_free(w);
@@ -319,7 +337,7 @@ static cq_status item_compute(void *ctx, int64_t i, void **result, cq_err *err) 
     switch (it->kind) {
     case ITEM_BLOCK: return compute_block(j, it, result, err);
     case ITEM_WHOLE: return compute_whole(j, it, err);
-    case ITEM_PARAMS: return compute_params(j, it, err);
+    case ITEM_PARAMS: return compute_params(j, it->tensor, err);
     default: return CQ_OK;
     }
 }
@@ -444,7 +462,7 @@ static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
     qtensor_state *q = &j->qs[ti];
     q->e = &j->plan->entries[pt->entry];
     q->mu = &j->mu;
-    q->n_specs = cq__plan_out_specs(q->e, q->specs);
+    q->n_specs = cq__plan_out_specs(j->plan, q->e, q->specs);
     const char *prefix = j->plan->entry_prefix[pt->entry];
     for (int k = 0; k < q->n_specs; k++) {
         size_t n = strlen(prefix) + strlen(q->specs[k].suffix) + 1;
@@ -460,6 +478,15 @@ static cq_status plan_quantized(shard_job *j, int64_t ti, cq_err *err) {
     q->packed_rows = q->packed ? cq_packed_rows(q->rows, q->bits) : q->rows;
     q->whole = q->rows < 2;
     q->params_first = !q->whole && j->opts->optimizer == CQ_OPT_HQQ && q->packed;
+    q->shift_per_row = 1;
+    /* quanto's HQQ shift of an ungrouped N-D weight has the shape its data gives it: compute it
+     * before the shard's header is written. */
+    if (q->params_first && q->e->group_size == 0 && q->e->ndim > 2) {
+        cq_status s = compute_params(j, ti, err);
+        if (s) return s;
+        q->params_ready = true;
+        q->n_specs = cq__plan_out_specs(j->plan, q->e, q->specs);
+    }
     return CQ_OK;
 }
 
@@ -483,7 +510,7 @@ static cq_status schedule(shard_job *j, cq_err *err) {
         size_t in_row_bytes = (size_t)q->row_len * cq_dtype_size(e->dtype) * (size_t)(8 / q->bits);
         int64_t per = (int64_t)(cq__convert_item_bytes / (in_row_bytes ? in_row_bytes : 1));
         if (per < 1) per = 1;
-        if (q->params_first) s = push_item(j, ITEM_PARAMS, ti, 0, 0, err);
+        if (q->params_first && !q->params_ready) s = push_item(j, ITEM_PARAMS, ti, 0, 0, err);
         for (int64_t a = 0; !s && a < q->packed_rows; a += per)
             s = push_item(j, ITEM_BLOCK, ti, a, a + per < q->packed_rows ? a + per : q->packed_rows, err);
         if (!s) s = push_item(j, ITEM_TAIL, ti, 0, 0, err);

@@ -105,7 +105,9 @@ cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const
 
 /* ---- public entry points ------------------------------------------------------------------ */
 
-/* scale and shift: float, same dtype (as `dt` when given) and shape. */
+/* scale and shift: float, same dtype (as `dt` when given); the scale's shape is the shift's or
+ * broadcasts onto it (quanto's HQQ gives an ungrouped Conv2d a (O,I,kh,1) shift beside its
+ * (O,1,1,1) scale). */
 static cq_status check_scale_shift(const cq_tensor *scale, const cq_tensor *shift, cq_dtype dt, const char *fn,
                                    cq_err *err) {
     if (!scale || !shift) return cq_err_set(err, CQ_E_ARG, "%s: scale and shift are required", fn);
@@ -117,12 +119,39 @@ static cq_status check_scale_shift(const cq_tensor *scale, const cq_tensor *shif
     if (dt != CQ_DTYPE_INVALID && scale->dtype != dt)
         return cq_err_set(err, CQ_E_DTYPE, "%s: scale dtype %s differs from input dtype %s", fn,
                           cq_dtype_name(scale->dtype), cq_dtype_name(dt));
-    if (!cq_tensor_same_shape(scale, shift)) {
+    bool fits = cq_tensor_same_shape(scale, shift) || (scale->ndim == shift->ndim && scale->ndim > 0);
+    for (int d = 0; fits && d < scale->ndim; d++) fits = scale->shape[d] == 1 || scale->shape[d] == shift->shape[d];
+    if (!fits) {
         char b1[96], b2[96];
-        return cq_err_set(err, CQ_E_SHAPE, "%s: scale shape %s differs from shift shape %s", fn,
+        return cq_err_set(err, CQ_E_SHAPE, "%s: scale shape %s does not broadcast onto shift shape %s", fn,
                           cq_shape_str(scale->ndim, scale->shape, b1, sizeof b1),
                           cq_shape_str(shift->ndim, shift->shape, b2, sizeof b2));
     }
+    return CQ_OK;
+}
+
+cq_status cq__expand_scale(const cq_tensor *scale, const cq_tensor *shift, cq_tensor **tmp, const cq_tensor **out,
+                           cq_err *err) {
+    *tmp = NULL;
+    *out = scale;
+    if (cq_tensor_same_shape(scale, shift)) return CQ_OK;
+    cq_status s = cq_tensor_new(tmp, scale->dtype, shift->ndim, shift->shape, err);
+    if (s) return s;
+    /* Element j of the shift's shape takes the scale at j's coordinates, clamped to 0 where the
+     * scale's dim is 1. */
+    size_t es = cq_dtype_size(scale->dtype);
+    int64_t n = cq_tensor_numel(shift);
+    for (int64_t j = 0; j < n; j++) {
+        int64_t rest = j, src = 0, stride = 1;
+        for (int d = shift->ndim - 1; d >= 0; d--) {
+            int64_t c = rest % shift->shape[d];
+            rest /= shift->shape[d];
+            if (scale->shape[d] != 1) src += c * stride;
+            stride *= scale->shape[d];
+        }
+        memcpy((uint8_t *)(*tmp)->data + (size_t)j * es, (const uint8_t *)scale->data + (size_t)src * es, es);
+    }
+    *out = *tmp;
     return CQ_OK;
 }
 
@@ -194,13 +223,17 @@ cq_status cq_quantize_affine(const cq_tensor *x, int bits, int axis, int64_t gro
     s = maybe_group(x, axis, group_size, &g, &tmp, err);
     if (s) return s;
     cq__layout lay;
-    s = cq__param_layout(g, scale, "quantize_affine scale", &lay, err);
+    const cq_tensor *sc;
+    cq_tensor *sc_tmp = NULL;
+    s = cq__expand_scale(scale, shift, &sc_tmp, &sc, err);
+    if (!s) s = cq__param_layout_run(g, shift, "quantize_affine shift", &lay, err);
     if (!s) s = cq_tensor_new(codes, CQ_U8, g->ndim, g->shape, err);
-    if (!s) s = cq__affine_codes(g, scale, shift, lay, bits, (*codes)->data, err);
+    if (!s) s = cq__affine_codes(g, sc, shift, lay, bits, (*codes)->data, err);
     if (s) {
         cq_tensor_free(*codes);
         *codes = NULL;
     }
+    cq_tensor_free(sc_tmp);
     cq_tensor_free(tmp);
     return s;
 }
@@ -217,19 +250,23 @@ cq_status cq_dequantize_affine(const cq_tensor *codes, const cq_tensor *scale, c
     s = cq__check_out_dtype(out_dtype, scale->dtype, &out_dtype, err);
     if (s) return s;
     cq__layout lay;
-    s = cq__param_layout(codes, scale, "dequantize_affine scale", &lay, err);
+    const cq_tensor *sc;
+    cq_tensor *sc_tmp = NULL;
+    s = cq__param_layout_run(codes, shift, "dequantize_affine shift", &lay, err);
+    if (!s) s = cq__expand_scale(scale, shift, &sc_tmp, &sc, err);
     if (s) return s;
     if (orig_shape && cq_shape_numel(orig_ndim, orig_shape) != cq_tensor_numel(codes)) {
         char b1[96], b2[96];
+        cq_tensor_free(sc_tmp);
         return cq_err_set(err, CQ_E_SHAPE, "dequantize_affine: codes of shape %s cannot be ungrouped to %s",
                           cq_shape_str(codes->ndim, codes->shape, b1, sizeof b1),
                           cq_shape_str(orig_ndim, orig_shape, b2, sizeof b2));
     }
-    cq_tensor *flat;
+    cq_tensor *flat = NULL;
     s = cq_tensor_new(&flat, out_dtype, codes->ndim, codes->shape, err);
-    if (s) return s;
-    s = affine_dequant_into(codes->data, cq_tensor_numel(codes), scale, shift, lay, flat->data, out_dtype == CQ_F32,
-                            err);
+    if (!s) s = affine_dequant_into(codes->data, cq_tensor_numel(codes), sc, shift, lay, flat->data,
+                                    out_dtype == CQ_F32, err);
+    cq_tensor_free(sc_tmp);
     if (s) {
         cq_tensor_free(flat);
         return s;

@@ -179,6 +179,9 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     cq_hqq_opts o = opts ? *opts : cq_hqq_default_opts();
     if (o.iters < 0 || !(o.beta > 0) || !(o.kappa > 0))
         return cq_err_set(err, CQ_E_ARG, "hqq optimizer: iters must be >= 0 and beta, kappa > 0");
+    if (axis != 0 && x->ndim > 2)
+        return cq_err_set(err, CQ_E_SHAPE, "hqq optimizer: along the last axis it takes 2-D (grouped) tensors, not %dd",
+                          x->ndim);
     cq_status s = cq__max_optimize(x, bits, axis, scale, shift, err);
     if (s) return s;
     hqq_job h;
@@ -187,12 +190,19 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
     h.dt = x->dtype;
     h.n = cq_tensor_numel(x);
     h.qmax = cq__affine_code_max(bits);
-    /* A 2-D view: (rows, cols) with one parameter per row (axis 0) or per column (axis -1);
-     * the group mean runs over the other dimension. quanto's torch.mean(dim=-1) would only
-     * reduce the last dim of an N-D weight; we reduce the whole group (docs/NUMERICS.md). */
+    /* A 2-D view: (rows, cols) with one shift per row (axis 0) or per column (axis -1); the
+     * mean runs over the other dimension. quanto's torch.mean(axis=-1) reduces the last dim only,
+     * so an N-D weight (an ungrouped Conv2d) gets a shift per row of its last dim, (O,I,kh,1),
+     * while its scale stays per output channel: each row takes its channel's scale. */
     h.per_row = axis == 0;
-    if (h.per_row) h.rows = x->shape[0], h.cols = h.rows ? h.n / h.rows : 0;
-    else h.cols = x->shape[x->ndim - 1], h.rows = h.cols ? h.n / h.cols : 0;
+    int64_t rows_per_scale = 1;
+    if (h.per_row) {
+        h.cols = x->shape[x->ndim - 1];
+        h.rows = h.cols ? h.n / h.cols : 0;
+        rows_per_scale = x->shape[0] ? h.rows / x->shape[0] : 1;
+    } else {
+        h.cols = x->shape[x->ndim - 1], h.rows = h.cols ? h.n / h.cols : 0;
+    }
     int64_t np = h.per_row ? h.rows : h.cols, ch = cq__hqq_chunk_elems > 0 ? cq__hqq_chunk_elems : 1;
     if (h.n == 0) return CQ_OK;
     if (h.per_row) {
@@ -218,8 +228,8 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
         goto done;
     }
     for (int64_t j = 0; j < np; j++) {
-        scales[j] = cq__ld((*scale)->data, h.dt, j);
-        cur[j] = cq__ld((*shift)->data, h.dt, j);
+        scales[j] = cq__ld((*scale)->data, h.dt, j / rows_per_scale);
+        cur[j] = cq__ld((*shift)->data, h.dt, j / rows_per_scale);
     }
     h.scale = scales;
     h.shift = cur;
@@ -230,6 +240,7 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
      * a multiplying scalar enters the f32 math unrounded. */
     h.pexp = cq__rnd((float)(o.lp_norm - 1.0), h.dt);
     h.lp_is_one = o.lp_norm == 1.0;
+    bool moved = false;
     for (int it = 0; it < o.iters; it++) {
         h.inv_beta = (float)(1.0 / beta);
         hqq_update(&h);
@@ -242,8 +253,21 @@ cq_status cq__hqq_optimize(const cq_tensor *x, int bits, int axis, const cq_hqq_
         best_error = mean_error;
         memcpy(cur, h.shift_next, (size_t)np * sizeof(float));
         beta *= o.kappa;
+        moved = true;
     }
-    for (int64_t j = 0; j < np; j++) cq__st((*shift)->data, h.dt, j, cur[j]);
+    /* Until a step is kept, the shift is the Max optimizer's (and has its shape). */
+    if (moved && rows_per_scale != 1) {
+        int64_t shape[CQ_MAX_DIMS];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[x->ndim - 1] = 1;
+        cq_tensor *fine = NULL;
+        s = cq_tensor_new(&fine, h.dt, x->ndim, shape, err);
+        if (s) goto done;
+        cq_tensor_free(*shift);
+        *shift = fine;
+    }
+    if (moved || rows_per_scale == 1)
+        for (int64_t j = 0; j < np; j++) cq__st((*shift)->data, h.dt, j, cur[j]);
 done:
     free(scales), free(cur), free(h.shift_next), free(h.sums), free(h.work);
     if (s) {

@@ -52,8 +52,15 @@ void cq__keepdim_shape(int ndim, const int64_t *shape, int axis, int *out_ndim, 
     out_shape[keep] = shape[keep];
 }
 
-cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
-                           cq_err *err) {
+/* True when every dim of x strictly between a and b is 1. */
+static bool run_gap_is_unit(const cq_tensor *x, int a, int b) {
+    for (int d = a + 1; d < b; d++)
+        if (x->shape[d] != 1) return false;
+    return true;
+}
+
+cq_status cq__param_layout_run(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
+                               cq_err *err) {
     int64_t numel = cq_tensor_numel(x);
     *out = (cq__layout){1, 1, numel};
     if (param->ndim == 0) return CQ_OK;
@@ -63,21 +70,42 @@ cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const cha
                           "(it needs the same number of dims)", what,
                           cq_shape_str(param->ndim, param->shape, b1, sizeof b1),
                           cq_shape_str(x->ndim, x->shape, b2, sizeof b2));
-    int axis = -1;
-    for (int d = 0; d < param->ndim; d++) {
-        if (param->shape[d] == 1) continue;
-        if (param->shape[d] != x->shape[d] || axis >= 0)
-            return cq_err_set(err, CQ_E_SHAPE, "%s of shape %s does not broadcast over a tensor of shape %s "
-                              "along a single axis", what,
-                              cq_shape_str(param->ndim, param->shape, b1, sizeof b1),
-                              cq_shape_str(x->ndim, x->shape, b2, sizeof b2));
-        axis = d;
+    /* The dims the parameter keeps (equal to x's, x's not 1) must be one run [first, last]; the
+     * dims of x that are 1 go either way. */
+    int first = -1, last = -1;
+    bool ok = true;
+    for (int d = 0; d < param->ndim && ok; d++) {
+        if (x->shape[d] == 1 || param->shape[d] == 1) {
+            ok = param->shape[d] == 1 || param->shape[d] == x->shape[d];
+            continue;
+        }
+        ok = param->shape[d] == x->shape[d] && (last < 0 || last == d - 1 || run_gap_is_unit(x, last, d));
+        if (first < 0) first = d;
+        last = d;
     }
-    if (axis < 0) return CQ_OK;
-    out->n = x->shape[axis];
-    out->inner = cq_shape_numel(x->ndim - axis - 1, x->shape + axis + 1);
-    out->outer = cq_shape_numel(axis, x->shape);
+    if (!ok)
+        return cq_err_set(err, CQ_E_SHAPE, "%s of shape %s does not broadcast over a tensor of shape %s "
+                          "along one run of dims", what,
+                          cq_shape_str(param->ndim, param->shape, b1, sizeof b1),
+                          cq_shape_str(x->ndim, x->shape, b2, sizeof b2));
+    if (first < 0) return CQ_OK;
+    out->outer = cq_shape_numel(first, x->shape);
+    out->n = cq_shape_numel(last - first + 1, x->shape + first);
+    out->inner = cq_shape_numel(x->ndim - last - 1, x->shape + last + 1);
     return CQ_OK;
+}
+
+cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
+                           cq_err *err) {
+    int kept = 0;
+    for (int d = 0; d < param->ndim; d++) kept += param->shape[d] != 1;
+    if (kept > 1) {
+        char b1[96], b2[96];
+        return cq_err_set(err, CQ_E_SHAPE, "%s of shape %s does not broadcast over a tensor of shape %s "
+                          "along a single axis", what, cq_shape_str(param->ndim, param->shape, b1, sizeof b1),
+                          cq_shape_str(x->ndim, x->shape, b2, sizeof b2));
+    }
+    return cq__param_layout_run(x, param, what, out, err);
 }
 
 /* Min and max (or the max of |x| when mn is NULL) of every parameter slot j. Exact and

@@ -48,10 +48,19 @@ cq__layout cq__axis_layout(int ndim, const int64_t *shape, int axis);
  * the matching dim of x) broadcasts over x. */
 cq_status cq__param_layout(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
                            cq_err *err);
+/* The same for a param whose kept dims (each x's) form one run: (O,I,kh,1) over (O,I,kh,kw) is
+ * one parameter per (o,i,h), as quanto's HQQ shift of an ungrouped Conv2d. */
+cq_status cq__param_layout_run(const cq_tensor *x, const cq_tensor *param, const char *what, cq__layout *out,
+                               cq_err *err);
 /* Per slot j of layout l: min and max of x (mn NULL: max of |x| into mx). Exact, threaded. */
 void cq__reduce_minmax(const void *x, cq_dtype dt, cq__layout l, float *mn, float *mx);
 /* keepdim shape of a reduction over every dim but `axis` (ndim 0 for CQ_AXIS_NONE). */
 void cq__keepdim_shape(int ndim, const int64_t *shape, int axis, int *out_ndim, int64_t *out_shape);
+
+/* The scale laid out on the shift's shape (it broadcasts onto it): scale itself in *out when the
+ * shapes agree, else a new tensor in *tmp (and *out) that the caller frees. */
+cq_status cq__expand_scale(const cq_tensor *scale, const cq_tensor *shift, cq_tensor **tmp, const cq_tensor **out,
+                           cq_err *err);
 
 /* A parameter tensor (scale, shift: F32/F16/BF16) as n f32 values (malloc'd; NULL on OOM). */
 float *cq__params_f32(const cq_tensor *p, int64_t n, cq_err *err);

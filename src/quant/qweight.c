@@ -180,7 +180,12 @@ cq_status cq_qweight_from_tensors(cq_qtype q, int ndim, const int64_t *shape, in
         if (shift->dtype != scale->dtype)
             return cq_err_set(err, CQ_E_DTYPE, "weight._shift has dtype %s; expected the scale dtype %s (float "
                               "shift)", cq_dtype_name(shift->dtype), cq_dtype_name(scale->dtype));
-        s = expect_shape(shift, scale->ndim, scale->shape, "weight._shift", err);
+        /* The shift has the scale's shape, except after quanto's HQQ on an ungrouped N-D weight:
+         * (O,I,kh,1) beside a (O,1,1,1) scale (checked against the data below). */
+        bool refined = shift->ndim == scale->ndim && shift->ndim > 2 && scale->shape[0] == shift->shape[0] &&
+                       shift->shape[shift->ndim - 1] == 1;
+        for (int d = 1; refined && d < scale->ndim; d++) refined = scale->shape[d] == 1;
+        if (!refined) s = expect_shape(shift, scale->ndim, scale->shape, "weight._shift", err);
         if (s) return s;
         if (data->dtype != CQ_U8)
             return cq_err_set(err, CQ_E_DTYPE, "weight._data._data has dtype %s; expected U8",
@@ -206,6 +211,7 @@ cq_status cq_qweight_from_tensors(cq_qtype q, int ndim, const int64_t *shape, in
     memcpy(probe.shape, cshape, sizeof cshape);
     cq__layout lay;
     s = cq__param_layout(&probe, scale, "weight._scale", &lay, err);
+    if (!s && shift) s = cq__param_layout_run(&probe, shift, "weight._shift", &lay, err);
     if (s) return s;
     cq_qweight *w = qweight_new(q, 0, group_size, ndim, shape, err);
     if (!w) return CQ_E_NOMEM;

@@ -61,6 +61,9 @@ check "dequantize quanto's tiny int4 with --like" "$CQUANTO" dequantize "$I/tiny
 check_rc "tiny int4 without --like: shape unknown" 1 "$CQUANTO" dequantize "$I/tiny_bf16_int4" -o "$T/t4b.safetensors"
 expect "  ...says to use --like" grep -q -- "--like" "$T/err"
 expect "  ...and writes nothing" [ ! -e "$T/t4b.safetensors" ]
+check "dequantize quanto's HQQ Conv2d ((O,I,kh,1) shifts)" "$CQUANTO" dequantize "$I/conv_f32_int4_hqq" \
+    -o "$T/c4.safetensors" --like "$I/conv_f32.safetensors"
+check "report on quanto's HQQ Conv2d" "$CQUANTO" report "$I/conv_f32.safetensors" "$I/conv_f32_int4_hqq"
 check "report on quanto's tiny float8" "$CQUANTO" report "$I/tiny_bf16.safetensors" "$I/tiny_bf16_float8"
 
 # ---- the same bytes for any thread count ------------------------------------------------------------

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """make_conv_hqq_fixtures.py - writes tests/data/interop/conv_<dtype>_<qtype>_hqq/: Conv2d weights
-quantized by the real optimum-quanto with its HqqOptimizer.
+quantized by the real optimum-quanto with its HqqOptimizer (and conv_f32_int4/ with its default
+MaxOptimizer).
 
 quanto's HQQ averages its shift over the last axis only (torch.mean(..., axis=-1)), so an
 ungrouped Conv2d (in*kh*kw <= 128) gets a shift of shape (out, in, kh, 1) next to a scale of
@@ -49,6 +50,15 @@ class Convs(torch.nn.Module):
         self.grouped = torch.nn.Conv2d(32, 6, 3)                 # in 288: groups of 96
 
 
+# Per source dtype: (qtype, optimizer). conv_f32_int4 (MaxOptimizer) is the plain grouped-Conv2d
+# case: its shapes alone would read back as a Linear.
+VARIANTS = {
+    "f32": [("qint2", "hqq"), ("qint4", "hqq"), ("qint4", "max")],
+    "bf16": [("qint2", "hqq"), ("qint4", "hqq")],
+    "f16": [("qint2", "hqq"), ("qint4", "hqq")],
+}
+
+
 def convs(dtype):
     torch.manual_seed(0)
     return Convs().to(dtype)
@@ -63,13 +73,15 @@ def main():
     for tag, dt in DTYPES.items():
         src = os.path.join(args.out, f"conv_{tag}.safetensors")
         save_file({k: v.contiguous() for k, v in convs(dt).state_dict().items()}, src, metadata={"format": "pt"})
-        for qname in ("qint2", "qint4"):
+        for qname, opt in VARIANTS[tag]:
             model = convs(dt)
-            quantize(model, weights=qname, optimizer=HqqOptimizer())
+            quantize(model, weights=qname, optimizer=HqqOptimizer() if opt == "hqq" else None)
             freeze(model)
-            name = f"conv_{tag}_{QTYPE_CLI[qname]}_hqq"
-            save_fixture(os.path.join(args.out, name), model.state_dict(), quantization_map(model), convs(dt),
-                         {"source": src, "weights": QTYPE_CLI[qname], "activations": "none", "optimizer": "hqq"})
+            name = f"conv_{tag}_{QTYPE_CLI[qname]}" + ("_hqq" if opt == "hqq" else "")
+            opts = {"source": src, "weights": QTYPE_CLI[qname], "activations": "none"}
+            if opt == "hqq":
+                opts["optimizer"] = "hqq"
+            save_fixture(os.path.join(args.out, name), model.state_dict(), quantization_map(model), convs(dt), opts)
     names = sorted(d for d in os.listdir(args.out) if os.path.isdir(os.path.join(args.out, d)))
     with open(os.path.join(args.out, "fixtures.json"), "w") as f:
         json.dump({"fixtures": names}, f, indent=1)
