@@ -347,6 +347,7 @@ void cq_unpack_codes(const uint8_t *packed, int64_t n_rows, int64_t row_len, int
 /* Code of logical element (row, col) read straight from a packed buffer. */
 static inline uint8_t cq_packed_code(const uint8_t *packed, int64_t n_rows, int64_t row_len, int bits,
                                      int64_t row, int64_t col) {
+    if (!packed || (bits != 2 && bits != 4)) return 0;
     int64_t R = cq_packed_rows(n_rows, bits);
     return (uint8_t)((packed[cq_packed_byte_row(row, R) * row_len + col] >> (bits * cq_packed_field(row, R))) &
                      ((1 << bits) - 1));
@@ -1012,8 +1013,8 @@ cq_status cq_var_new(cq_var **out, int ndim, const int64_t *shape, bool requires
 /* Long-lived var holding a copy of src converted to f32 (any float or integer dtype). */
 cq_status cq_var_from_tensor(cq_var **out, const cq_tensor *src, bool requires_grad, cq_err *err);
 void cq_var_free(cq_var *v); /* accepts NULL; refuses (does nothing) for on_tape vars */
-static inline float *cq_var_f32(const cq_var *v) { return (float *)v->data->data; }
-static inline int64_t cq_var_numel(const cq_var *v) { return cq_tensor_numel(v->data); }
+static inline float *cq_var_f32(const cq_var *v) { return v && v->data ? (float *)v->data->data : NULL; }
+static inline int64_t cq_var_numel(const cq_var *v) { return cq_tensor_numel(v ? v->data : NULL); }
 /* Sets every element of v->grad to zero (no-op when it has none). */
 void cq_var_zero_grad(cq_var *v);
 

@@ -205,6 +205,9 @@ static cq_status check_opts(const cq_convert_opts *o, cq_err *err) {
     if (o->group_size > 0 && !qbits)
         return cq_err_set(err, CQ_E_ARG, "a group size applies to int2/int4 weights only (%s is per channel)",
                           cq_qtype_name(o->weights));
+    if (o->n_include < 0 || o->n_exclude < 0 || (o->n_include && !o->include) || (o->n_exclude && !o->exclude))
+        return cq_err_set(err, CQ_E_ARG, "include/exclude: %d and %d patterns given, but a list is NULL or a count "
+                          "negative", o->n_include, o->n_exclude);
     for (int i = 0; i < o->n_include; i++)
         if (!o->include[i] || !o->include[i][0])
             return cq_err_set(err, CQ_E_ARG, "an --include pattern is empty (it would match no module)");

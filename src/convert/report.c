@@ -24,6 +24,7 @@ static void to_f32(const void *src, cq_dtype t, int64_t n, float *dst) {
 }
 
 void cq_error_stats_add(cq_error_stats *s, const void *x, cq_dtype xt, const void *y, cq_dtype yt, int64_t n) {
+    if (!s || !x || !y) return;
     float a[STATS_CHUNK], b[STATS_CHUNK];
     size_t xs = cq_dtype_size(xt), ys = cq_dtype_size(yt);
     for (int64_t off = 0; off < n; off += STATS_CHUNK) {
@@ -42,6 +43,7 @@ void cq_error_stats_add(cq_error_stats *s, const void *x, cq_dtype xt, const voi
 }
 
 void cq_error_stats_finish(cq_error_stats *s) {
+    if (!s) return;
     if (isnan(s->sum_sq_err) || isnan(s->sum_sq_ref)) {
         s->snr_db = s->rel_rms = NAN;
     } else if (s->sum_sq_err == 0.0) {
@@ -57,6 +59,7 @@ void cq_error_stats_finish(cq_error_stats *s) {
 }
 
 cq_status cq_error_stats_tensors(const cq_tensor *ref, const cq_tensor *approx, cq_error_stats *out, cq_err *err) {
+    CQ__ARG(out);
     memset(out, 0, sizeof *out);
     if (!ref || !approx) return cq_err_set(err, CQ_E_ARG, "error stats: NULL tensor");
     if (!cq_dtype_is_float(ref->dtype) || !cq_dtype_is_float(approx->dtype))
@@ -170,6 +173,8 @@ cq_status cq_report_build(const char *float_in, const char *quant_in, const cq_c
                           cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_report_build: out is NULL");
     *out = NULL;
+    CQ__ARG(float_in);
+    CQ__ARG(quant_in);
     cq_convert_opts defaults = cq_convert_default_opts();
     if (!opts) opts = &defaults;
     report_job j;

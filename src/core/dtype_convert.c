@@ -207,6 +207,7 @@ static void store_any(void *data, cq_dtype t, int64_t i, any_val v) {
 }
 
 float cq_load_f32(const void *data, cq_dtype t, int64_t i) {
+    if (!data) return 0.0f;
     switch (t) {
     case CQ_F32: return ((const float *)data)[i];
     case CQ_F16: return cq__f16_bits_to_f32(((const uint16_t *)data)[i]);
@@ -216,6 +217,7 @@ float cq_load_f32(const void *data, cq_dtype t, int64_t i) {
 }
 
 void cq_store_f32(void *data, cq_dtype t, int64_t i, float v) {
+    if (!data) return;
     switch (t) {
     case CQ_F32: ((float *)data)[i] = v; return;
     case CQ_F16: ((uint16_t *)data)[i] = cq__f32_to_f16_bits(v); return;

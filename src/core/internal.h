@@ -32,6 +32,13 @@
         if (cq__try_s_) return cq__try_s_; \
     } while (0)
 
+/* Refuses a NULL pointer argument of a public function with CQ_E_ARG, naming the function and
+ * the argument (err must be in scope). */
+#define CQ__ARG(p)                                                                              \
+    do {                                                                                        \
+        if (!(p)) return cq_err_set(err, CQ_E_ARG, "%s: argument '%s' is NULL", __func__, #p); \
+    } while (0)
+
 /* Checked a*b for sizes; returns false on overflow. */
 static inline bool cq__mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_mul_overflow(a, b, out);

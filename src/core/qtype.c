@@ -77,6 +77,8 @@ const cq_qtype_info *cq__qtype_storing(cq_dtype dt) {
 }
 
 cq_status cq_qtype_parse(const char *s, cq_qtype *out, cq_err *err) {
+    CQ__ARG(out);
+    CQ__ARG(s);
     static const struct {
         const char *name;
         cq_qtype q;

@@ -15,15 +15,16 @@ void *cq_aligned_alloc(size_t nbytes) {
 void cq_aligned_free(void *p) { free(p); }
 
 int64_t cq_shape_numel(int ndim, const int64_t *shape) {
+    if (ndim > 0 && !shape) return 0;
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
     return n;
 }
 
-int64_t cq_tensor_numel(const cq_tensor *t) { return cq_shape_numel(t->ndim, t->shape); }
+int64_t cq_tensor_numel(const cq_tensor *t) { return t ? cq_shape_numel(t->ndim, t->shape) : 0; }
 
 size_t cq_tensor_nbytes(const cq_tensor *t) {
-    return (size_t)cq_tensor_numel(t) * cq_dtype_size(t->dtype);
+    return t ? (size_t)cq_tensor_numel(t) * cq_dtype_size(t->dtype) : 0;
 }
 
 static cq_status check_shape(cq_dtype dt, int ndim, const int64_t *shape, size_t *nbytes, cq_err *err) {
@@ -31,6 +32,7 @@ static cq_status check_shape(cq_dtype dt, int ndim, const int64_t *shape, size_t
         return cq_err_set(err, CQ_E_DTYPE, "invalid dtype %d", (int)dt);
     if (ndim < 0 || ndim > CQ_MAX_DIMS)
         return cq_err_set(err, CQ_E_SHAPE, "rank %d outside 0..%d", ndim, CQ_MAX_DIMS);
+    if (ndim > 0 && !shape) return cq_err_set(err, CQ_E_ARG, "a rank-%d shape is NULL", ndim);
     uint64_t n = cq_dtype_size(dt);
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return cq_err_set(err, CQ_E_SHAPE, "negative dimension %" PRId64, shape[i]);
@@ -51,6 +53,7 @@ static cq_tensor *header_new(cq_dtype dt, int ndim, const int64_t *shape, cq_err
 }
 
 cq_status cq_tensor_new(cq_tensor **out, cq_dtype dt, int ndim, const int64_t *shape, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     size_t nbytes;
     cq_status s = check_shape(dt, ndim, shape, &nbytes, err);
@@ -70,10 +73,12 @@ cq_status cq_tensor_new(cq_tensor **out, cq_dtype dt, int ndim, const int64_t *s
 
 cq_status cq_tensor_view(cq_tensor **out, cq_dtype dt, int ndim, const int64_t *shape, void *data,
                          cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     size_t nbytes;
     cq_status s = check_shape(dt, ndim, shape, &nbytes, err);
     if (s) return s;
+    if (!data && nbytes) return cq_err_set(err, CQ_E_ARG, "cq_tensor_view: data is NULL");
     cq_tensor *t = header_new(dt, ndim, shape, err);
     if (!t) return CQ_E_NOMEM;
     t->data = data;
@@ -83,6 +88,10 @@ cq_status cq_tensor_view(cq_tensor **out, cq_dtype dt, int ndim, const int64_t *
 }
 
 cq_status cq_tensor_clone(cq_tensor **out, const cq_tensor *src, cq_err *err) {
+    if (!src) {
+        if (out) *out = NULL;
+        return cq_err_set(err, CQ_E_ARG, "cq_tensor_clone: src is NULL");
+    }
     cq_status s = cq_tensor_new(out, src->dtype, src->ndim, src->shape, err);
     if (s) return s;
     memcpy((*out)->data, src->data, cq_tensor_nbytes(src));
@@ -96,6 +105,7 @@ void cq_tensor_free(cq_tensor *t) {
 }
 
 bool cq_tensor_same_shape(const cq_tensor *a, const cq_tensor *b) {
+    if (!a || !b) return false;
     if (a->ndim != b->ndim) return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
@@ -104,7 +114,8 @@ bool cq_tensor_same_shape(const cq_tensor *a, const cq_tensor *b) {
 
 const char *cq_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
     size_t used = 0;
-    if (n == 0) return buf;
+    if (!buf || n == 0) return "";
+    if (ndim > 0 && !shape) ndim = 0;
     buf[0] = '\0';
     used += (size_t)snprintf(buf + used, n - used, "[");
     for (int i = 0; i < ndim && used < n; i++)

@@ -258,7 +258,7 @@ done:
     return CQ_OK;
 }
 
-int64_t cq_dataset_sample_numel(const cq_dataset *ds) { return cq_shape_numel(ds->ndim, ds->shape); }
+int64_t cq_dataset_sample_numel(const cq_dataset *ds) { return ds ? cq_shape_numel(ds->ndim, ds->shape) : 0; }
 
 cq_status cq_dataset_batch(const cq_dataset *ds, int64_t start, int64_t count, float *x, int64_t *labels,
                            cq_err *err) {

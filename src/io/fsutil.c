@@ -45,6 +45,8 @@ bool cq_fs_is_dir(const char *path) {
 }
 
 cq_status cq_fs_file_size(const char *path, uint64_t *out, cq_err *err) {
+    CQ__ARG(path);
+    CQ__ARG(out);
     struct stat st;
     if (stat(path, &st) != 0) return cq_err_set(err, CQ_E_IO, "%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) return cq_err_set(err, CQ_E_IO, "%s: not a regular file", path);
@@ -98,8 +100,10 @@ cq_status cq__open_regular(const char *path, int *fd, struct stat *st, cq_err *e
 }
 
 cq_status cq_fs_read_file(const char *path, size_t max_bytes, char **out, size_t *n, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     if (n) *n = 0;
+    CQ__ARG(path);
     int fd;
     struct stat st;
     cq_status s = cq__open_regular(path, &fd, &st, err);
@@ -314,6 +318,8 @@ void cq__afile_abort(cq__afile *af) {
 }
 
 cq_status cq_fs_write_file_atomic(const char *path, const void *data, size_t n, cq_err *err) {
+    CQ__ARG(path);
+    if (!data && n) return cq_err_set(err, CQ_E_ARG, "%s: data is NULL", path);
     cq__afile af;
     cq_status s = cq__afile_open(&af, path, err);
     if (s) return s;
@@ -360,6 +366,7 @@ cq_status cq_fs_copy_file(const char *src, const char *dst, cq_err *err) {
 /* ---- temp folders ---------------------------------------------------------------------- */
 
 cq_status cq_fs_temp_dir(const char *final_path, char **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     if (!final_path || !*final_path) return cq_err_set(err, CQ_E_ARG, "output folder path is empty");
     char *trimmed = cq__strdup(final_path, err);
@@ -395,6 +402,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 cq_status cq_fs_remove_tree(const char *path, cq_err *err) {
+    CQ__ARG(path);
     struct stat st;
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT) return CQ_OK;
@@ -410,6 +418,8 @@ cq_status cq_fs_remove_tree(const char *path, cq_err *err) {
 }
 
 cq_status cq_fs_commit_dir(const char *tmp_dir, const char *final_path, bool overwrite, cq_err *err) {
+    CQ__ARG(tmp_dir);
+    CQ__ARG(final_path);
     struct stat st;
     if (lstat(final_path, &st) != 0) {
         if (rename(tmp_dir, final_path) != 0)

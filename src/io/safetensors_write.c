@@ -66,6 +66,7 @@ void cq_st_writer_free(cq_st_writer *w) {
 cq_status cq_st_writer_open(const char *path, cq_st_writer **out, cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_writer_open: out is NULL");
     *out = NULL;
+    CQ__ARG(path);
     cq_st_writer *w = cq__calloc(1, sizeof *w, err, "a safetensors writer");
     if (!w) return CQ_E_NOMEM;
     cq_status s = cq__afile_open(&w->af, path, err);
@@ -277,6 +278,7 @@ cq_status cq_st_writer_commit(cq_st_writer *w, cq_err *err) {
 
 cq_status cq_st_save(const char *path, int64_t n, const char *const *names, const cq_tensor *const *tensors,
                      const char *const *metadata, cq_err *err) {
+    CQ__ARG(path);
     if (n < 0 || (n > 0 && (!names || !tensors)))
         return cq_err_set(err, CQ_E_ARG, "cq_st_save: %s: bad tensor list", path ? path : "(null)");
     cq_st_writer *w;

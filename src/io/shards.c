@@ -367,6 +367,8 @@ const char *cq_ckpt_shard_file(const cq_ckpt *c, int shard) {
 /* ---- writing ----------------------------------------------------------------------------- */
 
 const char *cq_shard_file_name(char *buf, size_t n, const char *prefix, int shard, int nshards) {
+    if (!buf || !n) return "";
+    if (!prefix) prefix = "";
     snprintf(buf, n, "%s-%05d-of-%05d.safetensors", prefix, shard, nshards);
     return buf;
 }

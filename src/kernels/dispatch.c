@@ -120,6 +120,7 @@ static const char *const g_isa_names[CQ_ISA_COUNT] = {"ref", "avx2", "avx512", "
 const char *cq_isa_name(cq_isa isa) { return (unsigned)isa < CQ_ISA_COUNT ? g_isa_names[isa] : "?"; }
 
 cq_status cq_isa_parse(const char *s, cq_isa *out, cq_err *err) {
+    CQ__ARG(out);
     for (int i = 0; s && i < CQ_ISA_COUNT; i++) {
         if (!strcasecmp(s, g_isa_names[i])) {
             *out = (cq_isa)i;

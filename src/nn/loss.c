@@ -34,6 +34,7 @@ static cq_status loss_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
 static cq_status loss_forward(cq_tape *t, cq_var *x, const int64_t *targets, bool from_logits, cq_var **out,
                               cq_err *err) {
     const char *op = from_logits ? "cq_cross_entropy" : "cq_nll_loss";
+    CQ__NEED(out, op, "out");
     *out = NULL;
     CQ__NEED(t, op, "tape");
     cq_status s = cq__check_var(x, op, from_logits ? "logits" : "log_probs", err);

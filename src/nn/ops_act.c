@@ -68,6 +68,7 @@ static cq_status act_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 static cq_status act_forward(cq_tape *t, cq_var *x, act_kind k, const char *op, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, op, "tape");
     cq_status s = cq__check_var(x, op, "x", err);
@@ -139,6 +140,7 @@ static cq_status softmax_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
 
 static cq_status softmax_forward(cq_tape *t, cq_var *x, bool log_out, cq_var **out, cq_err *err) {
     const char *op = log_out ? "cq_log_softmax" : "cq_softmax";
+    CQ__NEED(out, op, "out");
     *out = NULL;
     CQ__NEED(t, op, "tape");
     cq_status s = cq__check_var(x, op, "x", err);
@@ -180,6 +182,7 @@ static cq_status dropout_backward(cq_tape *t, const void *vctx, cq_var *out, cq_
 
 cq_status cq_dropout(cq_tape *t, cq_var *x, float p, bool training, uint64_t *rng_state, cq_var **out,
                      cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_dropout", "tape");
     cq_status s = cq__check_var(x, "cq_dropout", "x", err);

@@ -188,6 +188,7 @@ static cq_status conv_geometry(const cq_var *x, const cq_var *w, const cq_var *b
 
 cq_status cq_conv2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, const cq_conv2d_opts *opts, cq_var **out,
                     cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_conv2d", "tape");
     cq_status s;

@@ -81,6 +81,7 @@ static cq_status elem_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var
 }
 
 static cq_status elem_forward(cq_tape *t, elem_kind kind, cq_var *a, cq_var *b, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     const char *op = elem_name(kind);
     *out = NULL;
     CQ__NEED(t, op, "tape");
@@ -140,6 +141,7 @@ static cq_status scale_backward(cq_tape *t, const void *vctx, cq_var *out, cq_va
 }
 
 cq_status cq_scale(cq_tape *t, cq_var *x, float s, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_scale", "tape");
     cq_status st = cq__check_var(x, "cq_scale", "x", err);
@@ -174,6 +176,7 @@ static cq_status sum_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 static cq_status sum_forward(cq_tape *t, cq_var *x, bool mean, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     const char *op = mean ? "cq_mean" : "cq_sum";
     *out = NULL;
     CQ__NEED(t, op, "tape");
@@ -211,6 +214,7 @@ static cq_status ste_backward(cq_tape *t, const void *vctx, cq_var *out, cq_var 
 }
 
 cq_status cq_ste(cq_tape *t, cq_var *x, cq_transform_fn transform, void *ctx, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_ste", "tape");
     CQ__NEED(transform, "cq_ste", "transform");

@@ -49,6 +49,7 @@ static cq_status linear_backward(cq_tape *t, const void *ctx, cq_var *out, cq_va
 }
 
 cq_status cq_linear(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_linear", "tape");
     cq_status s;
@@ -114,6 +115,7 @@ static cq_status matmul_backward(cq_tape *t, const void *vctx, cq_var *out, cq_v
 }
 
 cq_status cq_var_matmul(cq_tape *t, cq_var *a, cq_var *b, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_var_matmul", "tape");
     cq_status s;

@@ -99,6 +99,7 @@ static cq_status layer_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
 
 cq_status cq_layer_norm(cq_tape *t, cq_var *x, int n_norm_dims, cq_var *w, cq_var *b, float eps, cq_var **out,
                         cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const char *op = "cq_layer_norm";
     CQ__NEED(t, op, "tape");
@@ -168,6 +169,7 @@ static cq_status rms_norm_backward(cq_tape *t, const void *vctx, cq_var *out, cq
 }
 
 cq_status cq_rms_norm(cq_tape *t, cq_var *x, cq_var *w, float eps, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const char *op = "cq_rms_norm";
     CQ__NEED(t, op, "tape");
@@ -251,6 +253,7 @@ static cq_status batch_norm_backward(cq_tape *t, const void *vctx, cq_var *out, 
 
 cq_status cq_batch_norm2d(cq_tape *t, cq_var *x, cq_var *w, cq_var *b, cq_var *running_mean, cq_var *running_var,
                           bool training, float momentum, float eps, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const char *op = "cq_batch_norm2d";
     CQ__NEED(t, op, "tape");

@@ -169,6 +169,7 @@ static cq_status pool_input(cq_tape *t, cq_var *x, const char *op, pool_ctx *c, 
 static cq_status windowed_pool(cq_tape *t, cq_var *x, const cq_pool2d_opts *o, pool_kind kind, cq_var **out,
                                cq_err *err) {
     const char *op = kind == POOL_MAX ? "cq_max_pool2d" : "cq_avg_pool2d";
+    CQ__NEED(out, op, "out");
     *out = NULL;
     CQ__NEED(o, op, "opts");
     pool_ctx c = {0};
@@ -207,6 +208,7 @@ cq_status cq_avg_pool2d(cq_tape *t, cq_var *x, const cq_pool2d_opts *opts, cq_va
 }
 
 cq_status cq_adaptive_avg_pool2d(cq_tape *t, cq_var *x, int64_t out_h, int64_t out_w, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const char *op = "cq_adaptive_avg_pool2d";
     pool_ctx c = {0};

@@ -30,6 +30,7 @@ static cq_status make_view(cq_tape *t, cq_var *x, int ndim, const int64_t *shape
 }
 
 cq_status cq_reshape(cq_tape *t, cq_var *x, int ndim, const int64_t *shape, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_reshape", "tape");
     cq_status s = cq__check_var(x, "cq_reshape", "x", err);
@@ -65,6 +66,7 @@ cq_status cq_reshape(cq_tape *t, cq_var *x, int ndim, const int64_t *shape, cq_v
 }
 
 cq_status cq_flatten(cq_tape *t, cq_var *x, int start_dim, int end_dim, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(t, "cq_flatten", "tape");
     cq_status s = cq__check_var(x, "cq_flatten", "x", err);
@@ -107,6 +109,7 @@ static cq_status embedding_backward(cq_tape *t, const void *vctx, cq_var *out, c
 
 cq_status cq_embedding(cq_tape *t, cq_var *weight, const int64_t *ids, int ids_ndim, const int64_t *ids_shape,
                        cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const char *op = "cq_embedding";
     CQ__NEED(t, op, "tape");

@@ -67,6 +67,7 @@ static cq_status check_opts(const cq_optim_opts *o, cq_err *err) {
 }
 
 cq_status cq_optim_new(cq_optim **out, const cq_optim_opts *opts, cq_var *const *params, int n, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     CQ__NEED(opts, "cq_optim_new", "opts");
     if (n < 0 || (n > 0 && !params)) return cq_err_set(err, CQ_E_ARG, "cq_optim_new: params is NULL");

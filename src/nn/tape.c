@@ -56,6 +56,10 @@ static chunk *chunk_new(size_t size) {
 }
 
 void *cq_tape_alloc(cq_tape *t, size_t nbytes, cq_err *err) {
+    if (!t) {
+        cq_err_set(err, CQ_E_ARG, "cq_tape_alloc: tape is NULL");
+        return NULL;
+    }
     size_t need = round_up(nbytes ? nbytes : 1);
     if (need < nbytes) {
         cq_err_set(err, CQ_E_NOMEM, "tape allocation of %zu bytes overflows", nbytes);
@@ -135,6 +139,7 @@ void cq_tape_reset(cq_tape *t) {
 }
 
 cq_status cq_tape_new(cq_tape **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     cq_tape *t = cq__calloc(1, sizeof *t, err, "a tape");
     if (!t) return CQ_E_NOMEM;
@@ -150,14 +155,15 @@ void cq_tape_free(cq_tape *t) {
 }
 
 bool cq_tape_set_grad_enabled(cq_tape *t, bool on) {
+    if (!t) return false;
     bool was = t->grad_enabled;
     t->grad_enabled = on;
     return was;
 }
 
-bool cq_tape_grad_enabled(const cq_tape *t) { return t->grad_enabled; }
+bool cq_tape_grad_enabled(const cq_tape *t) { return t && t->grad_enabled; }
 
-size_t cq_tape_bytes(const cq_tape *t) { return t->bytes_used; }
+size_t cq_tape_bytes(const cq_tape *t) { return t ? t->bytes_used : 0; }
 
 /* ---- vars ------------------------------------------------------------------------------ */
 
@@ -222,6 +228,7 @@ cq_status cq_tape_zeros(cq_tape *t, int ndim, const int64_t *shape, cq_var **out
 }
 
 cq_status cq_tape_input(cq_tape *t, const cq_tensor *src, cq_var **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     if (!t || !src) return cq_err_set(err, CQ_E_ARG, "cq_tape_input: tape or tensor is NULL");
     cq_var *v;
@@ -233,6 +240,7 @@ cq_status cq_tape_input(cq_tape *t, const cq_tensor *src, cq_var **out, cq_err *
 }
 
 cq_status cq_var_new(cq_var **out, int ndim, const int64_t *shape, bool requires_grad, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     cq_var *v = cq__calloc(1, sizeof *v, err, "a var");
     if (!v) return CQ_E_NOMEM;
@@ -247,6 +255,7 @@ cq_status cq_var_new(cq_var **out, int ndim, const int64_t *shape, bool requires
 }
 
 cq_status cq_var_from_tensor(cq_var **out, const cq_tensor *src, bool requires_grad, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     if (!src) return cq_err_set(err, CQ_E_ARG, "cq_var_from_tensor: tensor is NULL");
     cq_var *v;

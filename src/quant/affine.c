@@ -177,7 +177,10 @@ static cq_status maybe_group(const cq_tensor *x, int axis, int64_t group_size, c
 cq_status cq_affine_optimize(const cq_tensor *x, cq_qtype q, int axis, int64_t group_size,
                              cq_optimizer_kind opt, const cq_hqq_opts *hqq, cq_tensor **scale,
                              cq_tensor **shift, cq_err *err) {
+    CQ__ARG(scale);
+    CQ__ARG(shift);
     *scale = *shift = NULL;
+    CQ__ARG(x);
     const cq_qtype_info *qi = cq_qtype_get(q);
     if (!qi || qi->family != CQ_QFAMILY_AFFINE)
         return cq_err_set(err, CQ_E_ARG, "affine optimizer: qtype %s is not qint2 or qint4", cq_qtype_name(q));
@@ -210,6 +213,7 @@ cq_status cq_affine_optimize(const cq_tensor *x, cq_qtype q, int axis, int64_t g
 cq_status cq_quantize_affine(const cq_tensor *x, int bits, int axis, int64_t group_size,
                              const cq_tensor *scale, const cq_tensor *shift, cq_tensor **codes,
                              cq_err *err) {
+    CQ__ARG(codes);
     *codes = NULL;
     if (bits < 1 || bits > 8) return cq_err_set(err, CQ_E_ARG, "quantize_affine: bits %d outside 1..8", bits);
     cq_status s = cq__check_float(x, "quantize_affine input", err);
@@ -241,6 +245,7 @@ cq_status cq_quantize_affine(const cq_tensor *x, int bits, int axis, int64_t gro
 cq_status cq_dequantize_affine(const cq_tensor *codes, const cq_tensor *scale, const cq_tensor *shift,
                                int axis, int orig_ndim, const int64_t *orig_shape, cq_dtype out_dtype,
                                cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     if (!codes || codes->dtype != CQ_U8)
         return cq_err_set(err, CQ_E_DTYPE, "dequantize_affine: codes must be U8, got %s",

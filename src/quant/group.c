@@ -7,7 +7,7 @@
 #include "quant_internal.h"
 
 int64_t cq_default_group_size(int ndim, const int64_t *shape) {
-    if (ndim < 1 || shape[0] <= 0) return 0;
+    if (ndim < 1 || !shape || shape[0] <= 0) return 0;
     int64_t in_features = cq_shape_numel(ndim, shape) / shape[0];
     if (in_features <= 128) return 0;
     static const int64_t candidates[] = {128, 96, 64, 32};
@@ -18,6 +18,8 @@ int64_t cq_default_group_size(int ndim, const int64_t *shape) {
 
 cq_status cq_grouped_shape(int ndim, const int64_t *shape, int axis, int64_t group_size,
                            int64_t out_shape[2], cq_err *err) {
+    CQ__ARG(out_shape);
+    CQ__ARG(shape);
     cq_status s = cq__check_axis(&axis, ndim, false, "grouping", err);
     if (s) return s;
     int64_t axis_dim = axis == 0 ? shape[0] : shape[ndim - 1];
@@ -49,7 +51,9 @@ static void permute_last_axis(const uint8_t *src, uint8_t *dst, int64_t G, int64
 }
 
 cq_status cq_group(const cq_tensor *x, int axis, int64_t group_size, cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
+    CQ__ARG(x);
     int64_t gshape[2];
     cq_status s = cq_grouped_shape(x->ndim, x->shape, axis, group_size, gshape, err);
     if (s) return s;
@@ -66,7 +70,10 @@ cq_status cq_group(const cq_tensor *x, int axis, int64_t group_size, cq_tensor *
 
 cq_status cq_ungroup(const cq_tensor *grouped, int axis, int ndim, const int64_t *orig_shape,
                      cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
+    CQ__ARG(grouped);
+    CQ__ARG(orig_shape);
     if (ndim < 1 || ndim > CQ_MAX_DIMS)
         return cq_err_set(err, CQ_E_SHAPE, "ungroup: original rank %d outside 1..%d", ndim, CQ_MAX_DIMS);
     if (cq_tensor_numel(grouped) != cq_shape_numel(ndim, orig_shape)) {

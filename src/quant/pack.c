@@ -23,6 +23,7 @@ static void pack_full_row(const uint8_t *codes, int64_t r, int64_t R, int64_t ro
 }
 
 void cq_pack_codes(const uint8_t *codes, int64_t n_rows, int64_t row_len, int bits, uint8_t *packed) {
+    if (!codes || !packed || (bits != 2 && bits != 4)) return;
     int64_t vpi = 8 / bits, R = cq_packed_rows(n_rows, bits);
     uint8_t mask = (uint8_t)((1u << bits) - 1u);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (R * row_len > 65536)
@@ -42,6 +43,7 @@ void cq_pack_codes(const uint8_t *codes, int64_t n_rows, int64_t row_len, int bi
 }
 
 void cq_unpack_codes(const uint8_t *packed, int64_t n_rows, int64_t row_len, int bits, uint8_t *codes) {
+    if (!packed || !codes || (bits != 2 && bits != 4)) return;
     int64_t R = cq_packed_rows(n_rows, bits);
     uint8_t mask = (uint8_t)((1u << bits) - 1u);
 #pragma omp parallel for schedule(static) num_threads(cq_get_num_threads()) if (n_rows * row_len > 65536)
@@ -59,7 +61,9 @@ static cq_status check_bits(int bits, cq_err *err) {
 }
 
 cq_status cq_pack(const cq_tensor *codes, int bits, cq_tensor **packed, cq_err *err) {
+    CQ__ARG(packed);
     *packed = NULL;
+    CQ__ARG(codes);
     cq_status s = check_bits(bits, err);
     if (s) return s;
     if (codes->dtype != CQ_U8)
@@ -82,7 +86,9 @@ cq_status cq_pack(const cq_tensor *codes, int bits, cq_tensor **packed, cq_err *
 }
 
 cq_status cq_unpack(const cq_tensor *packed, int bits, int64_t n_rows, cq_tensor **codes, cq_err *err) {
+    CQ__ARG(codes);
     *codes = NULL;
+    CQ__ARG(packed);
     cq_status s = check_bits(bits, err);
     if (s) return s;
     if (packed->dtype != CQ_U8)

@@ -53,7 +53,9 @@ cq_status cq_qweight_quantize(const cq_tensor *w, cq_qtype q, cq_optimizer_kind 
 cq_status cq_qweight_quantize_ex(const cq_tensor *w, cq_qtype q, int axis, cq_optimizer_kind opt,
                                  int64_t group_size, const cq_hqq_opts *hqq, cq_qweight **out,
                                  cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
+    CQ__ARG(w);
     const cq_qtype_info *qi = cq_qtype_get(q);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "quantize weight: invalid qtype %d", (int)q);
     cq_status s = cq__check_float(w, "weight", err);
@@ -110,7 +112,9 @@ cq_status cq_qweight_quantize_ex(const cq_tensor *w, cq_qtype q, int axis, cq_op
 }
 
 cq_status cq_qweight_unpack_codes(const cq_qweight *w, cq_tensor **codes, cq_err *err) {
+    CQ__ARG(codes);
     *codes = NULL;
+    CQ__ARG(w);
     const cq_qtype_info *qi = cq_qtype_get(w->qtype);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "unpack codes: invalid qtype %d", (int)w->qtype);
     if (!qi->packed) return cq_tensor_clone(codes, w->data, err);
@@ -121,7 +125,9 @@ cq_status cq_qweight_unpack_codes(const cq_qweight *w, cq_tensor **codes, cq_err
 }
 
 cq_status cq_qweight_dequantize(const cq_qweight *w, cq_dtype out_dtype, cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
+    CQ__ARG(w);
     const cq_qtype_info *qi = cq_qtype_get(w->qtype);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "dequantize weight: invalid qtype %d", (int)w->qtype);
     if (qi->family != CQ_QFAMILY_AFFINE) return cq_dequantize_symmetric(w->data, w->scale, out_dtype, out, err);
@@ -151,7 +157,11 @@ static cq_status expect_shape(const cq_tensor *t, int ndim, const int64_t *shape
 cq_status cq_qweight_from_tensors(cq_qtype q, int ndim, const int64_t *shape, int64_t group_size,
                                   const cq_tensor *data, const cq_tensor *scale, const cq_tensor *shift,
                                   bool copy, cq_qweight **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
+    CQ__ARG(shape);
+    CQ__ARG(data);
+    CQ__ARG(scale);
     const cq_qtype_info *qi = cq_qtype_get(q);
     if (!qi) return cq_err_set(err, CQ_E_ARG, "quantized weight: invalid qtype %d", (int)q);
     if (ndim < 1 || ndim > CQ_MAX_DIMS)
@@ -251,6 +261,7 @@ void cq_qactivation_free(cq_qactivation *a) {
 
 cq_status cq_qactivation_quantize(const cq_tensor *x, cq_qtype q, const cq_tensor *scale,
                                   cq_qactivation **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     const cq_qtype_info *qi = cq_qtype_get(q);
     if (!qi || !(qi->roles & CQ_QROLE_ACTIVATIONS))
@@ -269,5 +280,8 @@ cq_status cq_qactivation_quantize(const cq_tensor *x, cq_qtype q, const cq_tenso
 }
 
 cq_status cq_qactivation_dequantize(const cq_qactivation *a, cq_dtype out_dtype, cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
+    *out = NULL;
+    CQ__ARG(a);
     return cq_dequantize_symmetric(a->data, a->scale, out_dtype, out, err);
 }

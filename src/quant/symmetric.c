@@ -18,6 +18,7 @@ static double qtype_qmax(cq_dtype dtype) {
 }
 
 cq_status cq_absmax_scale(const cq_tensor *x, cq_qtype q, int axis, cq_tensor **scale, cq_err *err) {
+    CQ__ARG(scale);
     *scale = NULL;
     const cq_qtype_info *qi = cq_qtype_get(q);
     if (!qi || !(qi->optimizers & CQ_QOPT_BIT(CQ_OPT_ABSMAX)))
@@ -119,6 +120,7 @@ static void quantize_range(const void *x, cq_dtype dt, const float *s, cq__layou
 
 cq_status cq_quantize_symmetric(const cq_tensor *x, cq_dtype dtype, int axis, const cq_tensor *scale,
                                 cq_tensor **data, cq_err *err) {
+    CQ__ARG(data);
     *data = NULL;
     cq_status s = cq__check_float(x, "quantize_symmetric input", err);
     if (s) return s;
@@ -218,6 +220,7 @@ cq_status cq__check_out_dtype(cq_dtype out_dtype, cq_dtype scale_dtype, cq_dtype
 
 cq_status cq_dequantize_symmetric(const cq_tensor *data, const cq_tensor *scale, cq_dtype out_dtype,
                                   cq_tensor **out, cq_err *err) {
+    CQ__ARG(out);
     *out = NULL;
     float table[256];
     if (!data || !byte_values(data->dtype, table))
