@@ -294,10 +294,9 @@ static void free_outputs(void) {
     V(cq_set_isa_cap, cq_set_isa_cap((cq_isa)999, E))                                                       \
     V(cq_get_isa_cap, cq_get_isa_cap())                                                                     \
     V(cq_cpu_get_info, cq_cpu_get_info())                                                                   \
-    V(cq_kernel_op_count, cq_kernel_op_count())                                                             \
-    V(cq_kernel_op_name, cq_kernel_op_name(-1))                                                             \
-    V(cq_kernel_op_has, cq_kernel_op_has(-1, (cq_isa)999))                                                  \
-    V(cq_kernel_op_chosen, cq_kernel_op_chosen(-1))                                                         \
+    V(cq_kernel_count, cq_kernel_count())                                                                   \
+    V(cq_kernel_slot_count, cq_kernel_slot_count())                                                         \
+    S(cq_kernel_get, cq_kernel_get(0, N(0, &(cq_kernel_info){0}), E))                                       \
     V(cq_vec_f32_to_f16, cq_vec_f32_to_f16(N(0, F.buf), N(1, O.h), 4))                                      \
     V(cq_vec_f16_to_f32, cq_vec_f16_to_f32(N(0, O.h), N(1, O.f), 4))                                        \
     V(cq_vec_f32_to_bf16, cq_vec_f32_to_bf16(N(0, F.buf), N(1, O.h), 4))                                    \

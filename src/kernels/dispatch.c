@@ -174,6 +174,7 @@ static int slot_of(const cq__kernel *k) {
 }
 
 cq_status cq_kernel_get(int i, cq_kernel_info *out, cq_err *err) {
+    CQ__ARG(out);
     const cq__kernel *k = i >= 0 ? cq__kernel_get(i) : NULL;
     if (!k) return cq_err_set(err, CQ_E_ARG, "cq_kernel_get: index %d is not in 0..%d", i, cq_kernel_count() - 1);
     out->name = k->name;
