@@ -268,6 +268,9 @@ static void free_outputs(void) {
     S(cq_dequantize_affine, cq_dequantize_affine(N(0, F.u8), N(1, F.scale), N(2, F.scale), 0, 2,            \
                                                  NULL, CQ_F32, N(3, &O.t), E))                     \
     V(cq_packed_rows, cq_packed_rows(-1, 3))                                                                \
+    V(cq_packed_byte_row, cq_packed_byte_row(5, 2))                                                         \
+    V(cq_packed_field, cq_packed_field(5, 2))                                                               \
+    V(cq_packed_row_of, cq_packed_row_of(1, 2, 2))                                                          \
     V(cq_pack_codes, cq_pack_codes(N(0, O.b), 4, 4, 4, N(1, O.b + 32)))                                     \
     V(cq_unpack_codes, cq_unpack_codes(N(0, O.b), 4, 4, 4, N(1, O.b + 32)))                                 \
     V(cq_packed_code, O.b[0] = cq_packed_code(NULL, 4, 4, 4, 0, 0))                                                  \
