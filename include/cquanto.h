@@ -17,7 +17,15 @@
  *
  * Conventions
  *  - Every fallible call returns a cq_status and takes a `cq_err *err` last (may be NULL). On
- *    failure err->msg names the file, tensor or argument at fault. Nothing aborts on bad input.
+ *    failure err->msg names the file, tensor or argument at fault; the status is only ever the
+ *    return value, the same with or without a record. Nothing aborts on bad input, and a NULL
+ *    pointer argument is refused with CQ_E_ARG; functions without a status (getters, kernels)
+ *    return a neutral value (0, NULL, "", false) or do nothing for a NULL object.
+ *  - Ownership on failure: a call documented as taking ownership of an argument takes it on
+ *    every return, success or failure (on failure it frees it), so the caller never frees what
+ *    it passed: cq_model_new (root), cq_module_add (child), cq_state_dict_add (t). The one
+ *    exception is an argument that was not the caller's to give (a module already in a tree
+ *    or a model, or one that contains the parent): it is refused and left as it is.
  *  - Constructors use out-parameters and set *out = NULL on failure; every _new/_open pairs
  *    with a _free/_close that accepts NULL.
  *  - Shapes and element counts are int64_t, byte sizes are size_t.
@@ -1033,7 +1041,8 @@ size_t cq_tape_bytes(const cq_tape *t);
 cq_status cq_tape_input(cq_tape *t, const cq_tensor *src, cq_var **out, cq_err *err);
 /* A tape-owned var of zeros that requires no gradient (for custom ops and the frozen paths). */
 cq_status cq_tape_zeros(cq_tape *t, int ndim, const int64_t *shape, cq_var **out, cq_err *err);
-/* Scratch memory (64-byte aligned, uninitialised) valid until the next reset. */
+/* Scratch memory (64-byte aligned, uninitialised) valid until the next reset; NULL (err set)
+ * when it cannot be had, which callers report as CQ_E_NOMEM. */
 void *cq_tape_alloc(cq_tape *t, size_t nbytes, cq_err *err);
 
 /* Custom ops: compute `out` yourself (from cq_tape_zeros), then record how its gradient flows
@@ -1255,7 +1264,7 @@ cq_status cq_module_new_embedding(cq_module **out, int64_t num_embeddings, int64
 /* kind CQ_MODULE_RELU, CQ_MODULE_FLATTEN or CQ_MODULE_IDENTITY. */
 cq_status cq_module_new_simple(cq_module **out, cq_module_kind kind, cq_err *err);
 /* Attaches child under parent with a local name (non-empty, no '.', unique among the
- * parent's children). On success parent owns child; on failure the caller still does. */
+ * parent's children). Takes ownership of child (see Conventions). */
 cq_status cq_module_add(cq_module *parent, const char *local_name, cq_module *child, cq_err *err);
 /* Frees a module that was never added (or a root) and its subtree. Accepts NULL. */
 void cq_module_free(cq_module *m);
@@ -1294,8 +1303,7 @@ cq_status cq_module_forward_ids(cq_tape *t, cq_module *m, const int64_t *ids, in
 typedef struct cq_model cq_model;
 typedef cq_status (*cq_model_forward_fn)(cq_model *m, cq_tape *t, cq_var *x, cq_var **out, cq_err *err);
 
-/* Takes ownership of root (also on failure, unless root already belongs to a tree or a
- * model). forward NULL: the root must be a Sequential and runs as one. arch names the model
+/* Takes ownership of root (see Conventions). forward NULL: the root must be a Sequential and runs as one. arch names the model
  * in messages ("LeNet"); copied. */
 cq_status cq_model_new(cq_model **out, const char *arch, cq_module *root, cq_model_forward_fn forward,
                        cq_err *err);
@@ -1321,7 +1329,7 @@ typedef struct cq_state_dict cq_state_dict;
 
 cq_status cq_state_dict_new(cq_state_dict **out, cq_err *err);
 void cq_state_dict_free(cq_state_dict *sd); /* accepts NULL */
-/* Takes ownership of t (also on failure). Keys must be unique. */
+/* Takes ownership of t (see Conventions). Keys must be unique. */
 cq_status cq_state_dict_add(cq_state_dict *sd, const char *key, cq_tensor *t, cq_err *err);
 int64_t cq_state_dict_count(const cq_state_dict *sd);
 const char *cq_state_dict_key(const cq_state_dict *sd, int64_t i);       /* NULL out of range */

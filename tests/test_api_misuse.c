@@ -253,6 +253,10 @@ static void free_outputs(void) {
     V(cq_get_num_threads, cq_get_num_threads())                                                             \
     V(cq_qtype_get, cq_qtype_get((cq_qtype)999))                                                            \
     V(cq_qtype_name, cq_qtype_name((cq_qtype)999))                                                          \
+    V(cq_qtype_family_of, cq_qtype_family_of((cq_qtype)999))                                               \
+    V(cq_qtype_takes, cq_qtype_takes((cq_qtype)999, 1, true))                                               \
+    V(cq_qtype_optimizer_applies, cq_qtype_optimizer_applies((cq_qtype)999, (cq_optimizer_kind)999))        \
+    V(cq_qtype_choices, cq_qtype_choices(1, false, true, N(0, ", "), N(1, " or "), N(2, (char *)O.b), 64))  \
     S(cq_qtype_parse, cq_qtype_parse(N(0, "qint8"), N(1, &O.qtype), E))                                     \
     V(cq_default_group_size, cq_default_group_size(2, NULL))                                                \
     S(cq_grouped_shape, cq_grouped_shape(2, N(0, F.shape), 0, 2, N(1, O.shape2), E))                        \

@@ -61,7 +61,10 @@ const char *cq_qtype_choices(unsigned role, bool in_files, bool with_none, const
     for (int q = CQ_QNONE + 1; q < CQ_QTYPE_COUNT; q++)
         if (cq_qtype_takes((cq_qtype)q, role, in_files)) names[k++] = g_qtypes[q].short_name;
     size_t used = 0;
-    if (n) buf[0] = '\0';
+    if (!buf || !n) return "";
+    if (!sep) sep = "";
+    if (!last) last = sep;
+    buf[0] = '\0';
     for (int i = 0; i < k && used < n; i++) {
         int w = snprintf(buf + used, n - used, "%s%s", i == 0 ? "" : i == k - 1 ? last : sep, names[i]);
         if (w < 0) break;
