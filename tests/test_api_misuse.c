@@ -365,6 +365,7 @@ static void free_outputs(void) {
     V(cq_ckpt_shard_count, cq_ckpt_shard_count(NULL))                                                       \
     V(cq_ckpt_shard, cq_ckpt_shard(NULL, 0))                                                                \
     V(cq_ckpt_shard_file, cq_ckpt_shard_file(NULL, 0))                                                      \
+    S(cq_ckpt_folder_file, cq_ckpt_folder_file(N(0, F.ckpt), N(1, "config.json"), N(2, &O.str), E))        \
     V(cq_shard_file_name, cq_shard_file_name(N(0, (char *)O.b), 64, N(1, "model"), 0, 2))                   \
     S(cq_ckpt_write_index, cq_ckpt_write_index(N(0, "/tmp/cq-misuse-never.json"), 48, 1,                    \
                                                N(1, (const char *const[]){"t"}),                            \
@@ -416,6 +417,8 @@ static void free_outputs(void) {
     S(cq_convert_quantize, cq_convert_quantize(N(0, FLOAT_CKPT), N(1, "/tmp/cq-misuse-never"), &F.copts, NULL, E)) \
     S(cq_convert_dequantize,                                                                                \
       cq_convert_dequantize(N(0, QUANT_CKPT), N(1, "/tmp/cq-misuse-never.safetensors"), &F.copts, NULL, E))     \
+    S(cq_convert_check_output, cq_convert_check_output(N(0, "/tmp/cq-misuse-never"),                       \
+                                                       N(1, (const char *const[]){FLOAT_CKPT}), 1, E))      \
     V(cq_error_stats_add, cq_error_stats_add(N(0, &O.stats), N(1, F.buf), CQ_F32, N(2, F.buf), CQ_F32, 4))  \
     V(cq_error_stats_finish, cq_error_stats_finish(NULL))                                                   \
     S(cq_error_stats_tensors, cq_error_stats_tensors(N(0, F.w), N(1, F.w), N(2, &O.stats), E))              \
