@@ -24,7 +24,10 @@ const char *cq_status_str(cq_status s) {
 }
 
 cq_status cq_err_set(cq_err *err, cq_status s, const char *fmt, ...) {
-    if (err) {
+    if (err && !fmt) {
+        /* A NULL format is a caller bug; give the status's own words rather than pass it on. */
+        snprintf(err->msg, sizeof err->msg, "%s", cq_status_str(s));
+    } else if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -34,7 +37,7 @@ cq_status cq_err_set(cq_err *err, cq_status s, const char *fmt, ...) {
 }
 
 cq_status cq_err_prefix(cq_err *err, cq_status s, const char *fmt, ...) {
-    if (!err) return s;
+    if (!err || !fmt) return s; /* a NULL format adds no context */
     char prefix[CQ_ERR_MSG_SIZE];
     va_list ap;
     va_start(ap, fmt);
