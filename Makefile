@@ -17,7 +17,10 @@ OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-
 LDOPT_asan  := -fsanitize=address,undefined
 
 CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(CPPFLAGS)
-CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fPIC -fopenmp -MMD -MP \
+# -fvisibility=hidden: the shared library exports only what the public headers mark CQ_API;
+# the CLI, tests, fuzz replays and benches link the static library, so cq__ internals stay
+# reachable for them.
+CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fPIC -fvisibility=hidden -fopenmp -MMD -MP \
                 $(OPT_$(BUILD)) $(CFLAGS)
 LDLIBS_ALL   := -ljansson -lopenblas -lz -lm -fopenmp $(LDOPT_$(BUILD)) $(LDLIBS)
 
@@ -64,7 +67,7 @@ help:
 	@echo "make fuzz       build the libFuzzer targets with clang and run each briefly"
 	@echo "make bench      kernel and quantization benchmarks (see BENCHMARKS.md)"
 	@echo "make test-aarch64  kernel tests cross-compiled for aarch64 and run under qemu-user"
-	@echo "make install    PREFIX=$(PREFIX): library, header, cquanto, pkg-config file"
+	@echo "make install    PREFIX=$(PREFIX): library, headers, cquanto, pkg-config file"
 
 # Missing Debian packages are installed when running as root; otherwise the exact apt-get
 # line is printed and the build stops.
@@ -93,7 +96,7 @@ examples: $(EX_SRC:examples/%.c=$(B)/examples/%)
 $(B)/examples/%: $(B)/examples/%.o $(B)/libcquanto.a
 	$(CC) -o $@ $< $(B)/libcquanto.a $(LDLIBS_ALL)
 
-tests: $(B)/tests/cq_tests $(B)/cquanto $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
+tests: $(B)/tests/cq_tests $(B)/cquanto $(B)/libcquanto.so $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 $(B)/tests/cq_tests: $(TEST_OBJ) $(B)/libcquanto.a
 	$(CC) -o $@ $(TEST_OBJ) $(B)/libcquanto.a $(LDLIBS_ALL)
 
@@ -149,14 +152,16 @@ demo: $(B)/cquanto
 
 # ---- install ----------------------------------------------------------------------------
 install: lib cli
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/cquanto $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/cquanto.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/cquanto/*.h $(DESTDIR)$(PREFIX)/include/cquanto/
 	install -m 644 $(B)/libcquanto.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libcquanto.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/cquanto $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define CQ_VERSION_STRING "\(.*\)"/\1/p' include/cquanto.h)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define CQ_VERSION_STRING "\(.*\)"/\1/p' include/cquanto/core.h)|g' \
 	    cquanto.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cquanto.pc
 uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/cquanto
 	rm -f $(DESTDIR)$(PREFIX)/include/cquanto.h $(DESTDIR)$(PREFIX)/lib/libcquanto.a \
 	      $(DESTDIR)$(PREFIX)/lib/libcquanto.so $(DESTDIR)$(PREFIX)/bin/cquanto \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/cquanto.pc
@@ -165,7 +170,6 @@ clean:
 	rm -rf build
 
 # ---- aarch64 (cross-compiled kernel tests under qemu-user) -------------------------------
-# @@AARCH64@@ owned by the kernels layer
 # The kernel tests need only core + kernels, so they cross-compile without jansson or BLAS.
 # Both dispatch levels really execute: CQ_ISA=ref, then the NEON (dot product) level.
 A64_CC   ?= aarch64-linux-gnu-gcc

@@ -11,6 +11,7 @@
  *                               [--heads H] [--kv-heads K] [--shard-mb M]
  */
 #include "cquanto.h"
+#include "cquanto/experimental.h" /* cq_fs_mkdir_p, cq_path_join */
 
 #include <stdio.h>
 #include <stdlib.h>

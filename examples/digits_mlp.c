@@ -9,7 +9,10 @@
  *
  * The first 1,400 rows train, the remaining 397 test. OUT_DIR defaults to a temporary folder.
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
 #include "cquanto.h"
+#include "cquanto/experimental.h" /* the digits reader */
 
 #include <stdio.h>
 #include <stdlib.h>

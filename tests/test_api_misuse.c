@@ -12,6 +12,7 @@
 #include "tst.h"
 
 #include "cquanto.h"
+#include "cquanto/experimental.h" /* rows for the file helpers, data set readers and SVG chart */
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -398,6 +399,8 @@ static void free_outputs(void) {
     S(cq_hfconfig_save, cq_hfconfig_save(N(0, F.hfc), N(1, "/tmp/cq-misuse-never.json"), E))                \
     V(cq_path_join, free(cq_path_join(N(0, "a"), N(1, "b"))))                                               \
     V(cq_fs_exists, cq_fs_exists(NULL))                                                                     \
+    V(cq_experimental_set_hqq_chunk_elems, cq_experimental_set_hqq_chunk_elems(0))                          \
+    V(cq_experimental_set_convert_item_bytes, cq_experimental_set_convert_item_bytes(0))                    \
     V(cq_fs_is_dir, cq_fs_is_dir(NULL))                                                                     \
     S(cq_fs_file_size, cq_fs_file_size(N(0, FLOAT_CKPT), N(1, &O.u64), E))                                  \
     S(cq_fs_mkdir_p, cq_fs_mkdir_p(NULL, E))                                                                \

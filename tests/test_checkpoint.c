@@ -510,8 +510,7 @@ static const spec BLOCKY[] = {
 TST(convert_blocks_equal_whole_tensor_quantization) {
     char *dir = tmpdir(), *src = join(dir, "m.safetensors");
     CHECK(write_specs(src, BLOCKY, (int)(sizeof BLOCKY / sizeof BLOCKY[0]), 7) == CQ_OK);
-    size_t saved = cq__convert_item_bytes;
-    cq__convert_item_bytes = 700; /* a few rows per block */
+    size_t saved = cq_experimental_set_convert_item_bytes(700); /* a few rows per block */
     /* The last two: HQQ (parameters in one exclusive pass, codes in blocks; quanto's HQQ rejects
      * the one-row module e). */
     static const char *const qtypes[] = {"int2", "int4", "int8", "float8", "float8_e5m2", "int4", "int2"};
@@ -562,7 +561,7 @@ TST(convert_blocks_equal_whole_tensor_quantization) {
         snprintf(deq, sizeof deq, "%s/%s%s.safetensors", dir, qtypes[k], hqq ? "_hqq" : "");
         CHECKF(cq_convert_dequantize(out, deq, NULL, NULL, &err) == CQ_OK, "%s: %s", qtypes[k], err.msg);
     }
-    cq__convert_item_bytes = saved;
+    cq_experimental_set_convert_item_bytes(saved);
     free(src);
     rmtree(dir);
 }
@@ -627,8 +626,7 @@ TST(convert_hqq_conv_shift_shape_follows_the_data) {
 TST(convert_output_identical_for_any_thread_count) {
     char *dir = tmpdir(), *src = join(dir, "m.safetensors");
     CHECK(write_specs(src, BLOCKY, (int)(sizeof BLOCKY / sizeof BLOCKY[0]), 9) == CQ_OK);
-    size_t saved = cq__convert_item_bytes;
-    cq__convert_item_bytes = 1000;
+    size_t saved = cq_experimental_set_convert_item_bytes(1000);
     static const char *const qtypes[] = {"int4", "int8"};
     for (int k = 0; k < 2; k++) {
         char first[700] = "";
@@ -662,7 +660,7 @@ TST(convert_output_identical_for_any_thread_count) {
     o.threads = 3;
     CHECKF(cq_convert_quantize(src, b, &o, NULL, &err) == CQ_OK, "%s", err.msg);
     CHECK(files_equal(fa, fb));
-    cq__convert_item_bytes = saved;
+    cq_experimental_set_convert_item_bytes(saved);
     free(src);
     rmtree(dir);
 }

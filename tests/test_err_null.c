@@ -8,6 +8,7 @@
 #include "tst.h"
 
 #include "cquanto.h"
+#include "cquanto/experimental.h" /* cq_fs_read_file */
 
 #include <stdlib.h>
 

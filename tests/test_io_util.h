@@ -7,6 +7,7 @@
 #define CQ_TEST_IO_UTIL_H
 
 #include "cquanto.h"
+#include "cquanto/experimental.h"
 #include "tst.h"
 
 #include <dirent.h>

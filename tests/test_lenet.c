@@ -9,6 +9,7 @@
 #include "tst.h"
 
 #include "cquanto.h"
+#include "cquanto/experimental.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -7,8 +7,7 @@
  * Everything is compared bit for bit; HQQ within the bound stated in docs/NUMERICS.md.
  */
 #include "test_quant_util.h"
-#include "quant/quant_internal.h" /* cq__hqq_chunk_elems */
-#include "quant/torch_sum.h"      /* cq__torch_sum_2d, cq__stream_sum */
+#include "quant/torch_sum.h" /* cq__torch_sum_2d, cq__stream_sum */
 
 #include <math.h>
 
@@ -247,8 +246,7 @@ static int64_t ulp_distance(float a, float b, cq_dtype dt) {
 /* Every fixture under the given work-chunk size (HQQ's buffers are chunked; the result must not
  * depend on the chunking). */
 static void hqq_golden_check(int64_t chunk) {
-    int64_t saved_chunk = cq__hqq_chunk_elems;
-    cq__hqq_chunk_elems = chunk;
+    int64_t saved_chunk = cq_experimental_set_hqq_chunk_elems(chunk);
     cq_st_file *f = golden_open("quant_hqq");
     if (!f) return;
     golden_cases c;
@@ -295,10 +293,10 @@ static void hqq_golden_check(int64_t chunk) {
     CHECKF(cases >= 3 * 2 * 5, "only %d hqq cases", cases);
     printf("  hqq (work chunk %lld): %d of %d cases bit-exact\n", (long long)chunk, exact_cases, cases);
     cq_st_close(f);
-    cq__hqq_chunk_elems = saved_chunk;
+    cq_experimental_set_hqq_chunk_elems(saved_chunk);
 }
 
-TST(quant_golden_hqq_within_bound) { hqq_golden_check(cq__hqq_chunk_elems); }
+TST(quant_golden_hqq_within_bound) { hqq_golden_check(cq_experimental_set_hqq_chunk_elems(0)); }
 
 TST(quant_golden_hqq_small_work_chunks) {
     hqq_golden_check(1);
@@ -345,7 +343,7 @@ TST(quant_hqq_chunking_and_threads_invariant) {
     static const int64_t shapes[][2] = {{40, 300}, {300, 40}, {9, 1000}, {1000, 9}};
     static const cq_dtype dts[] = {CQ_BF16, CQ_F16, CQ_F32};
     uint64_t rng = 7;
-    int64_t saved_chunk = cq__hqq_chunk_elems;
+    int64_t saved_chunk = cq_experimental_set_hqq_chunk_elems(0);
     int saved_threads = cq_get_num_threads();
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++)
@@ -358,13 +356,13 @@ TST(quant_hqq_chunking_and_threads_invariant) {
                     cq_store_f32(x->data, x->dtype, i, (float)((int64_t)(rng >> 44) - (1 << 19)) * 0x1p-21f);
                 }
                 cq_tensor *ref_scale = NULL, *ref_shift = NULL;
-                cq__hqq_chunk_elems = (int64_t)1 << 30;
+                cq_experimental_set_hqq_chunk_elems((int64_t)1 << 30);
                 cq_set_num_threads(1);
                 CHECK(cq_affine_optimize(x, CQ_QINT4, axis, 0, CQ_OPT_HQQ, NULL, &ref_scale, &ref_shift, &err) == CQ_OK);
                 static const int64_t chunks[] = {1, 100, 1000, 4096};
                 for (size_t ci = 0; ref_shift && ci < sizeof chunks / sizeof chunks[0]; ci++)
                     for (int threads = 1; threads <= 2; threads++) {
-                        cq__hqq_chunk_elems = chunks[ci];
+                        cq_experimental_set_hqq_chunk_elems(chunks[ci]);
                         cq_set_num_threads(threads);
                         cq_tensor *scale = NULL, *shift = NULL;
                         CHECK(cq_affine_optimize(x, CQ_QINT4, axis, 0, CQ_OPT_HQQ, NULL, &scale, &shift, &err) == CQ_OK);
@@ -377,7 +375,7 @@ TST(quant_hqq_chunking_and_threads_invariant) {
                     }
                 cq_tensor_free(ref_scale), cq_tensor_free(ref_shift), cq_tensor_free(x);
             }
-    cq__hqq_chunk_elems = saved_chunk;
+    cq_experimental_set_hqq_chunk_elems(saved_chunk);
     cq_set_num_threads(saved_threads);
 }
 

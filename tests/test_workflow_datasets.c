@@ -5,6 +5,7 @@
 #include "tst.h"
 
 #include "cquanto.h"
+#include "cquanto/experimental.h"
 
 #include <stdlib.h>
 #include <unistd.h>

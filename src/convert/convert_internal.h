@@ -107,9 +107,6 @@ cq_status cq__qmodule_weight(const cq_ckpt *c, const cq__qmodule *m, cq_qweight 
  * the file alone (bias_out: the module's bias length, or -1). */
 bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out);
 
-/* Input bytes per quantization work item (quantize_stream.c); tests lower it. */
-extern size_t cq__convert_item_bytes;
-
 /* Quantizes every shard of the plan into `dir` (single_file: as model.safetensors), each
  * committed (fsync + rename) on its own thread while the next is streamed
  * (quantize_stream.c). Adds the quantized weight count to stats->weights. */

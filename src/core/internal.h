@@ -7,6 +7,7 @@
 #define CQ_INTERNAL_H
 
 #include "cquanto.h"
+#include "cquanto/experimental.h"
 
 #include <stdio.h>
 #include <stdlib.h>

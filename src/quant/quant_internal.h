@@ -82,8 +82,4 @@ cq_status cq__affine_codes(const cq_tensor *x, const cq_tensor *scale, const cq_
 cq_status cq__affine_dequant(const uint8_t *codes, const cq_tensor *scale, const cq_tensor *shift,
                              cq__layout lay, void *out, cq_err *err);
 
-/* Elements per HQQ work chunk (each thread's buffer holds about one); tests lower it so that
- * small tensors span many chunks. */
-extern int64_t cq__hqq_chunk_elems;
-
 #endif

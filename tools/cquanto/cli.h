@@ -7,6 +7,7 @@
 #define CQ_CLI_H
 
 #include "cquanto.h"
+#include "cquanto/experimental.h" /* files and folders, data set readers, the report chart */
 
 #include <stdio.h>
 

@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Weak so that a subcommand not yet built in this tree reports itself as unavailable. */
-#define CLI_WEAK __attribute__((weak))
-CLI_WEAK int cmd_inspect(int argc, char **argv);
-CLI_WEAK int cmd_cpu(int argc, char **argv);
-CLI_WEAK int cmd_demo(int argc, char **argv);
-CLI_WEAK int cmd_quantize(int argc, char **argv);
-CLI_WEAK int cmd_dequantize(int argc, char **argv);
-CLI_WEAK int cmd_report(int argc, char **argv);
-
 static const cli_command g_commands[] = {
     {"quantize", "quantize a safetensors file or Hugging Face folder in one streaming pass", cmd_quantize},
     {"dequantize", "turn a quanto checkpoint back into a float safetensors file", cmd_dequantize},
@@ -92,10 +83,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cquanto: unknown command '%s'\n\n", argv[1]);
         usage(stderr);
         return 2;
-    }
-    if (!c->run) {
-        fprintf(stderr, "cquanto: '%s' is not available in this build\n", argv[1]);
-        return 1;
     }
     return c->run(argc - 1, argv + 1);
 }

@@ -1,0 +1,212 @@
+/*
+ * cquanto/io.h - safetensors read and write, sharded checkpoints, the quanto map,
+ * Hugging Face config.json, and the in-memory data set the training loops read.
+ */
+#ifndef CQUANTO_IO_H
+#define CQUANTO_IO_H
+
+#include "cquanto/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================================
+ * io: safetensors, sharded checkpoints, quanto map, Hugging Face folders
+ * ====================================================================================== */
+
+/* --- io: safetensors reading ----------------------------------------------------------
+ * cq_st_open maps the file read-only and validates it with the reference implementation's
+ * rules (huggingface/safetensors tensor.rs): an 8-byte little-endian header length N with
+ * N <= 100,000,000 and N <= size - 8; a header of valid UTF-8 JSON starting with '{' (trailing
+ * spaces allowed); known dtypes; shapes of non-negative integers whose byte size (checked for
+ * overflow) equals end - begin; offsets that, sorted, are contiguous from 0 and cover the data
+ * region exactly; unique names; "__metadata__" a string-to-string map. Every rejection is
+ * CQ_E_FORMAT with a one-line message naming the file and the problem (CQ_E_UNSUPPORTED for
+ * valid files we cannot represent: rank > CQ_MAX_DIMS, dtypes such as C64 or F4). Tensors are
+ * views into the mapping; a tensor whose bytes are not aligned to its element size (only in
+ * files from other writers) is copied once into aligned memory, so every view is aligned.
+ * The handle is read-only and may be shared between threads. Never modify a view's data. */
+#define CQ_ST_MAX_HEADER_SIZE 100000000
+
+typedef struct cq_st_file cq_st_file;
+
+CQ_API cq_status cq_st_open(const char *path, cq_st_file **out, cq_err *err);
+/* The same over a caller's buffer (kept alive by the caller until close); `label` names it in
+ * messages (NULL: "<memory>"). */
+CQ_API cq_status cq_st_open_memory(const void *data, size_t size, const char *label, cq_st_file **out,
+                                   cq_err *err);
+CQ_API void cq_st_close(cq_st_file *f); /* accepts NULL */
+
+CQ_API const char *cq_st_path(const cq_st_file *f);       /* the path or label given at open */
+CQ_API int64_t cq_st_count(const cq_st_file *f);          /* number of tensors */
+/* Tensor i in file (offset) order, 0 <= i < count; NULL out of range. Borrowed, valid until
+ * cq_st_close. */
+CQ_API const char *cq_st_name(const cq_st_file *f, int64_t i);
+CQ_API const cq_tensor *cq_st_tensor(const cq_st_file *f, int64_t i);
+/* Byte offset of tensor i's data from the start of the file (8 + N + begin). */
+CQ_API uint64_t cq_st_file_offset(const cq_st_file *f, int64_t i);
+/* Index of a tensor by name, -1 if absent. */
+CQ_API int64_t cq_st_find(const cq_st_file *f, const char *name);
+/* CQ_E_NOTFOUND (naming the file and the tensor) if absent. */
+CQ_API cq_status cq_st_get(const cq_st_file *f, const char *name, const cq_tensor **out, cq_err *err);
+/* "__metadata__" entries in header order; cq_st_metadata returns NULL if the key is absent. */
+CQ_API const char *cq_st_metadata(const cq_st_file *f, const char *key);
+CQ_API int64_t cq_st_metadata_count(const cq_st_file *f);
+CQ_API const char *cq_st_metadata_key(const cq_st_file *f, int64_t i);
+CQ_API const char *cq_st_metadata_value(const cq_st_file *f, int64_t i);
+CQ_API uint64_t cq_st_header_size(const cq_st_file *f); /* N */
+CQ_API uint64_t cq_st_data_size(const cq_st_file *f);   /* bytes after the header */
+
+/* --- io: safetensors writing ------------------------------------------------------------
+ * A streaming writer. Declare every tensor (and metadata) first; the first write fixes the
+ * layout. Tensors are laid out as the reference writer does (descending dtype order
+ * U64 I64 F64 F32 U32 I32 BF16 F16 U16 I16 F8_E4M3FNUZ F8_E4M3 F8_E5M2 I8 U8 BOOL, then by
+ * name), the header is compact JSON padded with spaces to a multiple of 8 and metadata keeps
+ * insertion order, so a file written by Python safetensors and re-written here from what
+ * cq_st_open read is byte-identical. Each tensor's bytes may come in any tensor order and in
+ * chunks (appended per tensor). Everything goes to a temp file in the destination folder;
+ * commit checks every tensor is complete, fsyncs and renames it into place. Freeing an
+ * uncommitted writer removes the temp file. One writer belongs to one thread. */
+typedef struct cq_st_writer cq_st_writer;
+
+CQ_API cq_status cq_st_writer_open(const char *path, cq_st_writer **out, cq_err *err);
+CQ_API cq_status cq_st_writer_add_metadata(cq_st_writer *w, const char *key, const char *value, cq_err *err);
+/* Names must be unique, non-empty UTF-8 without NUL; CQ_E_ARG otherwise. */
+CQ_API cq_status cq_st_writer_declare(cq_st_writer *w, const char *name, cq_dtype dt, int ndim,
+                                      const int64_t *shape, cq_err *err);
+/* Appends nbytes to tensor `name` (its bytes so far plus these must not exceed its size). */
+CQ_API cq_status cq_st_writer_write(cq_st_writer *w, const char *name, const void *data, size_t nbytes,
+                                    cq_err *err);
+/* Writes a whole tensor whose dtype and shape must match the declaration. */
+CQ_API cq_status cq_st_writer_write_tensor(cq_st_writer *w, const char *name, const cq_tensor *t, cq_err *err);
+CQ_API cq_status cq_st_writer_commit(cq_st_writer *w, cq_err *err);
+CQ_API void cq_st_writer_free(cq_st_writer *w); /* accepts NULL; discards an uncommitted file */
+
+/* One call: n tensors with their names; metadata is NULL or a NULL-terminated list of
+ * key, value, key, value, ... strings. */
+CQ_API cq_status cq_st_save(const char *path, int64_t n, const char *const *names,
+                            const cq_tensor *const *tensors, const char *const *metadata, cq_err *err);
+
+/* --- io: checkpoints (one file, a folder, or shards with an index) ----------------------
+ * cq_ckpt_open accepts a .safetensors file, a *.safetensors.index.json file, or a folder
+ * holding model.safetensors.index.json / diffusion_pytorch_model.safetensors.index.json /
+ * one other *.safetensors.index.json, else model.safetensors /
+ * diffusion_pytorch_model.safetensors / a single *.safetensors file. A sharded checkpoint
+ * opens every shard named in the index's weight_map (plain file names beside the index, which
+ * must resolve inside its folder: see docs/CLI.md, "Files read and written"), and fails with CQ_E_FORMAT if a listed tensor is missing from its
+ * shard, or a shard holds a tensor the index does not list. Tensors are presented as one set,
+ * in shard order (shard files sorted by name) then file order. */
+typedef struct cq_ckpt cq_ckpt;
+
+CQ_API cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err);
+CQ_API void cq_ckpt_close(cq_ckpt *c); /* accepts NULL */
+
+CQ_API int64_t cq_ckpt_count(const cq_ckpt *c);
+CQ_API const char *cq_ckpt_name(const cq_ckpt *c, int64_t i);           /* NULL out of range */
+CQ_API const cq_tensor *cq_ckpt_tensor(const cq_ckpt *c, int64_t i);    /* borrowed until close */
+CQ_API int cq_ckpt_tensor_shard(const cq_ckpt *c, int64_t i);           /* shard index, -1 out of range */
+CQ_API int64_t cq_ckpt_find(const cq_ckpt *c, const char *name);        /* -1 if absent */
+CQ_API cq_status cq_ckpt_get(const cq_ckpt *c, const char *name, const cq_tensor **out, cq_err *err);
+/* The folder holding the checkpoint (where config.json and quanto_qmap.json live). */
+CQ_API const char *cq_ckpt_dir(const cq_ckpt *c);
+/* The index file's path, or NULL for a single file. */
+CQ_API const char *cq_ckpt_index_path(const cq_ckpt *c);
+/* The file `name` (config.json, quanto_qmap.json ...) of the checkpoint's folder: *path
+ * (malloc'd) or NULL when there is none; CQ_E_FORMAT when it is a link leading outside the
+ * folder (the rule for shards). */
+CQ_API cq_status cq_ckpt_folder_file(const cq_ckpt *c, const char *name, char **path, cq_err *err);
+/* The index's metadata.total_size (-1 when absent or not sharded). */
+CQ_API int64_t cq_ckpt_index_total_size(const cq_ckpt *c);
+CQ_API int cq_ckpt_shard_count(const cq_ckpt *c);
+CQ_API const cq_st_file *cq_ckpt_shard(const cq_ckpt *c, int shard);
+/* The shard's file name as written in the weight_map (the base name for a single file). */
+CQ_API const char *cq_ckpt_shard_file(const cq_ckpt *c, int shard);
+
+/* "model-00002-of-00005.safetensors" (transformers' shard names) into buf; returns buf. */
+CQ_API const char *cq_shard_file_name(char *buf, size_t n, const char *prefix, int shard, int nshards);
+/* Writes a transformers index (json.dumps(indent=2, sort_keys=True) + "\n", so byte-identical
+ * to transformers'): {"metadata": {"total_size": total_size}, "weight_map": {name: file}}.
+ * Atomic. */
+CQ_API cq_status cq_ckpt_write_index(const char *path, int64_t total_size, int64_t n, const char *const *names,
+                                     const char *const *files, cq_err *err);
+
+/* --- io: the quanto quantization map (quanto_qmap.json) --------------------------------
+ * {"<module>": {"weights": "<qtype>|none", "activations": "<qtype>|none"}, ...}, read with the
+ * names quanto's requantize accepts (qint2 qint4 qint8 qfloat8 qfloat8_e4m3fn qfloat8_e5m2
+ * qfloat8_e4m3fnuz none) and written exactly as Python's json.dump(qmap, f, indent=4) with the
+ * canonical names. Modules keep insertion (file) order. */
+typedef struct cq_qmap cq_qmap;
+
+CQ_API cq_status cq_qmap_new(cq_qmap **out, cq_err *err);
+CQ_API void cq_qmap_free(cq_qmap *m); /* accepts NULL */
+/* Adds a module, or replaces its qtypes if present. */
+CQ_API cq_status cq_qmap_set(cq_qmap *m, const char *module, cq_qtype weights, cq_qtype activations, cq_err *err);
+CQ_API int64_t cq_qmap_count(const cq_qmap *m);
+CQ_API const char *cq_qmap_module(const cq_qmap *m, int64_t i);
+CQ_API cq_qtype cq_qmap_weights(const cq_qmap *m, int64_t i);
+CQ_API cq_qtype cq_qmap_activations(const cq_qmap *m, int64_t i);
+CQ_API int64_t cq_qmap_find(const cq_qmap *m, const char *module); /* -1 if absent */
+CQ_API cq_status cq_qmap_load(const char *path, cq_qmap **out, cq_err *err);
+CQ_API cq_status cq_qmap_parse(const char *text, size_t n, const char *label, cq_qmap **out, cq_err *err);
+/* The JSON text (malloc'd, NUL-terminated, no trailing newline as json.dump). */
+CQ_API cq_status cq_qmap_to_json(const cq_qmap *m, char **out, cq_err *err);
+CQ_API cq_status cq_qmap_save(const cq_qmap *m, const char *path, cq_err *err); /* atomic */
+
+/* --- io: Hugging Face config.json ---------------------------------------------------------
+ * A parsed config kept whole, so a copy can be written with changes. Getters look at top-level
+ * keys. Saving follows transformers (json.dumps(indent=2, sort_keys=True) + "\n"; floats in
+ * Python's shortest repr). */
+typedef struct cq_hfconfig cq_hfconfig;
+
+CQ_API cq_status cq_hfconfig_load(const char *path, cq_hfconfig **out, cq_err *err);
+CQ_API cq_status cq_hfconfig_parse(const char *text, size_t n, const char *label, cq_hfconfig **out,
+                                   cq_err *err);
+CQ_API void cq_hfconfig_free(cq_hfconfig *c); /* accepts NULL */
+CQ_API bool cq_hfconfig_has(const cq_hfconfig *c, const char *key);
+/* NULL when absent, null or not a string. */
+CQ_API const char *cq_hfconfig_str(const cq_hfconfig *c, const char *key);
+/* CQ_E_NOTFOUND when absent (or null), CQ_E_FORMAT (naming file and key) when of another type. */
+CQ_API cq_status cq_hfconfig_int(const cq_hfconfig *c, const char *key, int64_t *out, cq_err *err);
+CQ_API cq_status cq_hfconfig_real(const cq_hfconfig *c, const char *key, double *out, cq_err *err); /* ints too */
+CQ_API cq_status cq_hfconfig_bool(const cq_hfconfig *c, const char *key, bool *out, cq_err *err);
+CQ_API const char *cq_hfconfig_model_type(const cq_hfconfig *c);  /* NULL when absent */
+/* tie_word_embeddings, True when absent (the transformers default). */
+CQ_API bool cq_hfconfig_tie_word_embeddings(const cq_hfconfig *c);
+/* The transformers QuantoConfig as config.json holds it: "quantization_config":
+ * {"activations": <"int8"|"float8"|null>, "modules_to_not_convert": <list|null>,
+ *  "quant_method": "quanto", "weights": "int2"|"int4"|"int8"|"float8"}. modules: NULL-terminated
+ * list or NULL for null. Replaces an existing quantization_config. */
+CQ_API cq_status cq_hfconfig_set_quantization(cq_hfconfig *c, cq_qtype weights, cq_qtype activations,
+                                              const char *const *modules_to_not_convert, cq_err *err);
+CQ_API cq_status cq_hfconfig_set_bool(cq_hfconfig *c, const char *key, bool value, cq_err *err);
+CQ_API cq_status cq_hfconfig_to_json(const cq_hfconfig *c, char **out, cq_err *err); /* malloc'd */
+CQ_API cq_status cq_hfconfig_save(const cq_hfconfig *c, const char *path, cq_err *err); /* atomic */
+
+/* --- io: in-memory image data sets --------------------------------------------------------
+ * What the training and evaluation loops (cquanto/nn.h) read. The bundled readers that
+ * allocate one (MNIST, digits) are in cquanto/experimental.h. */
+
+typedef struct cq_dataset {
+    int64_t count;     /* samples */
+    int ndim;          /* per-sample rank: 3 for MNIST ([1, 28, 28]), 1 for digits ([64]) */
+    int64_t shape[3];
+    uint8_t *pixels;   /* count * sample_numel raw pixel values */
+    uint8_t *labels;   /* count class indices */
+    float pixel_max;   /* 255 for MNIST, 16 for digits: batches hold pixel / pixel_max */
+    int num_classes;
+} cq_dataset;
+
+CQ_API int64_t cq_dataset_sample_numel(const cq_dataset *ds);
+/* Samples [start, start + count) as f32 pixel / pixel_max into x (count * sample_numel floats) and
+ * their labels into labels; either output may be NULL. */
+CQ_API cq_status cq_dataset_batch(const cq_dataset *ds, int64_t start, int64_t count, float *x, int64_t *labels,
+                                  cq_err *err);
+/* The same for an arbitrary list of sample indices (a shuffled mini-batch). */
+CQ_API cq_status cq_dataset_batch_indexed(const cq_dataset *ds, const int64_t *indices, int64_t count, float *x,
+                                          int64_t *labels, cq_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CQUANTO_IO_H */
