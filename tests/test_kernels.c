@@ -93,7 +93,7 @@ static wcase wcase_make(cq_qtype q, int64_t n, int64_t k, int64_t gs, cq_dtype s
         memcpy(c.data, c.codes, c.data_bytes);
     } else {
         /* canonical packing along dim 0 of the grouped (G, gs) view: row r shares a byte
-         * with rows r + R, r + 2R ... (quanto-format.md 3.1) */
+         * with rows r + R, r + 2R ... (QUANTO-FORMAT.md 3.1) */
         int64_t rows = n * c.groups, rl = egs, vpi = 8 / c.bits, R = (rows + vpi - 1) / vpi;
         c.data_bytes = (size_t)(R * rl);
         c.data = calloc(c.data_bytes, 1);

@@ -1,6 +1,6 @@
 /*
  * test_module.c - module trees (dotted names, lookup, walk order, errors), quantize's fnmatch
- * selection and per-kind rules, the quanto state-dict layout (spec 8.1 table), state-dict
+ * selection and per-kind rules, the quanto state-dict layout (QUANTO-FORMAT.md 8.1 table), state-dict
  * loading errors (missing, unexpected, shape, dtype; nothing changes on failure), the
  * Conv-BN(-ReLU) fold, and a QAT training loop that must run leak-free under ASan.
  */
@@ -176,7 +176,7 @@ TST(module_quantize_rules_and_errors) {
     cq_model_free(m);
 }
 
-/* spec 8.1: keys, dtypes and shapes of frozen modules, including the grouped and packed cases */
+/* QUANTO-FORMAT.md 8.1: keys, dtypes and shapes of frozen modules, including the grouped and packed cases */
 TST(module_state_dict_quanto_layout) {
     cq_module *root = container();
     add(root, "fc1", linear(320, 50)); /* int4, 320 -> group 64: G = 250 */

@@ -322,7 +322,7 @@ CQ_API size_t cq_model_weight_bytes(const cq_model *m);
 
 /* ---- state dicts ------------------------------------------------------------------------
  * An ordered list of named tensors. Keys follow PyTorch ("fc1.weight") and, for quantized
- * modules, optimum-quanto (spec 8.1): frozen weights as "weight._data" (+ "weight._scale") for
+ * modules, optimum-quanto (QUANTO-FORMAT.md 8.1): frozen weights as "weight._data" (+ "weight._scale") for
  * int8/float8 and "weight._data._data", "weight._scale", "weight._shift" for int2/int4, plus
  * "input_scale" and "output_scale" (F32, shape []) on every quantized module. */
 typedef struct cq_state_dict cq_state_dict;
@@ -366,7 +366,7 @@ CQ_API cq_status cq_model_load_safetensors(cq_model *m, const char *path, cq_err
  *  - Linear: weight quantized (per output channel; 2/4-bit grouped by the module rule,
  *    cq_default_group_size), input and output quantized when activations is set;
  *  - Conv2d: weight and output quantized, never its input (quanto's QConv2d asks for no
- *    input hook, spec 12.6);
+ *    input hook, QUANTO-FORMAT.md 9.4);
  *  - LayerNorm: output quantization only, and only when activations is set;
  *  - the bias is never quantized; activation scales are per tensor and start at 1.0.
  * Until cq_freeze the weight is re-quantized on every forward and the float weight receives
@@ -385,7 +385,7 @@ CQ_API cq_status cq_quantize(cq_model *m, const cq_quantize_opts *opts, cq_err *
 /* Calibration: between begin and end every forward updates the input and output scales of
  * quantized modules with activations: new = absmax(x) / qmax (127 or the float8 max); the
  * first observation replaces the initial 1.0, later ones give m*old + (1-m)*new. quanto uses
- * momentum 0.9 for input scales whatever it is given (spec 6.3); cquanto uses `momentum` for
+ * momentum 0.9 for input scales whatever it is given (QUANTO-FORMAT.md 6.3); cquanto uses `momentum` for
  * both (docs/WORKFLOW.md). Pass 0.9 (a double) to match quanto's arithmetic exactly. */
 CQ_API cq_status cq_calibrate_begin(cq_model *m, double momentum, cq_err *err);
 CQ_API void cq_calibrate_end(cq_model *m);

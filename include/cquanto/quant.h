@@ -156,7 +156,7 @@ CQ_API cq_status cq_qweight_unpack_codes(const cq_qweight *w, cq_tensor **codes,
 /* State-dict suffix of the data tensor: "_data" (8-bit) or "_data._data" (2/4-bit). */
 CQ_API const char *cq_qweight_data_key(cq_qtype q);
 /* quanto freezes a bf16 qint4 2-D weight with group 128 on CPU through TinyGemm, which saves
- * shift' = bf16(8s - bf16(8s - shift)) instead of the optimizer's shift (spec 8.1). Applies
+ * shift' = bf16(8s - bf16(8s - shift)) instead of the optimizer's shift (QUANTO-FORMAT.md 8.1). Applies
  * that round trip in place when those conditions hold; returns whether it did. */
 CQ_API bool cq_qweight_apply_tinygemm_roundtrip(cq_qweight *w);
 

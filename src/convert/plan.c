@@ -2,7 +2,7 @@
  * plan.c - decides what `cquanto quantize` does to each tensor of a checkpoint: which modules
  * are quantized (and with which group size), which are skipped and why, and the exact names,
  * dtypes and shapes of the tensors that replace each quantized weight (optimum-quanto's frozen
- * state dict, quanto-format.md 8.1). Reads only headers and config.json; touches no tensor data.
+ * state dict, QUANTO-FORMAT.md 8.1). Reads only headers and config.json; touches no tensor data.
  * Not here: the quantization math (src/quant) and the streaming itself (quantize_stream.c).
  */
 #include "convert_internal.h"
@@ -128,7 +128,7 @@ int cq__plan_out_specs(const cq_plan *p, const cq_plan_entry *e, cq__out_spec ou
             for (int i = 0; i < ndim; i++) shape[i] = i ? logical[i] : cq_packed_rows(logical[0], qi->bits);
             set_spec(&out[n++], key, qi->storage, ndim, shape);
             /* MaxOptimizer keepdim along axis 0; with a single row quanto falls back to reducing
-             * over every dim but the last (quanto-format.md 12.7). */
+             * over every dim but the last (QUANTO-FORMAT.md 9.5). */
             for (int i = 0; i < ndim; i++)
                 shape[i] = logical[0] == 1 ? (i == ndim - 1 ? logical[i] : 1) : (i ? 1 : logical[0]);
             set_spec(&out[n++], "weight._scale", e->dtype, ndim, shape);

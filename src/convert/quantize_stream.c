@@ -381,7 +381,7 @@ static void tensor_done(shard_job *j, const cq__plan_tensor *pt) {
 }
 
 /* quanto freezes bf16 qint4 group-128 weights through TinyGemm on CPU, which rewrites the shift
- * (quanto-format.md 8.1); the quant layer knows when and how. */
+ * (QUANTO-FORMAT.md 8.1); the quant layer knows when and how. */
 static void tinygemm_roundtrip(qtensor_state *q) {
     const cq_plan_entry *e = q->e;
     if (e->weights != CQ_QINT4) return;

@@ -28,7 +28,7 @@ typedef struct cq__qstate {
     cq_optimizer_kind optimizer;
     int64_t group_size;       /* the module rule for 2/4-bit weights, 0 = none */
     float input_scale, output_scale;
-    bool quantize_input;      /* Linear only (spec 5.1) */
+    bool quantize_input;      /* Linear only (QUANTO-FORMAT.md 5.1) */
     cq_qweight *frozen;       /* set by freeze; the float weight is then gone */
     /* Derived from `frozen` on first use and dropped with it: */
     cq_var *frozen_dequant;   /* the weight dequantized to f32, for the float paths */

@@ -3,7 +3,7 @@
  * fnmatch selection, the quantized forward (dynamic weight quantization with a
  * straight-through backward, per-tensor activation quantization), Calibration with momentum,
  * and freeze(). The quantization math is the quant layer's (cq_qweight_*, cq_qactivation_*);
- * this file decides when it is applied, as quanto's QModuleMixin and hooks do (spec 5-6).
+ * this file decides when it is applied, as quanto's QModuleMixin and hooks do (QUANTO-FORMAT.md 5-6).
  * Serialization of the result is in state.c.
  */
 #include "nn/module_internal.h"
@@ -12,8 +12,8 @@ cq_quantize_opts cq_quantize_default_opts(void) {
     return (cq_quantize_opts){.weights = CQ_QINT8, .activations = CQ_QNONE, .optimizer = CQ_OPT_DEFAULT};
 }
 
-/* The checks quanto makes when a module is created or first run (spec 2.8, 5.2); the rules
- * are the qtype table's. */
+/* The checks quanto makes when a module is created or first run (QUANTO-FORMAT.md 2.8, 5.2);
+ * the rules are the qtype table's. */
 static cq_status check_qtypes(cq_qtype weights, cq_qtype activations, cq_optimizer_kind opt, cq_err *err) {
     if (weights != CQ_QNONE && !cq_qtype_takes(weights, CQ_QROLE_WEIGHTS, false))
         return cq_err_set(err, CQ_E_ARG, "quantize: invalid weights qtype %d", (int)weights);
@@ -207,7 +207,7 @@ static bool kernel_weight(cq__qstate *q, cq_err *err, cq_status *s) {
 }
 
 /* A frozen Linear at inference through the quantized kernels, as quanto dispatches it
- * (spec 4.2): int8 weights with int8 activations are an integer matmul with quanto's
+ * (QUANTO-FORMAT.md 4.2): int8 weights with int8 activations are an integer matmul with quanto's
  * qbytes_int_mm epilogue; other weights are weight-only matmuls on the (already quantized
  * and dequantized, when activations are set) f32 input. Returns false in *used when the
  * kernels cannot take this weight. */

@@ -1,6 +1,6 @@
 /*
  * state.c - state dicts: the ordered (name, tensor) list, a model's state under PyTorch and
- * optimum-quanto key names (spec 8.1), strict loading by name with errors that name the key,
+ * optimum-quanto key names (QUANTO-FORMAT.md 8.1), strict loading by name with errors that name the key,
  * and the quanto checkpoint pair: save (model.safetensors + quanto_qmap.json) and requantize.
  * Loading validates everything before changing anything, so a failed load leaves the model
  * as it was. File formats themselves are the io layer's (cq_st_*, cq_qmap_*).
@@ -208,7 +208,7 @@ static cq_status plan_scale(loader *L, cq_module *m, const char *prefix, const c
     return s ? s : push(L, (load_item){kind, m, NULL, src, NULL}, err);
 }
 
-/* A quantized module's weight from quanto's flattened keys (spec 5.5). */
+/* A quantized module's weight from quanto's flattened keys (QUANTO-FORMAT.md 5.5). */
 static cq_status plan_qweight(loader *L, cq_module *m, const char *prefix, const int64_t *shape, int ndim,
                               bool *found, cq_err *err) {
     cq__qstate *q = m->q;

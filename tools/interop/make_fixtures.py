@@ -20,7 +20,7 @@ Models:
     per-channel Conv2d, a LayerNorm and an Embedding; stored as float32, bfloat16 and float16
     sources (tiny_f32/bf16/f16.safetensors) and quantized to every qtype the CLI offers. bf16
     qint4 with group 128 goes through quanto's TinyGemm layout on CPU, whose saved shift differs
-    from the optimizer's (quanto-format.md 8.1).
+    from the optimizer's (QUANTO-FORMAT.md 8.1).
 
 Environment (pinned; recreate with):
     python3 -m venv /root/qvenv
