@@ -18,11 +18,6 @@ static const char *base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
-static bool has_suffix(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 /* Other weight formats are never copied: the output would carry the float model twice. Tokenizer
  * and config files (tokenizer.json, tokenizer.model, llama2.c's tok512.bin ...) are. */
 static bool is_weight_file(const char *name) {
@@ -30,8 +25,8 @@ static bool is_weight_file(const char *name) {
                                       ".onnx", ".pb", ".tflite", ".npz", ".index.json"};
     static const char *const bin_prefix[] = {"pytorch_model", "diffusion_pytorch_model", "model-", "model.", "optimizer"};
     for (size_t i = 0; i < CQ_ARRAY_LEN(ext); i++)
-        if (has_suffix(name, ext[i])) return true;
-    for (size_t i = 0; has_suffix(name, ".bin") && i < CQ_ARRAY_LEN(bin_prefix); i++)
+        if (cq__str_has_suffix(name, ext[i])) return true;
+    for (size_t i = 0; cq__str_has_suffix(name, ".bin") && i < CQ_ARRAY_LEN(bin_prefix); i++)
         if (!strncmp(name, bin_prefix[i], strlen(bin_prefix[i]))) return true;
     return false;
 }

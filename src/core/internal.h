@@ -53,6 +53,12 @@ void *cq__malloc(size_t n, cq_err *err, const char *what);
 void *cq__calloc(size_t count, size_t size, cq_err *err, const char *what);
 char *cq__strdup(const char *s, cq_err *err);
 
+/* Whether s ends with suffix (file extensions, state-dict key tails). */
+static inline bool cq__str_has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
 /* The 8-bit qtype whose data tensors have dtype dt (qint8 for I8, the float8 qtypes for their
  * F8 dtypes), NULL for any other dtype (core/qtype.c). */
 const cq_qtype_info *cq__qtype_storing(cq_dtype dt);

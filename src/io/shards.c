@@ -49,11 +49,6 @@ void cq_ckpt_close(cq_ckpt *c) {
     free(c);
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return strdup(".");
@@ -75,7 +70,7 @@ static cq_status find_unique_suffix(const char *dir, const char *suffix, char **
     struct dirent *e;
     cq_status s = CQ_OK;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with(e->d_name, suffix)) continue;
+        if (e->d_name[0] == '.' || !cq__str_has_suffix(e->d_name, suffix)) continue;
         if (*out) {
             s = cq_err_set(err, CQ_E_ARG, "%s: holds several *%s files (%s, %s, ...); name one", dir, suffix, *out,
                            e->d_name);
@@ -282,7 +277,7 @@ cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err) {
     if (s) return s;
     cq_ckpt *c = cq__calloc(1, sizeof *c, err, "a checkpoint");
     if (!c) s = CQ_E_NOMEM;
-    else if (ends_with(target, ".json")) s = open_index(c, target, err);
+    else if (cq__str_has_suffix(target, ".json")) s = open_index(c, target, err);
     else s = open_single(c, target, err);
     free(target);
     if (s) {
