@@ -24,18 +24,14 @@ static void usage(FILE *f) {
 
 int cmd_dequantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *like = NULL;
-    cli_run run = {.cmd = CMD};
+    cli_run run = {.cmd = CMD, .usage = usage};
     bool force = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
-        if (cli_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
         int shared = cli_run_option(&run, argc, argv, &i);
-        if (shared > 0) return shared;
-        if (shared == 0) continue;
+        if (shared >= 0) return shared;
+        if (shared == CLI_OPT_TAKEN) continue;
         if (!strcmp(a, "--force")) force = true;
         else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||
                  (v = cli_opt_value(argc, argv, &i, "--output", &missing)) || missing) {

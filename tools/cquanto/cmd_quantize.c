@@ -102,7 +102,7 @@ int cmd_quantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *weights = NULL, *activations = NULL, *group = NULL, *optimizer = NULL;
     const char **include = calloc((size_t)argc, sizeof *include), **exclude = calloc((size_t)argc, sizeof *exclude);
     int n_include = 0, n_exclude = 0, rc = 0;
-    cli_run run = {.cmd = CMD};
+    cli_run run = {.cmd = CMD, .usage = usage};
     bool dry_run = false, force = false;
     if (!include || !exclude) {
         fprintf(stderr, "cquanto " CMD ": out of memory\n");
@@ -113,14 +113,14 @@ int cmd_quantize(int argc, char **argv) {
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
-        if (cli_is_help(a)) {
-            usage(stdout);
+        int shared = cli_run_option(&run, argc, argv, &i);
+        if (shared == 0) { /* --help */
             free(include);
             free(exclude);
             return 0;
         }
-        int shared = cli_run_option(&run, argc, argv, &i);
         if (shared >= 0) rc = shared;
+        else if (shared == CLI_OPT_TAKEN) continue;
         else if (!strcmp(a, "--dry-run")) dry_run = true;
         else if (!strcmp(a, "--force")) force = true;
         else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||

@@ -33,17 +33,13 @@ int cmd_report(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL}, *plot = NULL;
     int npaths = 0;
     long top = -1;
-    cli_run run = {.cmd = CMD};
+    cli_run run = {.cmd = CMD, .usage = usage};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
-        if (cli_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
         int shared = cli_run_option(&run, argc, argv, &i);
-        if (shared > 0) return shared;
-        if (shared == 0) continue;
+        if (shared >= 0) return shared;
+        if (shared == CLI_OPT_TAKEN) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--plot", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--plot needs a file name");
             plot = v;

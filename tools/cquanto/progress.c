@@ -89,16 +89,20 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, bool 
 int cli_run_option(cli_run *r, int argc, char **argv, int *i) {
     const char *a = argv[*i], *v;
     bool missing = false;
+    if (cli_is_help(a)) {
+        r->usage(stdout);
+        return 0;
+    }
     if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
         r->quiet = true;
-        return 0;
+        return CLI_OPT_TAKEN;
     }
     if ((v = cli_opt_value(argc, argv, i, "--threads", &missing)) || missing) {
         if (missing || cli_parse_int(v, 1, 4096, &r->threads))
             return cli_usage_error(r->cmd, "--threads needs a number from 1 to 4096");
-        return 0;
+        return CLI_OPT_TAKEN;
     }
-    return -1;
+    return CLI_OPT_OTHER;
 }
 
 static void on_progress(const cq_convert_progress *p, void *user) {

@@ -26,13 +26,16 @@ void cli_progress_end(cli_progress *p);
  * request so that the library removes its temp output before returning. */
 typedef struct cli_run {
     const char *cmd;
+    void (*usage)(FILE *f); /* the command's --help text */
     long threads; /* 0: the library's default */
     bool quiet;
     cli_progress progress;
 } cli_run;
 
-/* argv[*i] as one of the shared options: -1 when it is none of them, 0 when taken (advancing *i
- * past a value), 2 after printing a usage error. */
+enum { CLI_OPT_OTHER = -1, CLI_OPT_TAKEN = -2 };
+/* argv[*i] as one of the shared options (-h/--help, --threads, --quiet): CLI_OPT_OTHER when it is
+ * none of them, CLI_OPT_TAKEN when taken (advancing *i past a value), otherwise the status the
+ * command ends with: 0 after printing r->usage for --help, 2 after printing a usage error. */
 int cli_run_option(cli_run *r, int argc, char **argv, int *i);
 /* Before the work: fills o's threads, cancel, progress and notice hooks and installs the signal
  * handlers (a first signal asks the run to stop; a second one ends the process at once). */
