@@ -16,11 +16,6 @@ static const char *last_component(const char *module) {
     return dot ? dot + 1 : module;
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
 static bool contains_ci(const char *s, const char *needle) {
     size_t n = strlen(needle);
     for (; *s; s++)
@@ -33,7 +28,7 @@ static bool is_output_head(const char *module) {
     static const char *const heads[] = {"lm_head", "embed_out", "output", "decoder"};
     const char *last = last_component(module);
     for (size_t i = 0; i < CQ_ARRAY_LEN(heads); i++)
-        if (!strcmp(last, heads[i])) return strcmp(heads[i], "decoder") || ends_with(module, "predictions.decoder");
+        if (!strcmp(last, heads[i])) return strcmp(heads[i], "decoder") || cq__str_has_suffix(module, "predictions.decoder");
     return false;
 }
 
@@ -224,8 +219,8 @@ static bool matches_any(const char *const *pats, int n, const char *name) {
 }
 
 static bool is_quanto_state_name(const char *name) {
-    return ends_with(name, ".weight._data") || ends_with(name, ".weight._data._data") ||
-           ends_with(name, ".weight._scale") || ends_with(name, ".weight._shift") || !strcmp(name, "weight._data") ||
+    return cq__str_has_suffix(name, ".weight._data") || cq__str_has_suffix(name, ".weight._data._data") ||
+           cq__str_has_suffix(name, ".weight._scale") || cq__str_has_suffix(name, ".weight._shift") || !strcmp(name, "weight._data") ||
            !strcmp(name, "weight._data._data");
 }
 
@@ -352,7 +347,7 @@ static cq_status build(cq_plan *p, cq_err *err) {
                               "%s: tensor '%s' is optimum-quanto state: the checkpoint is already quantized "
                               "(dequantize it first)",
                               cq_ckpt_dir(p->ckpt), name);
-        bool is_weight = !strcmp(name, "weight") || ends_with(name, ".weight");
+        bool is_weight = !strcmp(name, "weight") || cq__str_has_suffix(name, ".weight");
         if (!is_weight) continue;
         /* The module: the name without ".weight" ("" for a root module's "weight"). */
         size_t mlen = strlen(name) - (strlen(name) > 6 ? 7 : 6);
