@@ -26,18 +26,16 @@ int cmd_dequantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *like = NULL;
     cli_run run = {.cmd = CMD, .usage = usage};
     bool force = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+    int arg = 0, next;
+    while ((next = cli_run_next(&run, argc, argv, &arg)) == CLI_OPT_OTHER) {
+        const char *a = argv[arg], *v;
         bool missing = false;
-        int shared = cli_run_option(&run, argc, argv, &i);
-        if (shared >= 0) return shared;
-        if (shared == CLI_OPT_TAKEN) continue;
         if (!strcmp(a, "--force")) force = true;
-        else if ((v = cli_opt_value(argc, argv, &i, "-o", &missing)) || missing ||
-                 (v = cli_opt_value(argc, argv, &i, "--output", &missing)) || missing) {
+        else if ((v = cli_opt_value(argc, argv, &arg, "-o", &missing)) || missing ||
+                 (v = cli_opt_value(argc, argv, &arg, "--output", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "%s needs a file name", a);
             out = v;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--like", &missing)) || missing) {
+        } else if ((v = cli_opt_value(argc, argv, &arg, "--like", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--like needs a checkpoint");
             like = v;
         } else if (a[0] == '-' && a[1]) {
@@ -48,6 +46,7 @@ int cmd_dequantize(int argc, char **argv) {
             in = a;
         }
     }
+    if (next != CLI_ARGS_END) return next;
     if (!in) return cli_usage_error(CMD, "missing the quantized checkpoint");
     if (!out) return cli_usage_error(CMD, "missing -o FLOAT.safetensors");
     cq_convert_opts o = cq_convert_default_opts();

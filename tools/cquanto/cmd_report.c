@@ -34,16 +34,14 @@ int cmd_report(int argc, char **argv) {
     int npaths = 0;
     long top = -1;
     cli_run run = {.cmd = CMD, .usage = usage};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+    int arg = 0, next;
+    while ((next = cli_run_next(&run, argc, argv, &arg)) == CLI_OPT_OTHER) {
+        const char *a = argv[arg], *v;
         bool missing = false;
-        int shared = cli_run_option(&run, argc, argv, &i);
-        if (shared >= 0) return shared;
-        if (shared == CLI_OPT_TAKEN) continue;
-        if ((v = cli_opt_value(argc, argv, &i, "--plot", &missing)) || missing) {
+        if ((v = cli_opt_value(argc, argv, &arg, "--plot", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--plot needs a file name");
             plot = v;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--top", &missing)) || missing) {
+        } else if ((v = cli_opt_value(argc, argv, &arg, "--top", &missing)) || missing) {
             if (missing || cli_parse_int(v, 1, 1L << 30, &top)) return cli_usage_error(CMD, "--top needs a positive number");
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error(CMD, "unknown option '%s'", a);
@@ -53,6 +51,7 @@ int cmd_report(int argc, char **argv) {
             paths[npaths++] = a;
         }
     }
+    if (next != CLI_ARGS_END) return next;
     if (npaths != 2) return cli_usage_error(CMD, "give the float checkpoint and the quantized one");
     cq_err err = {0};
     /* The chart is checked before the work, as the other commands' outputs are. */

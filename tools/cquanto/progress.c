@@ -105,6 +105,14 @@ int cli_run_option(cli_run *r, int argc, char **argv, int *i) {
     return CLI_OPT_OTHER;
 }
 
+int cli_run_next(cli_run *r, int argc, char **argv, int *i) {
+    while (++*i < argc) {
+        int shared = cli_run_option(r, argc, argv, i);
+        if (shared != CLI_OPT_TAKEN) return shared;
+    }
+    return CLI_ARGS_END;
+}
+
 static void on_progress(const cq_convert_progress *p, void *user) {
     cli_progress_cb(p, &((cli_run *)user)->progress);
 }

@@ -32,11 +32,16 @@ typedef struct cli_run {
     cli_progress progress;
 } cli_run;
 
-enum { CLI_OPT_OTHER = -1, CLI_OPT_TAKEN = -2 };
+enum { CLI_OPT_OTHER = -1, CLI_OPT_TAKEN = -2, CLI_ARGS_END = -3 };
 /* argv[*i] as one of the shared options (-h/--help, --threads, --quiet): CLI_OPT_OTHER when it is
  * none of them, CLI_OPT_TAKEN when taken (advancing *i past a value), otherwise the status the
  * command ends with: 0 after printing r->usage for --help, 2 after printing a usage error. */
 int cli_run_option(cli_run *r, int argc, char **argv, int *i);
+/* The option loop's head, so that each command writes only its own options: advances *i (start
+ * it at 0) to the next argument, taking the shared options on the way. CLI_OPT_OTHER: argv[*i]
+ * is the command's to parse; CLI_ARGS_END: none left; otherwise the status the command ends with,
+ * as for cli_run_option. */
+int cli_run_next(cli_run *r, int argc, char **argv, int *i);
 /* Before the work: fills o's threads, cancel, progress and notice hooks and installs the signal
  * handlers (a first signal asks the run to stop; a second one ends the process at once). */
 void cli_run_begin(cli_run *r, cq_convert_opts *o);
