@@ -179,6 +179,7 @@ static struct {
     double real;
     bool flag;
     cq_qtype qtype;
+    cq_layer_kind kind;
     cq_isa isa;
     cq_error_stats stats;
     cq_convert_stats cstats;
@@ -397,6 +398,8 @@ static void free_outputs(void) {
     S(cq_hfconfig_set_bool, cq_hfconfig_set_bool(N(0, F.hfc), N(1, "b"), true, E))                          \
     S(cq_hfconfig_to_json, cq_hfconfig_to_json(N(0, F.hfc), N(1, &O.str), E))                               \
     S(cq_hfconfig_save, cq_hfconfig_save(N(0, F.hfc), N(1, "/tmp/cq-misuse-never.json"), E))                \
+    V(cq_layer_kind_name, cq_layer_kind_name((cq_layer_kind)999))                                           \
+    S(cq_layer_kind_parse, cq_layer_kind_parse(N(0, "linear"), N(1, &O.kind), E))                           \
     V(cq_path_join, free(cq_path_join(N(0, "a"), N(1, "b"))))                                               \
     V(cq_fs_exists, cq_fs_exists(NULL))                                                                     \
     V(cq_experimental_set_hqq_chunk_elems, cq_experimental_set_hqq_chunk_elems(0))                          \

@@ -174,20 +174,44 @@ TST(convert_plan_stories260k) {
     cq_plan_free(p);
 }
 
+/* The entry of module m in p, or NULL. */
+static const cq_plan_entry *plan_find(const cq_plan *p, const char *m) {
+    for (int64_t k = 0; p && k < cq_plan_count(p); k++)
+        if (!strcmp(cq_plan_entry_at(p, k)->module, m)) return cq_plan_entry_at(p, k);
+    return NULL;
+}
+
+typedef struct want_entry {
+    const char *m;
+    cq_plan_action a;
+    int64_t gs;
+    const char *by;
+} want_entry;
+
+static void check_plan(const cq_plan *p, const want_entry *want, size_t n) {
+    CHECKF(p && cq_plan_count(p) == (int64_t)n, "%lld entries", p ? (long long)cq_plan_count(p) : -1LL);
+    for (size_t i = 0; p && i < n; i++) {
+        const cq_plan_entry *e = plan_find(p, want[i].m);
+        CHECKF(e && e->action == want[i].a && e->group_size == want[i].gs && !strcmp(e->decided_by, want[i].by),
+               "%s: %d %lld %s", want[i].m, e ? (int)e->action : -1, e ? (long long)e->group_size : -1LL,
+               e ? e->decided_by : "-");
+    }
+}
+
 TST(convert_plan_group_sizes_and_heads) {
     char *dir = tmpdir();
-    char *f = join(dir, "model.safetensors"), *cfg = join(dir, "config.json");
+    char *f = join(dir, "model.safetensors"), *cfg = join(dir, "config.json"), *kinds = join(dir, "kinds.json");
     const spec specs[] = {
         {"model.embed_tokens.weight", CQ_BF16, 2, {100, 256}},
-        {"model.a.weight", CQ_BF16, 2, {8, 256}},     /* group 128 */
-        {"model.b.weight", CQ_BF16, 2, {8, 288}},     /* group 96 */
-        {"model.c.weight", CQ_BF16, 2, {8, 320}},     /* group 64 */
-        {"model.d.weight", CQ_BF16, 2, {8, 160}},     /* group 32 */
-        {"model.e.weight", CQ_BF16, 2, {8, 172}},     /* none divides */
-        {"model.conv.weight", CQ_BF16, 4, {4, 32, 3, 3}}, /* 288 -> 96 */
+        {"model.layers.0.self_attn.q_proj.weight", CQ_BF16, 2, {8, 256}}, /* group 128 */
+        {"model.layers.0.self_attn.k_proj.weight", CQ_BF16, 2, {8, 288}}, /* group 96 */
+        {"model.layers.0.self_attn.v_proj.weight", CQ_BF16, 2, {8, 320}}, /* group 64 */
+        {"model.layers.0.self_attn.o_proj.weight", CQ_BF16, 2, {8, 160}}, /* group 32 */
+        {"model.layers.0.mlp.gate_proj.weight", CQ_BF16, 2, {8, 172}},    /* none divides */
+        {"model.conv.weight", CQ_BF16, 4, {4, 32, 3, 3}},                  /* 288 -> 96 */
         {"model.norm.weight", CQ_BF16, 1, {256}},
         {"model.norm.bias", CQ_BF16, 1, {256}},
-        {"model.tok.weight", CQ_BF16, 2, {100, 64}},  /* vocab-sized: an embedding */
+        {"model.tok.weight", CQ_BF16, 2, {100, 64}},
         {"lm_head.weight", CQ_BF16, 2, {100, 256}},
     };
     CHECK(write_specs(f, specs, (int)(sizeof specs / sizeof specs[0]), 1) == CQ_OK);
@@ -195,48 +219,112 @@ TST(convert_plan_group_sizes_and_heads) {
     cq_convert_opts o = opts_for("int4", NULL);
     cq_plan *p = NULL;
     cq_err err = {0};
+    /* config.json's family decides; what its table does not name stays float. */
     CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
-    static const struct {
-        const char *m;
-        cq_plan_action a;
-        int64_t gs;
-    } want[] = {{"model.embed_tokens", CQ_PLAN_SKIP_EMBEDDING, 0}, {"model.a", CQ_PLAN_QUANTIZE, 128},
-                {"model.b", CQ_PLAN_QUANTIZE, 96}, {"model.c", CQ_PLAN_QUANTIZE, 64},
-                {"model.d", CQ_PLAN_QUANTIZE, 32}, {"model.e", CQ_PLAN_QUANTIZE, 0},
-                {"model.conv", CQ_PLAN_QUANTIZE, 96}, {"model.tok", CQ_PLAN_SKIP_EMBEDDING, 0},
-                {"lm_head", CQ_PLAN_QUANTIZE, 128}};
-    CHECK(p && cq_plan_count(p) == (int64_t)(sizeof want / sizeof want[0]));
-    for (size_t i = 0; p && i < sizeof want / sizeof want[0]; i++) {
-        const cq_plan_entry *e = NULL;
-        for (int64_t k = 0; k < cq_plan_count(p) && !e; k++)
-            if (!strcmp(cq_plan_entry_at(p, k)->module, want[i].m)) e = cq_plan_entry_at(p, k);
-        CHECKF(e && e->action == want[i].a && e->group_size == want[i].gs, "%s: %d %lld", want[i].m,
-               e ? (int)e->action : -1, e ? (long long)e->group_size : -1LL);
-    }
+    const char *L = "config:llama";
+    const want_entry by_config[] = {
+        {"model.embed_tokens", CQ_PLAN_SKIP_EMBEDDING, 0, L}, {"model.layers.0.self_attn.q_proj", CQ_PLAN_QUANTIZE, 128, L},
+        {"model.layers.0.self_attn.k_proj", CQ_PLAN_QUANTIZE, 96, L}, {"model.layers.0.self_attn.v_proj", CQ_PLAN_QUANTIZE, 64, L},
+        {"model.layers.0.self_attn.o_proj", CQ_PLAN_QUANTIZE, 32, L}, {"model.layers.0.mlp.gate_proj", CQ_PLAN_QUANTIZE, 0, L},
+        {"model.conv", CQ_PLAN_SKIP_UNDECIDED, 0, "undecided"}, {"model.tok", CQ_PLAN_SKIP_UNDECIDED, 0, "undecided"},
+        {"lm_head", CQ_PLAN_QUANTIZE, 128, L}};
+    check_plan(p, by_config, sizeof by_config / sizeof by_config[0]);
+    CHECK(p && plan_find(p, "model.conv")->kind == CQ_LAYER_UNKNOWN && plan_find(p, "lm_head")->kind == CQ_LAYER_LINEAR);
     cq_plan_free(p);
+    /* A kinds file decides the modules it names, before the table. */
+    write_text(kinds, "{\"model.conv\": \"conv2d\", \"model.tok\": \"embedding\", \"lm_head\": \"other\"}");
+    o.module_kinds = kinds;
+    CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
+    CHECK(p && plan_find(p, "model.conv")->action == CQ_PLAN_QUANTIZE && plan_find(p, "model.conv")->group_size == 96 &&
+          !strcmp(plan_find(p, "model.conv")->decided_by, "kinds-file"));
+    CHECK(p && plan_find(p, "model.tok")->action == CQ_PLAN_SKIP_EMBEDDING);
+    CHECK(p && plan_find(p, "lm_head")->action == CQ_PLAN_SKIP_KIND && plan_find(p, "lm_head")->kind == CQ_LAYER_OTHER);
+    CHECK(p && plan_find(p, "model.layers.0.self_attn.q_proj")->action == CQ_PLAN_QUANTIZE);
+    cq_plan_free(p);
+    o.module_kinds = NULL;
     /* Tied embeddings: the head is the embedding table. */
     write_text(cfg, "{\"model_type\": \"llama\", \"vocab_size\": 100, \"tie_word_embeddings\": true}");
     CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
-    CHECK(p && !strcmp(cq_plan_entry_at(p, 0)->module, "lm_head") &&
-          cq_plan_entry_at(p, 0)->action == CQ_PLAN_SKIP_TIED_HEAD);
+    CHECK(p && plan_find(p, "lm_head") && plan_find(p, "lm_head")->action == CQ_PLAN_SKIP_TIED_HEAD);
     cq_plan_free(p);
     /* An explicit group size must divide every quantized module's input features. */
     o.group_size = 64;
-    CHECK(cq_plan_build(dir, &o, &p, &err) == CQ_E_ARG && strstr(err.msg, "model.b") && strstr(err.msg, "288"));
-    const char *exc[] = {"model.b", "model.d", "model.e", "model.conv"};
-    o.exclude = exc, o.n_exclude = 4;
+    CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_E_ARG && strstr(err.msg, "gate_proj") && strstr(err.msg, "172"),
+           "%s", err.msg);
+    const char *exc[] = {"*.k_proj", "*.o_proj", "*.gate_proj"};
+    o.exclude = exc, o.n_exclude = 3;
     CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
-    CHECK(p && !strcmp(cq_plan_entry_at(p, 1)->module, "model.a") && cq_plan_entry_at(p, 1)->group_size == 64);
+    CHECK(p && plan_find(p, "model.layers.0.self_attn.q_proj")->group_size == 64 &&
+          plan_find(p, "model.layers.0.self_attn.v_proj")->group_size == 64);
     cq_plan_free(p);
-    /* With activations, LayerNorm-looking modules get quanto's QLayerNorm state. */
+    /* A config.json of a family cquanto has no table for: nothing is guessed, so nothing is left. */
+    write_text(cfg, "{\"model_type\": \"mystery\"}");
+    o = opts_for("int4", NULL);
+    CHECK(cq_plan_build(dir, &o, &p, &err) == CQ_E_ARG && strstr(err.msg, "mystery") && strstr(err.msg, "--module-kinds"));
+    /* Without config.json (and kinds file), names and ranks decide as they always have, and with
+     * activations LayerNorm-looking modules get quanto's QLayerNorm state. */
+    CHECK(remove(cfg) == 0);
     o = opts_for("int8", "int8");
     CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
-    bool found = false;
-    for (int64_t i = 0; p && i < cq_plan_count(p); i++) {
-        const cq_plan_entry *e = cq_plan_entry_at(p, i);
-        if (!strcmp(e->module, "model.norm")) found = e->action == CQ_PLAN_ACTIVATIONS_ONLY && e->weights == CQ_QNONE;
-    }
-    CHECK(found);
+    const char *G = "name/rank guess";
+    const want_entry by_guess[] = {
+        {"model.embed_tokens", CQ_PLAN_SKIP_EMBEDDING, 0, G}, {"model.layers.0.self_attn.q_proj", CQ_PLAN_QUANTIZE, 0, G},
+        {"model.layers.0.self_attn.k_proj", CQ_PLAN_QUANTIZE, 0, G}, {"model.layers.0.self_attn.v_proj", CQ_PLAN_QUANTIZE, 0, G},
+        {"model.layers.0.self_attn.o_proj", CQ_PLAN_QUANTIZE, 0, G}, {"model.layers.0.mlp.gate_proj", CQ_PLAN_QUANTIZE, 0, G},
+        {"model.conv", CQ_PLAN_QUANTIZE, 0, G}, {"model.norm", CQ_PLAN_ACTIVATIONS_ONLY, 0, G},
+        {"model.tok", CQ_PLAN_QUANTIZE, 0, G}, {"lm_head", CQ_PLAN_QUANTIZE, 0, G}};
+    check_plan(p, by_guess, sizeof by_guess / sizeof by_guess[0]);
+    CHECK(p && plan_find(p, "model.norm")->weights == CQ_QNONE);
+    cq_plan_free(p);
+    free(f);
+    free(cfg);
+    free(kinds);
+    rmtree(dir);
+}
+
+/* The bert and gpt2 tables: GPT-2's Conv1D and BERT's tied decoder stay float, their LayerNorms
+ * get activation scales, and the families are found by model_type or by class name. */
+TST(convert_plan_family_tables) {
+    char *dir = tmpdir();
+    char *f = join(dir, "model.safetensors"), *cfg = join(dir, "config.json");
+    const spec gpt2[] = {
+        {"transformer.wte.weight", CQ_F32, 2, {50, 16}},       {"transformer.h.0.ln_1.weight", CQ_F32, 1, {16}},
+        {"transformer.h.0.ln_1.bias", CQ_F32, 1, {16}},         {"transformer.h.0.attn.c_attn.weight", CQ_F32, 2, {16, 48}},
+        {"transformer.h.0.attn.c_attn.bias", CQ_F32, 1, {48}},  {"transformer.h.0.attn.c_proj.weight", CQ_F32, 2, {16, 16}},
+        {"transformer.h.0.attn.c_proj.bias", CQ_F32, 1, {16}},  {"transformer.h.0.extra.weight", CQ_F32, 2, {16, 16}},
+        {"lm_head.weight", CQ_F32, 2, {50, 16}},
+    };
+    CHECK(write_specs(f, gpt2, (int)(sizeof gpt2 / sizeof gpt2[0]), 3) == CQ_OK);
+    write_text(cfg, "{\"model_type\": \"gpt2\", \"tie_word_embeddings\": false}");
+    cq_convert_opts o = opts_for("int8", "int8");
+    cq_plan *p = NULL;
+    cq_err err = {0};
+    CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
+    const char *G = "config:gpt2";
+    const want_entry want_gpt2[] = {
+        {"transformer.wte", CQ_PLAN_SKIP_EMBEDDING, 0, G},       {"transformer.h.0.ln_1", CQ_PLAN_ACTIVATIONS_ONLY, 0, G},
+        {"transformer.h.0.attn.c_attn", CQ_PLAN_SKIP_CONV1D, 0, G}, {"transformer.h.0.attn.c_proj", CQ_PLAN_SKIP_CONV1D, 0, G},
+        {"transformer.h.0.extra", CQ_PLAN_SKIP_UNDECIDED, 0, "undecided"}, {"lm_head", CQ_PLAN_QUANTIZE, 0, G}};
+    check_plan(p, want_gpt2, sizeof want_gpt2 / sizeof want_gpt2[0]);
+    cq_plan_free(p);
+    const spec bert[] = {
+        {"bert.embeddings.word_embeddings.weight", CQ_F32, 2, {50, 16}},
+        {"bert.embeddings.LayerNorm.weight", CQ_F32, 1, {16}},
+        {"bert.embeddings.LayerNorm.bias", CQ_F32, 1, {16}},
+        {"bert.encoder.layer.0.attention.self.query.weight", CQ_F32, 2, {16, 16}},
+        {"bert.encoder.layer.0.attention.self.query.bias", CQ_F32, 1, {16}},
+        {"cls.predictions.decoder.weight", CQ_F32, 2, {50, 16}},
+    };
+    CHECK(write_specs(f, bert, (int)(sizeof bert / sizeof bert[0]), 4) == CQ_OK);
+    write_text(cfg, "{\"architectures\": [\"BertForMaskedLM\"]}");
+    CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
+    const char *B = "config:bert";
+    const want_entry want_bert[] = {
+        {"bert.embeddings.word_embeddings", CQ_PLAN_SKIP_EMBEDDING, 0, B},
+        {"bert.embeddings.LayerNorm", CQ_PLAN_ACTIVATIONS_ONLY, 0, B},
+        {"bert.encoder.layer.0.attention.self.query", CQ_PLAN_QUANTIZE, 0, B},
+        {"cls.predictions.decoder", CQ_PLAN_SKIP_TIED_HEAD, 0, B}};
+    check_plan(p, want_bert, sizeof want_bert / sizeof want_bert[0]);
     cq_plan_free(p);
     free(f);
     free(cfg);
@@ -670,12 +758,13 @@ static char *make_sharded(const char *dir) {
     char *in = join(dir, "in");
     cq_fs_mkdir_p(in, NULL);
     char *s1 = join(in, "model-00001-of-00002.safetensors"), *s2 = join(in, "model-00002-of-00002.safetensors");
-    const spec sh1[] = {{"model.embed_tokens.weight", CQ_BF16, 2, {32, 128}}, {"model.layers.0.q.weight", CQ_BF16, 2, {128, 128}}};
-    const spec sh2[] = {{"model.layers.0.mlp.weight", CQ_BF16, 2, {64, 256}}, {"model.norm.weight", CQ_BF16, 1, {128}},
+    const spec sh1[] = {{"model.embed_tokens.weight", CQ_BF16, 2, {32, 128}}, {"model.layers.0.self_attn.q_proj.weight", CQ_BF16, 2, {128, 128}}};
+    const spec sh2[] = {{"model.layers.0.mlp.down_proj.weight", CQ_BF16, 2, {64, 256}}, {"model.norm.weight", CQ_BF16, 1, {128}},
                         {"lm_head.weight", CQ_BF16, 2, {32, 128}}};
     write_specs(s1, sh1, 2, 11);
     write_specs(s2, sh2, 3, 12);
-    const char *names[] = {"model.embed_tokens.weight", "model.layers.0.q.weight", "model.layers.0.mlp.weight",
+    const char *names[] = {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+                           "model.layers.0.mlp.down_proj.weight",
                            "model.norm.weight", "lm_head.weight"};
     const char *files[] = {"model-00001-of-00002.safetensors", "model-00001-of-00002.safetensors",
                            "model-00002-of-00002.safetensors", "model-00002-of-00002.safetensors",
@@ -700,8 +789,8 @@ TST(convert_sharded_keeps_sharding) {
     cq_ckpt *c = NULL;
     CHECKF(cq_ckpt_open(out, &c, &err) == CQ_OK, "%s", err.msg);
     CHECK(c && cq_ckpt_shard_count(c) == 2);
-    CHECK(c && cq_ckpt_find(c, "model.layers.0.mlp.weight._data._data") >= 0 &&
-          cq_ckpt_tensor_shard(c, cq_ckpt_find(c, "model.layers.0.mlp.weight._data._data")) == 1);
+    CHECK(c && cq_ckpt_find(c, "model.layers.0.mlp.down_proj.weight._data._data") >= 0 &&
+          cq_ckpt_tensor_shard(c, cq_ckpt_find(c, "model.layers.0.mlp.down_proj.weight._data._data")) == 1);
     CHECK(c && cq_ckpt_find(c, "lm_head.weight._scale") >= 0); /* untied head: quantized */
     CHECK(c && cq_ckpt_find(c, "model.embed_tokens.weight") >= 0);
     cq_ckpt_close(c);

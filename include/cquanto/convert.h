@@ -37,6 +37,9 @@ typedef struct cq_convert_opts {
     int n_include;
     const char *const *exclude;
     int n_exclude;
+    /* A JSON file {"<module>": "<kind>"} (cq_layer_kind_name's names) that decides the kinds of
+     * the modules it names, before any other evidence; NULL: none. */
+    const char *module_kinds;
     int threads;                 /* 0: cq_get_num_threads() */
     bool overwrite;              /* replace an existing output (else CQ_E_EXISTS) */
     /* dequantize: a checkpoint whose "<m>.weight" shapes fill in what a quanto file cannot tell
@@ -72,16 +75,23 @@ typedef struct cq_convert_stats {
 } cq_convert_stats;
 
 /* --- convert: the quantization plan ---------------------------------------------------------
- * Which modules get quantized. A module is a candidate when the checkpoint holds a
- * "<module>.weight" of rank 2 (Linear) or 4 (Conv2d). Candidates are then skipped when they are
- * embedding tables (names of the Llama/BERT/GPT-2/OPT/T5 families, any last name component
- * containing "embed", or first dim == config.json's vocab_size outside an output head), the
- * output head tied to the input embedding (config.json tie_word_embeddings), GPT-2's Conv1D
- * layers (c_attn, c_proj, c_fc: not nn.Linear, so optimum-quanto leaves them), or by
- * include/exclude with optimum-quanto's semantics: Python fnmatch on the module name; with
- * include patterns a module must match one; it must match no exclude pattern. With activations,
- * modules that look like nn.LayerNorm (1-D weight and bias, "norm"/"ln" in the name) get
- * quanto's QLayerNorm state (weights none) as quantize() would give them. */
+ * Which modules get quantized. Every "<module>.weight" of rank 2 or 4 is a candidate (and, with
+ * activations, every rank-1 weight of a norm layer). Each gets a kind (cquanto/io.h), decided by
+ * the first of:
+ *   1. the opts.module_kinds file, when it names the module;
+ *   2. structure: running_mean/running_var/num_batches_tracked beside it make a BatchNorm; a
+ *      bias whose length is not the weight's dim 0 rules out Linear and Conv2d (it is a GPT-2
+ *      Conv1D or a ConvTranspose2d), and, without a table, a bias rules out an embedding;
+ *   3. the table of the config.json's family (llama, bert, gpt2);
+ *   4. with no config.json and no kinds file, the name/rank guess: rank 4 is a Conv2d, rank 2 a
+ *      Linear unless its name says embedding (Llama/BERT/GPT-2/OPT/T5 names, any last component
+ *      containing "embed") or GPT-2 Conv1D (c_attn, c_proj, c_fc); a rank-1 weight with a bias of
+ *      its size and "norm"/"ln" in its name is a LayerNorm;
+ *   5. otherwise the kind stays unknown and the module float (CQ_PLAN_SKIP_UNDECIDED).
+ * Linear and Conv2d weights are quantized; with activations LayerNorms get quanto's QLayerNorm
+ * state (weights none). An output head tied to the input embedding (config.json
+ * tie_word_embeddings) is skipped. include/exclude follow optimum-quanto: Python fnmatch on the
+ * module name; with include patterns a module must match one; it must match no exclude pattern. */
 typedef enum cq_plan_action {
     CQ_PLAN_QUANTIZE = 0,      /* weights quantized (and activations if asked) */
     CQ_PLAN_ACTIVATIONS_ONLY,  /* a LayerNorm given activation scales, weight kept */
@@ -89,7 +99,9 @@ typedef enum cq_plan_action {
     CQ_PLAN_SKIP_TIED_HEAD,
     CQ_PLAN_SKIP_CONV1D,
     CQ_PLAN_SKIP_EXCLUDED,     /* matched an exclude pattern */
-    CQ_PLAN_SKIP_NOT_INCLUDED  /* include patterns given, none matched */
+    CQ_PLAN_SKIP_NOT_INCLUDED, /* include patterns given, none matched */
+    CQ_PLAN_SKIP_KIND,         /* a kind optimum-quanto never converts (EmbeddingBag, BatchNorm ...) */
+    CQ_PLAN_SKIP_UNDECIDED     /* the kind is unknown: left in float rather than guessed */
 } cq_plan_action;
 CQ_API const char *cq_plan_action_name(cq_plan_action a); /* "quantize", "embedding", "tied head" ... */
 
@@ -104,6 +116,10 @@ typedef struct cq_plan_entry {
     int64_t group_size;        /* 0: per output channel */
     uint64_t bytes_before;     /* the module's weight as stored */
     uint64_t bytes_after;      /* its quantized tensors, input_scale and output_scale included */
+    cq_layer_kind kind;
+    /* How the kind was decided: "kinds-file", "structure", "config:<family>", "name/rank guess"
+     * or "undecided" (borrowed from the plan). */
+    const char *decided_by;
 } cq_plan_entry;
 
 typedef struct cq_plan cq_plan;
@@ -111,7 +127,9 @@ typedef struct cq_plan cq_plan;
 /* Opens the checkpoint and its config.json (if any) and decides. Fails with CQ_E_DTYPE when a
  * module to quantize is not F32/F16/BF16, CQ_E_ARG when an include pattern is empty, when the
  * patterns leave nothing to quantize or an explicit group size does not divide a module's
- * in_features, CQ_E_FORMAT when the input is already a quanto checkpoint. */
+ * in_features, CQ_E_FORMAT when the input is already a quanto checkpoint or the module_kinds file
+ * is malformed, names an unknown kind, a kind its module's weight rank contradicts, or a Linear or
+ * Conv2d (with activations a LayerNorm) whose weight the checkpoint lacks. */
 CQ_API cq_status cq_plan_build(const char *in, const cq_convert_opts *opts, cq_plan **out, cq_err *err);
 CQ_API void cq_plan_free(cq_plan *p); /* accepts NULL */
 CQ_API int64_t cq_plan_count(const cq_plan *p);                            /* candidates, file order */

@@ -183,6 +183,35 @@ CQ_API cq_status cq_hfconfig_set_bool(cq_hfconfig *c, const char *key, bool valu
 CQ_API cq_status cq_hfconfig_to_json(const cq_hfconfig *c, char **out, cq_err *err); /* malloc'd */
 CQ_API cq_status cq_hfconfig_save(const cq_hfconfig *c, const char *path, cq_err *err); /* atomic */
 
+/* --- io: module kinds ------------------------------------------------------------------------
+ * What kind of torch module owns a "<module>.weight". A state dict does not say: an
+ * nn.Embedding and a bias-less nn.Linear, or a Conv2d and a ConvTranspose2d of the same shape,
+ * hold the same tensors. The checkpoint planner (cquanto/convert.h) learns kinds from a
+ * --module-kinds file, structural evidence, and the per-architecture tables of the families
+ * cquanto knows (llama, bert, gpt2, keyed by config.json's model_type or architectures).
+ * Only LINEAR and CONV2D weights are quantized, and LAYERNORM gets activation scales, because
+ * those are the modules optimum-quanto converts (QUANTO-FORMAT.md 5.1). */
+typedef enum cq_layer_kind {
+    CQ_LAYER_UNKNOWN = 0,       /* not known: left in float */
+    CQ_LAYER_LINEAR,            /* nn.Linear (and subclasses): weight (out, in) */
+    CQ_LAYER_CONV2D,            /* nn.Conv2d: weight (out, in/groups, kh, kw) */
+    CQ_LAYER_EMBEDDING,         /* nn.Embedding: weight (num, dim), no bias */
+    CQ_LAYER_EMBEDDING_BAG,     /* nn.EmbeddingBag */
+    CQ_LAYER_CONV_TRANSPOSE2D,  /* nn.ConvTranspose2d: weight (in, out/groups, kh, kw) */
+    CQ_LAYER_GPT2_CONV1D,       /* transformers' Conv1D (GPT-2): weight (in, out) */
+    CQ_LAYER_LAYERNORM,         /* nn.LayerNorm, with or without bias */
+    CQ_LAYER_RMSNORM,           /* LlamaRMSNorm and the like (not an nn.LayerNorm) */
+    CQ_LAYER_BATCHNORM,         /* nn.BatchNorm1d/2d/3d: running_mean, running_var */
+    CQ_LAYER_GROUPNORM,         /* nn.GroupNorm */
+    CQ_LAYER_OTHER              /* any other module: never quantized */
+} cq_layer_kind;
+/* "linear", "conv2d", "embedding", "embedding_bag", "conv_transpose2d", "gpt2_conv1d",
+ * "layernorm", "rmsnorm", "batchnorm", "groupnorm", "other"; "unknown" for UNKNOWN and out of
+ * range. The names a --module-kinds file uses. */
+CQ_API const char *cq_layer_kind_name(cq_layer_kind k);
+/* The kind of one of those names (not "unknown"); CQ_E_ARG naming the choices otherwise. */
+CQ_API cq_status cq_layer_kind_parse(const char *name, cq_layer_kind *out, cq_err *err);
+
 /* --- io: in-memory image data sets --------------------------------------------------------
  * What the training and evaluation loops (cquanto/nn.h) read. The bundled readers that
  * allocate one (MNIST, digits) are in cquanto/experimental.h. */

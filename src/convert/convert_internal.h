@@ -10,6 +10,7 @@
 #define CQ_CONVERT_INTERNAL_H
 
 #include "core/internal.h"
+#include "io/hf_modules.h"
 #include "io/source.h"
 
 #include <pthread.h>
@@ -46,6 +47,10 @@ struct cq_plan {
     cq_ckpt *ckpt;       /* owned */
     cq_hfconfig *config; /* owned; NULL when the input has no config.json */
     cq_convert_opts opts;
+    cq__module_kinds kinds; /* the opts.module_kinds file (have_kinds), owned */
+    bool have_kinds;
+    const cq__arch *arch;   /* config.json's family, NULL when none is known */
+    char config_label[32];  /* "config:<family>", what decided the kinds the table gave */
     cq_plan_entry *entries;
     char **entry_prefix; /* "<module>." ("" for the root module), owned */
     int64_t n_entries;

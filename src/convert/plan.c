@@ -45,12 +45,6 @@ static bool is_embedding_name(const char *module) {
 }
 
 /* GPT-2's transformers.pytorch_utils.Conv1D layers: not nn.Linear, so quanto leaves them. */
-static bool is_gpt2_family(const char *model_type) {
-    static const char *const fam[] = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer"};
-    for (size_t i = 0; model_type && i < CQ_ARRAY_LEN(fam); i++)
-        if (!strcmp(model_type, fam[i])) return true;
-    return false;
-}
 static bool is_conv1d_name(const char *module) {
     static const char *const names[] = {"c_attn", "c_proj", "c_fc", "q_attn"};
     const char *last = last_component(module);
@@ -74,6 +68,8 @@ const char *cq_plan_action_name(cq_plan_action a) {
     case CQ_PLAN_SKIP_CONV1D: return "skip: GPT-2 Conv1D";
     case CQ_PLAN_SKIP_EXCLUDED: return "skip: --exclude";
     case CQ_PLAN_SKIP_NOT_INCLUDED: return "skip: not --include'd";
+    case CQ_PLAN_SKIP_KIND: return "skip: not a module quanto converts";
+    case CQ_PLAN_SKIP_UNDECIDED: return "skip: kind unknown";
     }
     return "?";
 }
@@ -162,6 +158,7 @@ void cq_plan_free(cq_plan *p) {
     free(p->entries);
     free(p->tensors);
     cq_hfconfig_free(p->config);
+    cq__module_kinds_free(&p->kinds);
     cq_ckpt_close(p->ckpt);
     free(p);
 }
@@ -224,22 +221,134 @@ static bool is_quanto_state_name(const char *name) {
            !strcmp(name, "weight._data._data");
 }
 
-/* Model facts from config.json that steer the skips. */
-typedef struct model_facts {
-    const char *model_type;
-    int64_t vocab_size; /* -1 unknown */
-    bool tied;
-} model_facts;
+/* ---- deciding a module's kind ------------------------------------------------------------------ */
 
-static cq_plan_action classify(const char *module, const cq_tensor *t, const model_facts *f) {
-    if (t->ndim == 2 && is_output_head(module) && (f->vocab_size < 0 || t->shape[0] == f->vocab_size))
-        return f->tied ? CQ_PLAN_SKIP_TIED_HEAD : CQ_PLAN_QUANTIZE;
-    if (t->ndim == 2 && (is_embedding_name(module) || (f->vocab_size > 0 && t->shape[0] == f->vocab_size)))
-        return CQ_PLAN_SKIP_EMBEDDING;
-    if (t->ndim == 2 && (is_gpt2_family(f->model_type) || !f->model_type) && is_conv1d_name(module))
-        return CQ_PLAN_SKIP_CONV1D;
-    return CQ_PLAN_QUANTIZE;
+static const char BY_FILE[] = "kinds-file", BY_STRUCTURE[] = "structure", BY_GUESS[] = "name/rank guess",
+                  BY_NONE[] = "undecided";
+
+/* The tensor "<prefix><leaf>" of the module whose weight is weight_name, or NULL. */
+static const cq_tensor *sibling(const cq_plan *p, const char *weight_name, const char *leaf, cq_err *err,
+                                cq_status *s) {
+    size_t plen = strlen(weight_name) - strlen("weight");
+    char *name = cq__malloc(plen + strlen(leaf) + 1, err, "a tensor name");
+    if (!name) {
+        *s = CQ_E_NOMEM;
+        return NULL;
+    }
+    memcpy(name, weight_name, plen);
+    strcpy(name + plen, leaf);
+    int64_t i = cq_ckpt_find(p->ckpt, name);
+    free(name);
+    return i >= 0 ? cq_ckpt_tensor(p->ckpt, i) : NULL;
 }
+
+/* Today's rule for checkpoints that come with nothing else: names and ranks. */
+static cq_layer_kind guess_kind(const char *module, const cq_tensor *t, const cq_tensor *bias, bool *head) {
+    if (t->ndim == 4) return CQ_LAYER_CONV2D;
+    if (t->ndim == 2) {
+        if ((*head = is_output_head(module))) return CQ_LAYER_LINEAR;
+        if (is_embedding_name(module)) return CQ_LAYER_EMBEDDING;
+        if (is_conv1d_name(module)) return CQ_LAYER_GPT2_CONV1D;
+        return CQ_LAYER_LINEAR;
+    }
+    /* nn.LayerNorm by its state: 1-D weight and bias of one size, and a name saying so. */
+    if (t->ndim == 1 && bias && bias->ndim == 1 && bias->shape[0] == t->shape[0] && looks_like_layernorm(module))
+        return CQ_LAYER_LAYERNORM;
+    return CQ_LAYER_UNKNOWN;
+}
+
+/* The kind of the module owning weight_name, and what decided it (*by), in the order
+ * cquanto/convert.h gives. *head: the module is an output head that tie_word_embeddings ties. */
+static cq_status decide_kind(const cq_plan *p, const char *module, const char *weight_name, const cq_tensor *t,
+                             cq_layer_kind *kind, bool *head, const char **by, cq_err *err) {
+    cq_status s = CQ_OK;
+    *head = false;
+    cq_layer_kind k = p->have_kinds ? cq__module_kinds_get(&p->kinds, module) : CQ_LAYER_UNKNOWN;
+    if (k != CQ_LAYER_UNKNOWN) {
+        int rank = cq__layer_kind_weight_rank(k);
+        if (rank && rank != t->ndim) {
+            char shape[64];
+            return cq_err_set(err, CQ_E_FORMAT,
+                              "%s: module '%.100s': kind %s wants a rank-%d weight, but %.100s has shape %s",
+                              p->kinds.label, module, cq_layer_kind_name(k), rank, weight_name,
+                              cq_shape_str(t->ndim, t->shape, shape, sizeof shape));
+        }
+        *kind = k;
+        *by = BY_FILE;
+        return CQ_OK;
+    }
+    static const char *const running[] = {"running_mean", "running_var", "num_batches_tracked"};
+    for (size_t i = 0; i < CQ_ARRAY_LEN(running); i++) {
+        bool found = sibling(p, weight_name, running[i], err, &s) != NULL;
+        if (s) return s;
+        if (found) {
+            *kind = CQ_LAYER_BATCHNORM;
+            *by = BY_STRUCTURE;
+            return CQ_OK;
+        }
+    }
+    const cq_tensor *bias = sibling(p, weight_name, "bias", err, &s);
+    if (s) return s;
+    if (p->arch) {
+        k = cq__arch_kind(p->arch, module, head);
+        *by = p->config_label;
+    } else if (!p->have_kinds && !p->config) {
+        k = guess_kind(module, t, bias, head);
+        *by = BY_GUESS;
+    }
+    if (k == CQ_LAYER_UNKNOWN) *by = BY_NONE;
+    /* Structure overrules a table or a guess that the tensors contradict. */
+    int rank = cq__layer_kind_weight_rank(k);
+    bool bias_out = bias && bias->ndim == 1 && bias->shape[0] == t->shape[0];
+    if ((rank && rank != t->ndim) || ((k == CQ_LAYER_LINEAR || k == CQ_LAYER_CONV2D) && bias && !bias_out)) {
+        k = CQ_LAYER_UNKNOWN; /* a GPT-2 Conv1D (bias of dim 1) or a ConvTranspose2d: no Linear/Conv2d */
+        *by = BY_STRUCTURE;
+    } else if (k == CQ_LAYER_EMBEDDING && bias) {
+        /* Embeddings have no bias; an "embed" name with one is a Linear (pos_embed_proj). */
+        k = *by == BY_GUESS && bias_out ? CQ_LAYER_LINEAR : CQ_LAYER_UNKNOWN;
+        *by = BY_STRUCTURE;
+    }
+    *kind = k;
+    return CQ_OK;
+}
+
+/* Kinds-file modules that must have a weight here: a Linear or Conv2d the file names but the
+ * checkpoint lacks is a file for another model (or a typo), and a LayerNorm without a weight
+ * (elementwise_affine=False) would need QLayerNorm state cquanto cannot write. */
+static cq_status check_kinds_file(const cq_plan *p, cq_err *err) {
+    for (int64_t i = 0; i < p->kinds.n; i++) {
+        cq_layer_kind k = p->kinds.kind[i];
+        if (k != CQ_LAYER_LINEAR && k != CQ_LAYER_CONV2D && !(k == CQ_LAYER_LAYERNORM && p->opts.activations))
+            continue;
+        const char *m = p->kinds.module[i];
+        size_t n = strlen(m);
+        char *w = cq__malloc(n + sizeof ".weight", err, "a tensor name");
+        if (!w) return CQ_E_NOMEM;
+        snprintf(w, n + sizeof ".weight", "%s%s", m, n ? ".weight" : "weight");
+        bool found = cq_ckpt_find(p->ckpt, w) >= 0;
+        free(w);
+        if (!found)
+            return cq_err_set(err, CQ_E_FORMAT, "%s: module '%.100s': a %s, but %s has no '%.100s%sweight'",
+                              p->kinds.label, m, cq_layer_kind_name(k), cq_ckpt_dir(p->ckpt), m, n ? "." : "");
+    }
+    return CQ_OK;
+}
+
+/* What the plan does with a candidate of kind k (rank 2 or 4). */
+static cq_plan_action kind_action(cq_layer_kind k, bool head, bool tied) {
+    switch (k) {
+    case CQ_LAYER_LINEAR:
+    case CQ_LAYER_CONV2D: return head && tied ? CQ_PLAN_SKIP_TIED_HEAD : CQ_PLAN_QUANTIZE;
+    case CQ_LAYER_EMBEDDING: return CQ_PLAN_SKIP_EMBEDDING;
+    case CQ_LAYER_GPT2_CONV1D: return CQ_PLAN_SKIP_CONV1D;
+    case CQ_LAYER_UNKNOWN: return CQ_PLAN_SKIP_UNDECIDED;
+    default: return CQ_PLAN_SKIP_KIND;
+    }
+}
+
+/* Norms whose state (a weight and a bias) is a LayerNorm's: shown skipped, so the plan says why
+ * they get no activation scales. An RMSNorm, bias-less, is no row, as before kinds were known. */
+static bool looks_like_layernorm_state(cq_layer_kind k) { return k == CQ_LAYER_BATCHNORM || k == CQ_LAYER_GROUPNORM; }
 
 static cq_status plan_entry_sizes(cq_plan *p, cq_plan_entry *e, const char *tensor_name, cq_err *err) {
     const cq_convert_opts *o = &p->opts;
@@ -280,7 +389,7 @@ static cq_status plan_entry_sizes(cq_plan *p, cq_plan_entry *e, const char *tens
 }
 
 static cq_status add_entry(cq_plan *p, int64_t *cap, const char *tensor_name, const cq_tensor *t, cq_plan_action a,
-                           cq_err *err) {
+                           cq_layer_kind kind, const char *decided_by, cq_err *err) {
     if (p->n_entries == *cap) {
         int64_t nc = *cap ? 2 * *cap : 64;
         cq_plan_entry *e = realloc(p->entries, (size_t)nc * sizeof *e);
@@ -307,6 +416,8 @@ static cq_status add_entry(cq_plan *p, int64_t *cap, const char *tensor_name, co
     e->ndim = t->ndim;
     for (int i = 0; i < t->ndim; i++) e->shape[i] = t->shape[i];
     e->action = a;
+    e->kind = kind;
+    e->decided_by = decided_by;
     e->bytes_before = cq_tensor_nbytes(t);
     p->entry_prefix[p->n_entries] = prefix;
     p->n_entries++;
@@ -315,23 +426,23 @@ static cq_status add_entry(cq_plan *p, int64_t *cap, const char *tensor_name, co
 
 static cq_status build(cq_plan *p, cq_err *err) {
     const cq_convert_opts *o = &p->opts;
-    model_facts f = {NULL, -1, false};
+    bool tied = false;
     if (p->config) {
-        f.model_type = cq_hfconfig_model_type(p->config);
-        f.tied = cq_hfconfig_tie_word_embeddings(p->config);
-        if (cq_hfconfig_int(p->config, "vocab_size", &f.vocab_size, NULL) != CQ_OK) f.vocab_size = -1;
+        tied = cq_hfconfig_tie_word_embeddings(p->config);
         if (cq_hfconfig_has(p->config, "quantization_config")) {
             return cq_err_set(err, CQ_E_FORMAT,
                               "%s: config.json already has a quantization_config: the checkpoint is quantized "
                               "(dequantize it first)",
                               cq_ckpt_dir(p->ckpt));
         }
+        if ((p->arch = cq__arch_for_config(p->config)))
+            snprintf(p->config_label, sizeof p->config_label, "config:%s", cq__arch_name(p->arch));
     }
     int64_t n = cq_ckpt_count(p->ckpt);
     p->tensors = cq__calloc((size_t)(n ? n : 1), sizeof *p->tensors, err, "the plan");
     if (!p->tensors) return CQ_E_NOMEM;
     p->n_tensors = n;
-    int64_t cap = 0;
+    int64_t cap = 0, n_undecided = 0;
     bool any_candidate = false;
     for (int64_t i = 0; i < n; i++) {
         const char *name = cq_ckpt_name(p->ckpt, i);
@@ -355,40 +466,40 @@ static cq_status build(cq_plan *p, cq_err *err) {
         if (!module) return CQ_E_NOMEM;
         memcpy(module, name, mlen);
         module[mlen] = '\0';
+        cq_layer_kind kind = CQ_LAYER_UNKNOWN;
+        bool head = false, keep = false;
+        const char *by = BY_NONE;
+        /* Rank-1 weights matter only for activations; a kinds file is checked whatever the rank. */
+        bool candidate = t->ndim == 2 || t->ndim == 4, norm_row = t->ndim == 1 && o->activations != CQ_QNONE;
+        cq_status s = CQ_OK;
+        if (candidate || norm_row || (p->have_kinds && cq__module_kinds_get(&p->kinds, module)))
+            s = decide_kind(p, module, name, t, &kind, &head, &by, err);
         cq_plan_action a = CQ_PLAN_QUANTIZE;
-        bool keep = true;
-        if (t->ndim == 2 || t->ndim == 4) {
-            any_candidate = true;
-            a = classify(module, t, &f);
+        if (!s && candidate) {
+            any_candidate = keep = true;
+            a = kind_action(kind, head, tied);
             if (a == CQ_PLAN_QUANTIZE) {
                 if (o->n_include && !matches_any(o->include, o->n_include, module)) a = CQ_PLAN_SKIP_NOT_INCLUDED;
                 else if (matches_any(o->exclude, o->n_exclude, module)) a = CQ_PLAN_SKIP_EXCLUDED;
             }
-        } else if (t->ndim == 1 && o->activations != CQ_QNONE) {
-            /* A LayerNorm when a bias of the same size sits beside it. */
-            const cq_tensor *b = NULL;
-            char *bias = cq__malloc(strlen(name) + 1, err, "a tensor name");
-            if (!bias) {
-                free(module);
-                return CQ_E_NOMEM;
-            }
-            snprintf(bias, strlen(name) + 1, "%.*sbias", (int)(strlen(name) - 6), name);
-            int64_t bi = cq_ckpt_find(p->ckpt, bias);
-            free(bias);
-            if (bi >= 0) b = cq_ckpt_tensor(p->ckpt, bi);
-            keep = b && b->ndim == 1 && b->shape[0] == t->shape[0] && looks_like_layernorm(module) &&
-                   cq_dtype_is_float(t->dtype) && (!o->n_include || matches_any(o->include, o->n_include, module)) &&
+            n_undecided += a == CQ_PLAN_SKIP_UNDECIDED;
+        } else if (!s && norm_row && kind == CQ_LAYER_LAYERNORM) {
+            /* Shown only when given QLayerNorm state, as before kinds were known. */
+            keep = cq_dtype_is_float(t->dtype) && (!o->n_include || matches_any(o->include, o->n_include, module)) &&
                    !matches_any(o->exclude, o->n_exclude, module);
             a = CQ_PLAN_ACTIVATIONS_ONLY;
-        } else {
-            keep = false;
+        } else if (!s && norm_row && looks_like_layernorm_state(kind)) {
+            keep = true;
+            a = CQ_PLAN_SKIP_KIND;
         }
         free(module);
+        if (s) return s;
         if (!keep) continue;
-        cq_status s = add_entry(p, &cap, name, t, a, err);
+        s = add_entry(p, &cap, name, t, a, kind, by, err);
         if (s) return s;
         if (a == CQ_PLAN_QUANTIZE || a == CQ_PLAN_ACTIVATIONS_ONLY) pt->entry = p->n_entries - 1;
     }
+    if (p->have_kinds) CQ__TRY(check_kinds_file(p, err));
     /* Totals: a quantized weight is replaced by its outputs; activation-only modules add two. */
     p->bytes_after = p->bytes_before;
     for (int64_t i = 0; i < p->n_entries; i++) {
@@ -403,9 +514,21 @@ static cq_status build(cq_plan *p, cq_err *err) {
         if (o->n_include)
             return cq_err_set(err, CQ_E_ARG,
                               "the --include patterns match no quantizable module (see the plan with --dry-run)");
+        if (n_undecided) {
+            const char *mt = cq_hfconfig_model_type(p->config);
+            char why[160];
+            if (p->arch) snprintf(why, sizeof why, "not in cquanto's %s table", cq__arch_name(p->arch));
+            else if (mt) snprintf(why, sizeof why, "config.json's model_type '%.60s' has no cquanto table", mt);
+            else if (p->config) snprintf(why, sizeof why, "config.json names no family cquanto has a table for");
+            else snprintf(why, sizeof why, "not named in %.100s", p->kinds.label);
+            return cq_err_set(err, CQ_E_ARG,
+                              "nothing left to quantize: the kinds of %" PRId64 " candidate modules are unknown "
+                              "(%s); give them in a --module-kinds file (see the plan with --dry-run)",
+                              n_undecided, why);
+        }
         return cq_err_set(err, CQ_E_ARG,
-                          "nothing left to quantize: every candidate is an embedding, a tied head, a Conv1D or "
-                          "excluded (see the plan with --dry-run)");
+                          "nothing left to quantize: every candidate is an embedding, a tied head, a Conv1D, "
+                          "another kind quanto leaves in float, or excluded (see the plan with --dry-run)");
     }
     return CQ_OK;
 }
@@ -426,10 +549,15 @@ cq_status cq_plan_build(const char *in, const cq_convert_opts *opts, cq_plan **o
         if (!s && cfg) s = cq_hfconfig_load(cfg, &p->config, err);
         free(cfg);
     }
+    if (!s && opts->module_kinds) {
+        s = cq__module_kinds_load(opts->module_kinds, &p->kinds, err);
+        p->have_kinds = !s;
+    }
     if (!s) s = build(p, err);
     /* The option arrays belong to the caller; the plan keeps only what it copied. */
     p->opts.include = p->opts.exclude = NULL;
     p->opts.n_include = p->opts.n_exclude = 0;
+    p->opts.module_kinds = NULL;
     if (s) {
         cq_plan_free(p);
         return s;

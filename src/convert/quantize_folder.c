@@ -109,7 +109,8 @@ static cq_status write_config(const cq_plan *p, const char *tmp, cq_err *err) {
         int64_t n = 0;
         for (int64_t i = 0; skip && i < p->n_entries; i++) {
             cq_plan_action a = p->entries[i].action;
-            if (a == CQ_PLAN_SKIP_EXCLUDED || a == CQ_PLAN_SKIP_NOT_INCLUDED || a == CQ_PLAN_SKIP_CONV1D)
+            if (a == CQ_PLAN_SKIP_EXCLUDED || a == CQ_PLAN_SKIP_NOT_INCLUDED || a == CQ_PLAN_SKIP_CONV1D ||
+                a == CQ_PLAN_SKIP_UNDECIDED) /* perhaps a Linear: transformers must not convert it */
                 skip[n++] = p->entries[i].module;
         }
         if (!s) s = cq_hfconfig_set_quantization(c, p->opts.weights, p->opts.activations, n ? skip : NULL, err);
@@ -202,8 +203,10 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     cq_plan *p = NULL;
     cq_status s = cq_plan_build(in, opts, &p, err);
     if (s) return s;
-    const cq_ckpt *ckpt = p->ckpt;
-    s = cq__guard_output(out, &in, &ckpt, 1, opts, err);
+    /* The kinds file is an input too: never replaced by the output. */
+    const char *ins[] = {in, opts->module_kinds};
+    const cq_ckpt *cks[] = {p->ckpt, NULL};
+    s = cq__guard_output(out, ins, cks, opts->module_kinds ? 2 : 1, opts, err);
     if (!s) s = check_replaceable(out, err);
     if (s) {
         cq_plan_free(p);

@@ -110,6 +110,11 @@ cq_status cq_hfconfig_bool(const cq_hfconfig *c, const char *key, bool *out, cq_
 
 const char *cq_hfconfig_model_type(const cq_hfconfig *c) { return cq_hfconfig_str(c, "model_type"); }
 
+const char *cq__hfconfig_str_at(const cq_hfconfig *c, const char *key, size_t i) {
+    const json_t *v = json_array_get(field(c, key), i);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
 bool cq_hfconfig_tie_word_embeddings(const cq_hfconfig *c) {
     bool tie = true;
     return cq_hfconfig_bool(c, "tie_word_embeddings", &tie, NULL) == CQ_OK ? tie : true;

@@ -70,6 +70,10 @@ cq_status cq__json_emit(const json_t *v, const cq__json_style *style, char **out
 #define CQ__JSON_MAX_DEPTH 64
 cq_status cq__json_parse_object(const char *text, size_t n, const char *label, json_t **out, cq_err *err);
 
+/* String i of the top-level array key of a config.json ("architectures"), NULL when the key is
+ * absent or not an array, or item i is missing or not a string. */
+const char *cq__hfconfig_str_at(const cq_hfconfig *c, const char *key, size_t i);
+
 /* Replaces control characters in err->msg with '?': messages quote names and JSON text taken
  * from files, and must stay one line whatever a file holds. */
 void cq__err_one_line(cq_err *err);

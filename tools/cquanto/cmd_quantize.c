@@ -22,7 +22,7 @@ static void usage(FILE *f) {
             "usage: cquanto quantize IN -o OUT --weights {%s}\n"
             "                        [--activations {%s}] [--group-size auto|N]\n"
             "                        [--optimizer {absmax,max,hqq}] [--include PATTERN]... [--exclude PATTERN]...\n"
-            "                        [--threads N] [--dry-run] [--force] [--quiet]\n\n"
+            "                        [--module-kinds FILE] [--threads N] [--dry-run] [--force] [--quiet]\n\n"
             "Quantizes a checkpoint in one streaming pass into an optimum-quanto folder.\n\n"
             "  IN                 a .safetensors file, a Hugging Face folder (config.json + model.safetensors),\n"
             "                     or a sharded folder (model.safetensors.index.json)\n"
@@ -35,11 +35,16 @@ static void usage(FILE *f) {
             "  --optimizer O      absmax (8-bit default), max (int2/int4 default) or hqq (int2/int4)\n"
             "  --include P        quantize only modules matching a pattern (Python fnmatch, repeatable)\n"
             "  --exclude P        leave modules matching a pattern in float (repeatable), e.g. 'lm_head'\n"
+            "  --module-kinds F   JSON {\"module\": \"kind\"} (linear, conv2d, embedding, layernorm, ...): decides\n"
+            "                     those modules' kinds before anything else (see docs/CLI.md)\n"
             "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes the output\n"
             "  --dry-run          print the plan (module, shape, qtype, group size, bytes) and write nothing\n"
             "  --force            replace OUT if it is an earlier quantized checkpoint or an empty folder\n"
             "  --quiet            no progress line and no summary\n\n"
-            "Embedding tables, an output head tied to them and GPT-2 Conv1D layers are never quantized.\n",
+            "Only Linear and Conv2d weights are quantized (and LayerNorms given activation scales), as by\n"
+            "optimum-quanto. A module's kind comes from --module-kinds, its tensors (BatchNorm statistics,\n"
+            "bias sizes), config.json's family (llama, bert, gpt2), or, for a bare .safetensors file only,\n"
+            "its name and rank; a module of unknown kind stays in float.\n",
             choices(CQ_QROLE_WEIGHTS, ",", ",", w, sizeof w), choices(CQ_QROLE_ACTIVATIONS, ",", ",", a, sizeof a));
 }
 
@@ -50,33 +55,41 @@ static const char *group_str(const cq_plan_entry *e, char *buf, size_t n) {
     return buf;
 }
 
+/* "quantize", "activations" or "skip (why)"; a kind quanto never converts is its own why. */
+static const char *action_str(const cq_plan_entry *e, char *buf, size_t n) {
+    if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
+        snprintf(buf, n, "%s", cq_plan_action_name(e->action));
+    else
+        snprintf(buf, n, "skip (%s)", e->action == CQ_PLAN_SKIP_KIND ? cq_layer_kind_name(e->kind)
+                                                                      : cq_plan_action_name(e->action) + strlen("skip: "));
+    return buf;
+}
+
 static int print_plan(const char *in, const cq_convert_opts *o) {
     cq_err err = {0};
     cq_plan *p = NULL;
     if (cq_plan_build(in, o, &p, &err) != CQ_OK) return cli_fail(CMD, &err);
     int64_t n = cq_plan_count(p);
-    size_t w = 6;
-    for (int64_t i = 0; i < n; i++) {
-        size_t l = strlen(cq_plan_entry_at(p, i)->module);
-        if (l > w) w = l;
-    }
-    printf("%-*s  %-20s %-5s %-18s %-15s %-8s %10s %10s\n", (int)w, "module", "shape", "dtype", "action", "weights",
-           "group", "before", "after");
+    size_t w = 6, wa = 18;
+    char act[40], by[64];
     for (int64_t i = 0; i < n; i++) {
         const cq_plan_entry *e = cq_plan_entry_at(p, i);
-        char shape[64], g[24], b1[32], b2[32], act[40];
-        const char *a = e->action == CQ_PLAN_QUANTIZE ? "quantize"
-                        : e->action == CQ_PLAN_ACTIVATIONS_ONLY ? "activations"
-                        : cq_plan_action_name(e->action) + strlen("skip: ");
-        if (e->action == CQ_PLAN_QUANTIZE || e->action == CQ_PLAN_ACTIVATIONS_ONLY)
-            snprintf(act, sizeof act, "%s", a);
-        else
-            snprintf(act, sizeof act, "skip (%s)", a);
-        printf("%-*s  %-20s %-5s %-18s %-15s %-8s %10s %10s\n", (int)w, e->module,
-               cq_shape_str(e->ndim, e->shape, shape, sizeof shape), cq_dtype_name(e->dtype), act,
+        if (strlen(e->module) > w) w = strlen(e->module);
+        if (strlen(action_str(e, act, sizeof act)) > wa) wa = strlen(act);
+    }
+    printf("%-*s  %-20s %-5s %-*s %-15s %-8s %10s %10s  %-16s %s\n", (int)w, "module", "shape", "dtype", (int)wa,
+           "action", "weights", "group", "before", "after", "kind", "decided by");
+    for (int64_t i = 0; i < n; i++) {
+        const cq_plan_entry *e = cq_plan_entry_at(p, i);
+        char shape[64], g[24], b1[32], b2[32];
+        /* A module left in float for want of a kind says so: "undecided -> float". */
+        snprintf(by, sizeof by, "%s%s", e->decided_by, e->action == CQ_PLAN_SKIP_UNDECIDED ? " -> float" : "");
+        printf("%-*s  %-20s %-5s %-*s %-15s %-8s %10s %10s  %-16s %s\n", (int)w, e->module,
+               cq_shape_str(e->ndim, e->shape, shape, sizeof shape), cq_dtype_name(e->dtype), (int)wa,
+               action_str(e, act, sizeof act),
                e->action == CQ_PLAN_QUANTIZE ? cq_qtype_name(e->weights) : "-", group_str(e, g, sizeof g),
                cli_human_bytes((double)e->bytes_before, b1, sizeof b1),
-               cli_human_bytes((double)e->bytes_after, b2, sizeof b2));
+               cli_human_bytes((double)e->bytes_after, b2, sizeof b2), cq_layer_kind_name(e->kind), by);
     }
     uint64_t before, after;
     int64_t nq;
@@ -99,7 +112,8 @@ static int conflict(const char *fmt, const char *a, const char *b) {
 }
 
 int cmd_quantize(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *weights = NULL, *activations = NULL, *group = NULL, *optimizer = NULL;
+    const char *in = NULL, *out = NULL, *weights = NULL, *activations = NULL, *group = NULL, *optimizer = NULL,
+               *kinds = NULL;
     const char **include = calloc((size_t)argc, sizeof *include), **exclude = calloc((size_t)argc, sizeof *exclude);
     int n_include = 0, n_exclude = 0, rc = 0;
     cli_run run = {.cmd = CMD, .usage = usage};
@@ -146,6 +160,10 @@ int cmd_quantize(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &i, "--exclude", &missing)) || missing) {
             if (missing) rc = cli_usage_error(CMD, "--exclude needs a pattern");
             else exclude[n_exclude++] = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--module-kinds", &missing)) || missing) {
+            if (missing) rc = cli_usage_error(CMD, "--module-kinds needs a JSON file");
+            else if (kinds) rc = cli_usage_error(CMD, "--module-kinds given twice");
+            else kinds = v;
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error(CMD, "unknown option '%s'", a);
         } else if (in) {
@@ -195,6 +213,7 @@ int cmd_quantize(int argc, char **argv) {
         o.n_include = n_include;
         o.exclude = exclude;
         o.n_exclude = n_exclude;
+        o.module_kinds = kinds;
         o.threads = (int)run.threads;
         o.overwrite = force;
         if (dry_run) {
