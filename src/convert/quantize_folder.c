@@ -109,8 +109,7 @@ static cq_status write_config(const cq_plan *p, const char *tmp, cq_err *err) {
         int64_t n = 0;
         for (int64_t i = 0; skip && i < p->n_entries; i++) {
             cq_plan_action a = p->entries[i].action;
-            if (a == CQ_PLAN_SKIP_EXCLUDED || a == CQ_PLAN_SKIP_NOT_INCLUDED || a == CQ_PLAN_SKIP_CONV1D ||
-                a == CQ_PLAN_SKIP_UNDECIDED) /* perhaps a Linear: transformers must not convert it */
+            if (a == CQ_PLAN_SKIP_EXCLUDED || a == CQ_PLAN_SKIP_NOT_INCLUDED || a == CQ_PLAN_SKIP_CONV1D)
                 skip[n++] = p->entries[i].module;
         }
         if (!s) s = cq_hfconfig_set_quantization(c, p->opts.weights, p->opts.activations, n ? skip : NULL, err);

@@ -197,9 +197,9 @@ static cq_status fill(cq__module_kinds *k, json_t *root, cq_err *err) {
         if (cq_layer_kind_parse(json_string_value(v), &k->kind[k->n], &why))
             return cq_err_set(err, CQ_E_FORMAT, "%s: module '%.100s': %s", k->label, module, why.msg);
         if (!(k->module[k->n] = cq__strdup(module, err))) return CQ_E_NOMEM;
+        k->n++; /* owned from here, freed on failure too */
         /* Keys are unique: the parser refuses duplicates. */
-        CQ__TRY(cq__strmap_put(&k->index, k->module[k->n], k->n, NULL, err));
-        k->n++;
+        CQ__TRY(cq__strmap_put(&k->index, k->module[k->n - 1], k->n - 1, NULL, err));
     }
     return CQ_OK;
 }

@@ -70,6 +70,12 @@ expect "  ...says so and names --module-kinds" grep -q "not in cquanto's llama t
 expect "  ...writes nothing" [ ! -e "$T/mk_q" ]
 check "  ...the kinds file still decides" "$CQUANTO" quantize "$T/mk" --weights int8 --activations int8 --dry-run --module-kinds "$K"
 expect "  ...as quanto does" [ "$(plan_quanto)" = "$(quanto_plan qint8)" ]
+printf '{"head": "linear"}' >"$T/head.json"
+check "llama config, a kinds file naming only head" "$CQUANTO" quantize "$T/mk" -o "$T/mk_h" --weights int8 --module-kinds "$T/head.json"
+expect "  ...only head quantized" [ "$(grep -o '^    "[a-z_]*"' "$T/mk_h/quanto_qmap.json" | tr -d ' "')" = head ]
+# Not listed in modules_to_not_convert: transformers matches those names as substrings ("up" would
+# keep every up_proj from loading its quantized state); a Linear it converts loads the float weight.
+expect "  ...undecided modules not in modules_to_not_convert" bash -c "! grep -q modules_to_not_convert.*tokens '$T/mk_h/config.json' && ! grep -q '\"up\"' '$T/mk_h/config.json'"
 printf '{"model_type": "mystery"}\n' >"$T/mk/config.json"
 check_rc "unknown family: nothing guessed" 1 "$CQUANTO" quantize "$T/mk" -o "$T/mk_q" --weights int8
 expect "  ...names the model_type" grep -q "model_type 'mystery' has no cquanto table" "$T/err"
