@@ -8,8 +8,9 @@
  * (groups, group_size) and any (out, in) with out*in = groups*group_size fits. It is resolved,
  * in order, from: a reference checkpoint holding "<m>.weight" (--like, or the float model of a
  * report); the "cquanto_weight_shapes" metadata cquanto writes; the only interpretation that
- * quanto's group-size rule allows, narrowed by the module's bias and config.json's dimensions.
- * When that leaves more than one, the caller is told to give a reference.
+ * quanto's group-size rule allows, narrowed by the module's bias and config.json's dimensions,
+ * and taken only where it is known to be 2-D (see interpretations). Otherwise the caller is told
+ * to give a reference: a wrong shape is never guessed.
  */
 #include "convert_internal.h"
 
@@ -91,8 +92,13 @@ static bool is_config_dim(const cq_hfconfig *cfg, int64_t v) {
 
 /* Codes of rows x cols (scale rows x 1) came from a weight of which shape? Per channel means
  * (rows, cols); grouped means (out, in) with in > 128, quanto's rule picking cols for it, and
- * out * in = rows * cols. Returns how many interpretations survive (the first in *shape). */
-static int interpretations(int64_t rows, int64_t cols, int64_t bias_out, const cq_hfconfig *cfg, int64_t out[2]) {
+ * out * in = rows * cols. Returns how many interpretations survive (the first in *shape).
+ * *proven says whether that first one is also known to be 2-D: grouped codes are the same bytes
+ * for a Linear (out, in) and a Conv2d (out, c, kh, kw) with c*kh*kw = in (quanto groups both
+ * the same way), so only per-channel codes (a per-channel Conv2d keeps its dims in the data) or
+ * a width that config.json names prove a Linear. */
+static int interpretations(int64_t rows, int64_t cols, int64_t bias_out, const cq_hfconfig *cfg, int64_t out[2],
+                           bool *proven) {
     /* With config.json's widths first (they settle most cases), then without. */
     for (int pass = cfg ? 0 : 1; pass < 2; pass++) {
         int n = 0;
@@ -103,11 +109,12 @@ static int interpretations(int64_t rows, int64_t cols, int64_t bias_out, const c
             if (ok && bias_out > 0) ok = shp[0] == bias_out;
             if (ok && pass == 0) ok = is_config_dim(cfg, shp[1]);
             if (!ok) continue;
-            if (!n) out[0] = shp[0], out[1] = shp[1];
+            if (!n) out[0] = shp[0], out[1] = shp[1], *proven = pass == 0 || k == 1;
             n++;
         }
         if (n) return n;
     }
+    *proven = false;
     return 0;
 }
 
@@ -115,8 +122,10 @@ bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out) {
     if (e->action != CQ_PLAN_QUANTIZE || cq_qtype_family_of(e->weights) != CQ_QFAMILY_AFFINE) return false;
     if (e->ndim != 2) return e->group_size > 0; /* a per-channel Conv2d keeps its dims in the data */
     int64_t rows, cols, shape[2];
+    bool proven;
     cq__plan_code_layout(e, &rows, &cols);
-    return interpretations(rows, cols, bias_out, NULL, shape) != 1 || shape[0] != e->shape[0] || shape[1] != e->shape[1];
+    return interpretations(rows, cols, bias_out, NULL, shape, &proven) != 1 || !proven || shape[0] != e->shape[0] ||
+           shape[1] != e->shape[1];
 }
 
 static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_hfconfig *cfg, json_t *const *recs,
@@ -154,8 +163,9 @@ static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_h
     int64_t bi = find_tensor(c, m->prefix, "bias");
     if (bi >= 0 && cq_ckpt_tensor(c, bi)->ndim == 1) bias_out = cq_ckpt_tensor(c, bi)->shape[0];
     int64_t shape[2];
-    int n = interpretations(rows, data->shape[1], bias_out, cfg, shape);
-    if (n == 1) {
+    bool proven;
+    int n = interpretations(rows, data->shape[1], bias_out, cfg, shape, &proven);
+    if (n == 1 && proven) {
         m->ndim = 2;
         m->shape[0] = shape[0];
         m->shape[1] = shape[1];
@@ -164,7 +174,8 @@ static cq_status resolve_shape(const cq_ckpt *c, const cq_ckpt *like, const cq_h
     return cq_err_set(err, CQ_E_NOTFOUND,
                       "%s: the file does not say the weight's shape (optimum-quanto stores int2/int4 groups as "
                       "[%" PRId64 ", %" PRId64 "]%s); give the float checkpoint with --like",
-                      m->module, rows, data->shape[1], n ? ", which fits several shapes" : "");
+                      m->module, rows, data->shape[1],
+                      n > 1 ? ", which fits several shapes" : n ? ", which fits a Linear and a Conv2d alike" : "");
 }
 
 /* ---- discovery ---------------------------------------------------------------------------------- */

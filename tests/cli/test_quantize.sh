@@ -61,6 +61,15 @@ check "dequantize quanto's tiny int4 with --like" "$CQUANTO" dequantize "$I/tiny
 check_rc "tiny int4 without --like: shape unknown" 1 "$CQUANTO" dequantize "$I/tiny_bf16_int4" -o "$T/t4b.safetensors"
 expect "  ...says to use --like" grep -q -- "--like" "$T/err"
 expect "  ...and writes nothing" [ ! -e "$T/t4b.safetensors" ]
+# A grouped Conv2d's codes are the bytes of a Linear's: (6,32,3,3) must not come back as (6,288).
+check_rc "grouped Conv2d without --like: rank unknown" 1 "$CQUANTO" dequantize "$I/conv_f32_int4" -o "$T/g4.safetensors"
+expect "  ...one line naming the module and --like" \
+    bash -c "[ \$(wc -l <'$T/err') -eq 1 ] && grep -q 'grouped: .*--like' '$T/err'"
+expect "  ...and writes nothing" [ -z "$(ls -A "$T" | grep 'g4\.safetensors')" ]
+check "grouped Conv2d with --like" "$CQUANTO" dequantize "$I/conv_f32_int4" -o "$T/g4.safetensors" \
+    --like "$I/conv_f32.safetensors"
+"$CQUANTO" inspect "$T/g4.safetensors" >"$T/g4.txt" 2>&1
+expect "  ...gives [6, 32, 3, 3]" grep -q "grouped.weight .*\[6, 32, 3, 3\]" "$T/g4.txt"
 check "dequantize quanto's HQQ Conv2d ((O,I,kh,1) shifts)" "$CQUANTO" dequantize "$I/conv_f32_int4_hqq" \
     -o "$T/c4.safetensors" --like "$I/conv_f32.safetensors"
 check "report on quanto's HQQ Conv2d" "$CQUANTO" report "$I/conv_f32.safetensors" "$I/conv_f32_int4_hqq"
