@@ -326,6 +326,29 @@ TST(convert_plan_family_tables) {
         {"cls.predictions.decoder", CQ_PLAN_SKIP_TIED_HEAD, 0, B}};
     check_plan(p, want_bert, sizeof want_bert / sizeof want_bert[0]);
     cq_plan_free(p);
+    /* Mistral by model_type, Qwen2 (q/k/v biases) by class name: both read Llama's table. */
+    const spec llama_like[] = {
+        {"model.embed_tokens.weight", CQ_F32, 2, {50, 16}},
+        {"model.layers.0.self_attn.q_proj.weight", CQ_F32, 2, {16, 16}},
+        {"model.layers.0.self_attn.q_proj.bias", CQ_F32, 1, {16}},
+        {"model.layers.0.mlp.extra.weight", CQ_F32, 2, {16, 16}},
+        {"lm_head.weight", CQ_F32, 2, {50, 16}},
+    };
+    const char *configs[][2] = {{"{\"model_type\": \"mistral\", \"tie_word_embeddings\": false}", "config:mistral"},
+                                {"{\"architectures\": [\"Qwen2ForCausalLM\"], \"tie_word_embeddings\": false}",
+                                 "config:qwen2"}};
+    for (int c = 0; c < 2; c++) {
+        CHECK(write_specs(f, llama_like, (int)(sizeof llama_like / sizeof llama_like[0]), 5 + c) == CQ_OK);
+        write_text(cfg, configs[c][0]);
+        CHECKF(cq_plan_build(dir, &o, &p, &err) == CQ_OK, "%s", err.msg);
+        const char *F = configs[c][1];
+        const want_entry want_ll[] = {{"model.embed_tokens", CQ_PLAN_SKIP_EMBEDDING, 0, F},
+                                      {"model.layers.0.self_attn.q_proj", CQ_PLAN_QUANTIZE, 0, F},
+                                      {"model.layers.0.mlp.extra", CQ_PLAN_SKIP_UNDECIDED, 0, "undecided"},
+                                      {"lm_head", CQ_PLAN_QUANTIZE, 0, F}};
+        check_plan(p, want_ll, sizeof want_ll / sizeof want_ll[0]);
+        cq_plan_free(p);
+    }
     free(f);
     free(cfg);
     rmtree(dir);

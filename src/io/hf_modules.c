@@ -130,6 +130,10 @@ static const arch_row gpt2_rows[] = {
 
 static const cq__arch archs[] = {
     {"llama", "llama", "Llama", "model.", llama_rows, CQ_ARRAY_LEN(llama_rows)},
+    /* Mistral and Qwen2 keep Llama's module tree (modeling_mistral.py, modeling_qwen2.py); Qwen2's
+     * q/k/v biases change nothing here. Their MoE siblings have model types of their own. */
+    {"mistral", "mistral", "Mistral", "model.", llama_rows, CQ_ARRAY_LEN(llama_rows)},
+    {"qwen2", "qwen2", "Qwen2", "model.", llama_rows, CQ_ARRAY_LEN(llama_rows)},
     {"bert", "bert", "Bert", "bert.", bert_rows, CQ_ARRAY_LEN(bert_rows)},
     {"gpt2", "gpt2", "GPT2", "transformer.", gpt2_rows, CQ_ARRAY_LEN(gpt2_rows)},
 };

@@ -21,7 +21,7 @@ typedef struct cq__arch cq__arch; /* static, never freed */
 /* The family of a config.json: by model_type, else by the first "architectures" class name
  * with a known prefix (LlamaForCausalLM -> llama). NULL for NULL or an unknown family. */
 const cq__arch *cq__arch_for_config(const cq_hfconfig *c);
-const char *cq__arch_name(const cq__arch *a); /* "llama", "bert", "gpt2" */
+const char *cq__arch_name(const cq__arch *a); /* "llama", "mistral", "qwen2", "bert", "gpt2" */
 /* The kind the family's table gives module, UNKNOWN when it names none. *output_head (may be
  * NULL) says the module is the output projection that tie_word_embeddings ties to the input
  * embedding. */
