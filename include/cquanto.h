@@ -25,7 +25,8 @@
  *    every return, success or failure (on failure it frees it), so the caller never frees what
  *    it passed: cq_model_new (root), cq_module_add (child), cq_state_dict_add (t). The one
  *    exception is an argument that was not the caller's to give (a module already in a tree
- *    or a model, or one that contains the parent): it is refused and left as it is.
+ *    or a model, or one that contains the parent; a tensor already in the state dict): it is
+ *    refused and left as it is.
  *  - Constructors use out-parameters and set *out = NULL on failure; every _new/_open pairs
  *    with a _free/_close that accepts NULL.
  *  - Shapes and element counts are int64_t, byte sizes are size_t.

@@ -137,6 +137,24 @@ static cq_status state_dict_duplicate_key(cq_err *err) {
     return s;
 }
 
+/* The same tensor given twice: the second time it is already the dict's, not the caller's to
+ * give, so it is refused and left as it is (once it was freed, or held twice: a double free). */
+static cq_status state_dict_same_tensor(const char *second_key, cq_err *err) {
+    cq_state_dict *sd = NULL;
+    cq_tensor *a = NULL;
+    const int64_t shape[1] = {2};
+    cq_status s = cq_state_dict_new(&sd, NULL);
+    if (!s) s = cq_tensor_new(&a, CQ_F32, 1, shape, NULL);
+    if (!s) s = cq_state_dict_add(sd, "w", a, NULL);
+    if (!s) s = cq_state_dict_add(sd, second_key, a, err);
+    else s = CQ_OK;
+    if (s && cq_state_dict_count(sd) != 1) s = CQ_OK; /* refused, but not left as it was */
+    cq_state_dict_free(sd);
+    return s;
+}
+static cq_status state_dict_same_tensor_new_key(cq_err *err) { return state_dict_same_tensor("v", err); }
+static cq_status state_dict_same_tensor_same_key(cq_err *err) { return state_dict_same_tensor("w", err); }
+
 /* An nn op whose inputs disagree, and a backward nothing asked for. */
 static cq_status linear_shape_mismatch(cq_err *err) {
     cq_tape *t = NULL;
@@ -240,6 +258,8 @@ static const failure_case cases[] = {
     {"cq_module_add, duplicate name", module_add_duplicate},
     {"cq_model_new, no forward and no Sequential root", model_new_needs_forward},
     {"cq_state_dict_add, duplicate key", state_dict_duplicate_key},
+    {"cq_state_dict_add, a tensor already in it, new key", state_dict_same_tensor_new_key},
+    {"cq_state_dict_add, a tensor already in it, same key", state_dict_same_tensor_same_key},
     {"cq_linear, shapes disagree", linear_shape_mismatch},
     {"cq_backward, no gradient asked for", backward_without_grad},
     {"cq_cross_entropy, target out of range", cross_entropy_bad_target},

@@ -329,7 +329,8 @@ typedef struct cq_state_dict cq_state_dict;
 
 CQ_API cq_status cq_state_dict_new(cq_state_dict **out, cq_err *err);
 CQ_API void cq_state_dict_free(cq_state_dict *sd); /* accepts NULL */
-/* Takes ownership of t (see Conventions). Keys must be unique. */
+/* Takes ownership of t (see Conventions). Keys must be unique; a tensor already in sd is not
+ * the caller's to give: it is refused (CQ_E_ARG) and left in sd as it is. */
 CQ_API cq_status cq_state_dict_add(cq_state_dict *sd, const char *key, cq_tensor *t, cq_err *err);
 CQ_API int64_t cq_state_dict_count(const cq_state_dict *sd);
 CQ_API const char *cq_state_dict_key(const cq_state_dict *sd, int64_t i);       /* NULL out of range */

@@ -14,7 +14,8 @@ struct cq_state_dict {
     int64_t n, cap;
     char **keys;
     cq_tensor **tensors;
-    cq__strmap by_key; /* key -> index */
+    cq__strmap by_key;    /* key -> index */
+    cq__strmap by_tensor; /* the tensor's address (as text, after its key's bytes) -> index */
 };
 
 cq_status cq_state_dict_new(cq_state_dict **out, cq_err *err) {
@@ -32,6 +33,7 @@ void cq_state_dict_free(cq_state_dict *sd) {
     free(sd->keys);
     free(sd->tensors);
     cq__strmap_free(&sd->by_key);
+    cq__strmap_free(&sd->by_tensor);
     free(sd);
 }
 
@@ -52,10 +54,18 @@ const cq_tensor *cq_state_dict_find(const cq_state_dict *sd, const char *key) {
 
 cq_status cq_state_dict_add(cq_state_dict *sd, const char *key, cq_tensor *t, cq_err *err) {
     cq_status s = CQ_OK;
-    char *k = NULL;
+    char addr[32], *k = NULL;
+    snprintf(addr, sizeof addr, "%p", (void *)t);
+    size_t klen = key ? strlen(key) + 1 : 0;
     if (!sd || !key || !t) s = cq_err_set(err, CQ_E_ARG, "cq_state_dict_add: NULL argument");
+    /* Already the dict's, so not the caller's to give: refused and left as it is (freeing it,
+     * or holding it twice, would free it twice). */
+    else if (cq__strmap_get(&sd->by_tensor, addr) >= 0)
+        return cq_err_set(err, CQ_E_ARG, "cq_state_dict_add: the tensor for '%s' is already in the state dict as '%s'",
+                          key, sd->keys[cq__strmap_get(&sd->by_tensor, addr)]);
     else if (find_index(sd, key) >= 0) s = cq_err_set(err, CQ_E_ARG, "state dict already has key '%s'", key);
-    else if (!(k = cq__strdup(key, err))) s = CQ_E_NOMEM;
+    else if (!(k = cq__malloc(klen + strlen(addr) + 1, err, "a state dict key"))) s = CQ_E_NOMEM;
+    if (k) memcpy(k, key, klen), memcpy(k + klen, addr, strlen(addr) + 1); /* "key\0addr\0": one lifetime */
     if (!s && sd->n == sd->cap) {
         int64_t cap = sd->cap ? 2 * sd->cap : 16;
         char **nk = realloc(sd->keys, (size_t)cap * sizeof *nk);
@@ -65,7 +75,11 @@ cq_status cq_state_dict_add(cq_state_dict *sd, const char *key, cq_tensor *t, cq
         if (!nk || !nt) s = cq_err_set(err, CQ_E_NOMEM, "out of memory growing a state dict");
         else sd->cap = cap;
     }
+    /* Room in both maps first, so that neither put can fail and leave the other holding k. */
+    if (!s) s = cq__strmap_reserve(&sd->by_key, (size_t)sd->n + 1, err);
+    if (!s) s = cq__strmap_reserve(&sd->by_tensor, (size_t)sd->n + 1, err);
     if (!s) s = cq__strmap_put(&sd->by_key, k, sd->n, NULL, err);
+    if (!s) s = cq__strmap_put(&sd->by_tensor, k + klen, sd->n, NULL, err);
     if (s) {
         free(k);
         cq_tensor_free(t);
