@@ -136,7 +136,7 @@ TST(nn_tape_ste_routes_weight_gradient) {
     tnn_fill_normal(w, &seed, 1.0);
     cq_tape *t = new_tape();
     int calls = 0;
-    cq_var *wq, *y, *loss;
+    cq_var *wq = NULL, *y = NULL, *loss = NULL;
     CHECK(cq_ste(t, w, round_half, &calls, &wq, &err) == CQ_OK && calls == 1);
     CHECK(cq_var_f32(wq)[4] == nearbyintf(cq_var_f32(w)[4] * 2) / 2);
     CHECK(cq_linear(t, x, wq, NULL, &y, &err) == CQ_OK && cq_sum(t, y, &loss, &err) == CQ_OK);

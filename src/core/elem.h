@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) float cq__affine_code(float x, floa
     v = __builtin_isless(v, 0.0f) ? 0.0f : v;
     v = __builtin_isgreater(v, qmax) ? qmax : v;
     v = cq__rint_small(v);
-    return (s != 0.0f) & (v == v) ? v : 0.0f;
+    return ((s != 0.0f) & (v == v)) ? v : 0.0f; /* & not &&: no branch, the loops stay vectorised */
 }
 
 /* QBitsDequantizer for one element: scale * code - shift, two roundings in dt. */

@@ -64,7 +64,7 @@ static inline __attribute__((always_inline)) void quantize_i8_seg(const void *x,
         v = __builtin_isless(v, lo) ? lo : v;
         v = __builtin_isgreater(v, hi) ? hi : v;
         v = cq__rint_small(v);
-        o[i] = (int8_t)(int32_t)((sv != 0.0f) & (v == v) ? v : 0.0f);
+        o[i] = (int8_t)(int32_t)(((sv != 0.0f) & (v == v)) ? v : 0.0f);
     }
 }
 
