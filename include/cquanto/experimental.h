@@ -47,11 +47,11 @@ CQ_API void cq_dataset_free(cq_dataset *ds);
 CQ_API cq_status cq_report_write_svg(const cq_report *r, const char *title, const char *path, cq_err *err);
 
 /* --- tuning knobs that tests turn to reach edge cases ---------------------------------- */
-/* Elements HQQ reduces per chunk (default 65536); results never depend on it. Returns the
- * previous value; elems <= 0 only reads it. */
+/* Each setter returns the knob's previous value; a positive value replaces it, any other only
+ * reads it. No result ever depends on a knob. */
+/* Elements HQQ reduces per chunk (default 65536). */
 CQ_API int64_t cq_experimental_set_hqq_chunk_elems(int64_t elems);
-/* Input bytes one convert work item covers (default 1 MiB); output bytes never depend on it.
- * Returns the previous value; 0 only reads it. */
+/* Input bytes one convert work item covers (default 1 MiB); output bytes never depend on it. */
 CQ_API size_t cq_experimental_set_convert_item_bytes(size_t bytes);
 
 #ifdef __cplusplus

@@ -29,13 +29,7 @@
 /* Input bytes per work item: big enough to amortise the per-item calls, small enough that a
  * block's input and output stay in the caches between compute and write. Tests lower it to cut
  * small tensors into many blocks. */
-static size_t cq__convert_item_bytes = (size_t)1 << 20;
-
-size_t cq_experimental_set_convert_item_bytes(size_t bytes) {
-    size_t was = cq__convert_item_bytes;
-    if (bytes > 0) cq__convert_item_bytes = bytes;
-    return was;
-}
+CQ__TEST_KNOB(size_t, cq__convert_item_bytes, (size_t)1 << 20, cq_experimental_set_convert_item_bytes)
 #define COPY_ITEM_BYTES ((size_t)8 << 20)
 
 typedef enum item_kind { ITEM_COPY, ITEM_PARAMS, ITEM_BLOCK, ITEM_WHOLE, ITEM_TAIL } item_kind;

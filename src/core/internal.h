@@ -40,6 +40,17 @@
         if (!(p)) return cq_err_set(err, CQ_E_ARG, "%s: argument '%s' is NULL", __func__, #p); \
     } while (0)
 
+/* Defines a tuning knob of cquanto/experimental.h, static variable VAR (starting at INIT), and
+ * its setter SETTER, so that every knob keeps the header's rule: a positive value replaces the
+ * knob, any other only reads it, and the previous value comes back for the test to restore. */
+#define CQ__TEST_KNOB(type, var, init, setter) \
+    static type var = (init);                  \
+    type setter(type value) {                  \
+        type was = var;                        \
+        if (value > 0) var = value;            \
+        return was;                            \
+    }
+
 /* Checked a*b for sizes; returns false on overflow. */
 static inline bool cq__mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_mul_overflow(a, b, out);

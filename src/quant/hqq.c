@@ -23,13 +23,7 @@
 
 /* Elements per work chunk (each thread's buffer holds about one); tests lower it so that small
  * tensors span many chunks. */
-static int64_t cq__hqq_chunk_elems = (int64_t)1 << 16;
-
-int64_t cq_experimental_set_hqq_chunk_elems(int64_t elems) {
-    int64_t was = cq__hqq_chunk_elems;
-    if (elems > 0) cq__hqq_chunk_elems = elems;
-    return was;
-}
+CQ__TEST_KNOB(int64_t, cq__hqq_chunk_elems, (int64_t)1 << 16, cq_experimental_set_hqq_chunk_elems)
 
 cq_hqq_opts cq_hqq_default_opts(void) { return (cq_hqq_opts){0.7, 10.0, 1.01, 20, NULL}; }
 
