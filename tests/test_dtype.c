@@ -6,33 +6,22 @@
  * between all numeric dtypes (golden cases from torch plus error paths and thread counts).
  */
 #include "test_quant_util.h"
+#include "core/float_bits.h" /* cq__f32_bits, cq__bits_f32 */
 
 #include <math.h>
-
-static uint32_t f32_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-}
-
-static float bits_f32(uint32_t u) {
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 /* Bit equality, except that any two NaNs of the same sign are equal (payloads are not
  * specified; docs/NUMERICS.md). */
 static bool same_f32(float a, float b) {
     if (a != a || b != b) return a != a && b != b && signbit(a) == signbit(b);
-    return f32_bits(a) == f32_bits(b);
+    return cq__f32_bits(a) == cq__f32_bits(b);
 }
 
 /* Against torch, NaN signs are not compared either: torch's scalar tail loops and its
  * vectorized bodies disagree on them (a NaN in the last elements of a tensor can flip). */
 static bool same_value(float a, float b) {
     if (a != a || b != b) return a != a && b != b;
-    return f32_bits(a) == f32_bits(b);
+    return cq__f32_bits(a) == cq__f32_bits(b);
 }
 
 /* ---- exhaustive 16-bit formats ---------------------------------------------------------- */
@@ -72,7 +61,7 @@ TST(dtype_f16_matches_compiler_float16) {
     /* f32 -> f16 over a stride of all f32 patterns (every 65,537th: all exponents, varied
      * mantissas) plus every tie between neighbouring f16 values. */
     for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += 65537) {
-        float f = bits_f32((uint32_t)u);
+        float f = cq__bits_f32((uint32_t)u);
         if (f != f) continue;
         _Float16 r = (_Float16)f;
         uint16_t want;
@@ -96,7 +85,7 @@ TST(dtype_f16_matches_compiler_float16) {
 TST_FULL(dtype_f16_f32_patterns_stride_5_match_compiler) {
     int64_t bad = 0;
     for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += 5) {
-        float f = bits_f32((uint32_t)u);
+        float f = cq__bits_f32((uint32_t)u);
         if (f != f) continue;
         _Float16 r = (_Float16)f;
         uint16_t want;
@@ -111,7 +100,7 @@ TST(dtype_bf16_exhaustive_decode_and_round_trip) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         float v = cq_bf16_to_f32((uint16_t)h);
-        if (f32_bits(v) != h << 16) bad++;
+        if (cq__f32_bits(v) != h << 16) bad++;
         uint16_t back = cq_f32_to_bf16(v);
         bool nan = ((h >> 7) & 0xff) == 0xff && (h & 0x7f);
         if (nan ? back != 0xffff : back != h) bad++;
@@ -122,9 +111,9 @@ TST(dtype_bf16_exhaustive_decode_and_round_trip) {
     for (uint32_t h = 0; h < 0x7f7f; h += 7) {
         uint32_t tie = (h << 16) | 0x8000;
         uint16_t want = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
-        if (cq_f32_to_bf16(bits_f32(tie)) != want) bad_ties++;
-        if (cq_f32_to_bf16(bits_f32(tie + 1)) != h + 1) bad_ties++;
-        if (cq_f32_to_bf16(bits_f32(tie - 1)) != h) bad_ties++;
+        if (cq_f32_to_bf16(cq__bits_f32(tie)) != want) bad_ties++;
+        if (cq_f32_to_bf16(cq__bits_f32(tie + 1)) != h + 1) bad_ties++;
+        if (cq_f32_to_bf16(cq__bits_f32(tie - 1)) != h) bad_ties++;
     }
     CHECKF(bad_ties == 0, "%d bf16 tie cases fail", bad_ties);
     CHECK(cq_f32_to_bf16(INFINITY) == 0x7f80 && cq_f32_to_bf16(-INFINITY) == 0xff80);
@@ -230,7 +219,7 @@ static int64_t fp8_against_reference(uint64_t stride) {
         fp8_table t;
         fp8_table_build(&FP8[k], &t);
         for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += stride) {
-            float x = bits_f32((uint32_t)u);
+            float x = cq__bits_f32((uint32_t)u);
             bad += FP8[k].encode(x) != fp8_reference(x, &FP8[k], &t);
         }
     }
@@ -293,9 +282,9 @@ TST(dtype_f32_casts_against_torch) {
             uint16_t c = (uint16_t)((const int16_t *)codes->data)[i];
             float w16 = ((const float *)d16->data)[i], wb = ((const float *)db->data)[i];
             if (!same_value(cq_f16_to_f32(c), w16) && bad++ < 3)
-                CHECKF(false, "f16 0x%04x -> 0x%08x, torch 0x%08x", c, f32_bits(cq_f16_to_f32(c)), f32_bits(w16));
+                CHECKF(false, "f16 0x%04x -> 0x%08x, torch 0x%08x", c, cq__f32_bits(cq_f16_to_f32(c)), cq__f32_bits(w16));
             if (!same_value(cq_bf16_to_f32(c), wb) && bad++ < 3)
-                CHECKF(false, "bf16 0x%04x -> 0x%08x, torch 0x%08x", c, f32_bits(cq_bf16_to_f32(c)), f32_bits(wb));
+                CHECKF(false, "bf16 0x%04x -> 0x%08x, torch 0x%08x", c, cq__f32_bits(cq_bf16_to_f32(c)), cq__f32_bits(wb));
         }
         CHECKF(bad == 0, "%d f16/bf16 decodes differ from torch", bad);
     }
@@ -425,7 +414,7 @@ TST(dtype_convert_threads_give_identical_bytes) {
     uint32_t state = 12345;
     for (int64_t i = 0; i < n; i++) {
         state = state * 1664525u + 1013904223u;
-        src[i] = bits_f32(state);
+        src[i] = cq__bits_f32(state);
     }
     int saved = cq_get_num_threads();
     cq_set_num_threads(1);

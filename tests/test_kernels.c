@@ -269,7 +269,7 @@ static float *run_with(const wcase *c, const mm_call *mc, const cq__kernel *k, i
 
 static int same_bits(const float *a, const float *b, int64_t n, int64_t *where) {
     for (int64_t i = 0; i < n; i++)
-        if (f32_bits(a[i]) != f32_bits(b[i])) {
+        if (cq__f32_bits(a[i]) != cq__f32_bits(b[i])) {
             *where = i;
             return 0;
         }

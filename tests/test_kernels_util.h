@@ -10,6 +10,7 @@
 #include "tst.h"
 #include "cquanto.h"
 #include "kernels/kernels_internal.h"
+#include "core/float_bits.h" /* cq__f32_bits, cq__bits_f32 */
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,16 +84,5 @@ static inline int kernel_index(const cq__kernel *k) {
 #define FOR_EACH_VEC_KERNEL(k, field) FOR_EACH_KERNEL(k, CQ__OP_##field, CQ__W_NONE)
 /* The reference function of an elementwise op. */
 #define REF_VEC(field) (cq__kernel_at(CQ_ISA_REF, CQ__OP_##field, CQ__W_NONE)->fn.field)
-
-static inline uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 #endif

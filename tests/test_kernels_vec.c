@@ -19,8 +19,8 @@ static float *f32_inputs(int64_t *n, uint32_t stride) {
         0x36800000, 0x36000000, 0x7f7fffff, 0xc3e00000, 0xbf800000, 0x4b000000, 0x4b000001, 0x3fc00000};
     int64_t ns = (int64_t)CQ_ARRAY_LEN(specials), nsweep = (int64_t)(0x100000000ull / stride);
     float *v = malloc((size_t)(ns + nsweep) * sizeof(float));
-    for (int64_t i = 0; i < ns; i++) v[i] = bits_f32(specials[i]);
-    for (int64_t i = 0; i < nsweep; i++) v[ns + i] = bits_f32((uint32_t)((uint64_t)i * stride + 12345u));
+    for (int64_t i = 0; i < ns; i++) v[i] = cq__bits_f32(specials[i]);
+    for (int64_t i = 0; i < nsweep; i++) v[ns + i] = cq__bits_f32((uint32_t)((uint64_t)i * stride + 12345u));
     *n = ns + nsweep;
     return v;
 }
@@ -89,7 +89,7 @@ TST_FULL(kernel_vec_conversions_match_ref_all_f32) {
     uint8_t *want8 = malloc((size_t)chunk), *got8 = malloc((size_t)chunk);
     long *bad = calloc((size_t)cq__kernel_count(), sizeof(long)); /* chunks differing, per kernel index */
     for (uint64_t base = 0; base < 0x100000000ull; base += (uint64_t)chunk) {
-        for (int64_t i = 0; i < chunk; i++) f[i] = bits_f32((uint32_t)(base + (uint64_t)i));
+        for (int64_t i = 0; i < chunk; i++) f[i] = cq__bits_f32((uint32_t)(base + (uint64_t)i));
         REF_VEC(f32_to_f16)(f, want16, chunk);
         FOR_EACH_VEC_KERNEL(k, f32_to_f16) k->fn.f32_to_f16(f, got16, chunk), bad[kernel_index(k)] += !!memcmp(got16, want16, (size_t)chunk * 2);
         REF_VEC(f32_to_bf16)(f, want16, chunk);
@@ -144,13 +144,13 @@ TST(kernel_vec_absmax_quantize_dequantize_match_ref) {
     /* NaN propagates through absmax; NaN quantizes to 0 */
     float nanv[20];
     for (int i = 0; i < 20; i++) nanv[i] = (float)i;
-    nanv[13] = bits_f32(0x7fc00001);
+    nanv[13] = cq__bits_f32(0x7fc00001);
     FOR_EACH_VEC_KERNEL(k, absmax) {
         FOR_RUNS {
             float a = k->fn.absmax(src, dts[d], len), b = REF_VEC(absmax)(src, dts[d], len);
-            CHECKF(f32_bits(a) == f32_bits(b), "%s %s len %d: %a vs %a", k->name, cq_dtype_name(dts[d]), len, a, b);
+            CHECKF(cq__f32_bits(a) == cq__f32_bits(b), "%s %s len %d: %a vs %a", k->name, cq_dtype_name(dts[d]), len, a, b);
         }
-        CHECK(f32_bits(k->fn.absmax(nanv, CQ_F32, 20)) == f32_bits(REF_VEC(absmax)(nanv, CQ_F32, 20)));
+        CHECK(cq__f32_bits(k->fn.absmax(nanv, CQ_F32, 20)) == cq__f32_bits(REF_VEC(absmax)(nanv, CQ_F32, 20)));
         CHECK(isnan(k->fn.absmax(nanv, CQ_F32, 20)));
     }
     FOR_EACH_VEC_KERNEL(k, quantize_i8) {
@@ -261,7 +261,7 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
         float a[2], b[2];
         k->fn.minmax(src, dts[d], len, &a[0], &a[1]);
         REF_VEC(minmax)(src, dts[d], len, &b[0], &b[1]);
-        CHECKF(f32_bits(a[0]) == f32_bits(b[0]) && f32_bits(a[1]) == f32_bits(b[1]), "%s %s len %d off %d: %a %a vs %a %a",
+        CHECKF(cq__f32_bits(a[0]) == cq__f32_bits(b[0]) && cq__f32_bits(a[1]) == cq__f32_bits(b[1]), "%s %s len %d off %d: %a %a vs %a %a",
                k->name, cq_dtype_name(dts[d]), len, off, a[0], a[1], b[0], b[1]);
     }
     FOR_EACH_VEC_KERNEL(k, affine_codes) FOR_RUNS {
@@ -294,7 +294,7 @@ TST(kernel_vec_minmax_affine_codes_match_ref) {
     cq_vec_minmax(y, CQ_F32, big, &lo, &hi);
     float rl, rh;
     REF_VEC(minmax)(y, CQ_F32, big, &rl, &rh);
-    CHECK(f32_bits(lo) == f32_bits(rl) && f32_bits(hi) == f32_bits(rh) && hi == 5.0f && lo == -7.0f);
+    CHECK(cq__f32_bits(lo) == cq__f32_bits(rl) && cq__f32_bits(hi) == cq__f32_bits(rh) && hi == 5.0f && lo == -7.0f);
     uint8_t *c1 = malloc((size_t)big), *c2 = malloc((size_t)big);
     cq_vec_affine_codes(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 4, c1);
     REF_VEC(affine_codes)(y, CQ_F32, big, 12.0f / 15.0f, 7.0f, 15.0f, c2);
@@ -389,7 +389,7 @@ TST(kernel_vec_quantize_act_blocks_match_ref) {
         float *x = malloc((size_t)(M * K) * sizeof(float));
         for (int64_t i = 0; i < M * K; i++) x[i] = krng_n(&r, 2.0f);
         for (int64_t i = 0; i < egs && i < K; i++) x[i] = 0.0f;     /* an all-zero block */
-        x[K + 1] = bits_f32(0x7fc00000);                            /* NaN: ignored by amax, code -127 */
+        x[K + 1] = cq__bits_f32(0x7fc00000);                            /* NaN: ignored by amax, code -127 */
         if (K > 3) x[2 * K + 3] = INFINITY;                          /* inf: d = inf */
         if (K > 6) for (int64_t i = 4; i < 6; i++) x[2 * K + i] = 1e-35f; /* below the tiny threshold with its block? */
         size_t rb = cq__qrow_bytes(w);
