@@ -131,6 +131,15 @@ void cq__report_progress(const cq_convert_opts *o, int64_t done, int64_t total, 
 cq_status cq__guard_output(const char *out, const char *const *in, const cq_ckpt *const *c, int n,
                            const cq_convert_opts *o, cq_err *err);
 
+/* The index of tensor "<prefix[0..prefix_len)><suffix>" in c, -1 if absent (or if the name would
+ * exceed 2 KB, which no module path does). */
+static inline int64_t cq__ckpt_find_member(const cq_ckpt *c, const char *prefix, size_t prefix_len,
+                                           const char *suffix) {
+    char name[2048];
+    if ((size_t)snprintf(name, sizeof name, "%.*s%s", (int)prefix_len, prefix, suffix) >= sizeof name) return -1;
+    return cq_ckpt_find(c, name);
+}
+
 /* Reads opts->cancel. */
 static inline bool cq__cancelled(const cq_convert_opts *o) { return o && o->cancel && *o->cancel; }
 

@@ -227,18 +227,8 @@ static const char BY_FILE[] = "kinds-file", BY_STRUCTURE[] = "structure", BY_GUE
                   BY_NONE[] = "undecided";
 
 /* The tensor "<prefix><leaf>" of the module whose weight is weight_name, or NULL. */
-static const cq_tensor *sibling(const cq_plan *p, const char *weight_name, const char *leaf, cq_err *err,
-                                cq_status *s) {
-    size_t plen = strlen(weight_name) - strlen("weight");
-    char *name = cq__malloc(plen + strlen(leaf) + 1, err, "a tensor name");
-    if (!name) {
-        *s = CQ_E_NOMEM;
-        return NULL;
-    }
-    memcpy(name, weight_name, plen);
-    strcpy(name + plen, leaf);
-    int64_t i = cq_ckpt_find(p->ckpt, name);
-    free(name);
+static const cq_tensor *sibling(const cq_plan *p, const char *weight_name, const char *leaf) {
+    int64_t i = cq__ckpt_find_member(p->ckpt, weight_name, strlen(weight_name) - strlen("weight"), leaf);
     return i >= 0 ? cq_ckpt_tensor(p->ckpt, i) : NULL;
 }
 
@@ -261,7 +251,6 @@ static cq_layer_kind guess_kind(const char *module, const cq_tensor *t, const cq
  * cquanto/convert.h gives. *head: the module is an output head that tie_word_embeddings ties. */
 static cq_status decide_kind(const cq_plan *p, const char *module, const char *weight_name, const cq_tensor *t,
                              cq_layer_kind *kind, bool *head, const char **by, cq_err *err) {
-    cq_status s = CQ_OK;
     *head = false;
     cq_layer_kind k = p->have_kinds ? cq__module_kinds_get(&p->kinds, module) : CQ_LAYER_UNKNOWN;
     if (k != CQ_LAYER_UNKNOWN) {
@@ -279,16 +268,13 @@ static cq_status decide_kind(const cq_plan *p, const char *module, const char *w
     }
     static const char *const running[] = {"running_mean", "running_var", "num_batches_tracked"};
     for (size_t i = 0; i < CQ_ARRAY_LEN(running); i++) {
-        bool found = sibling(p, weight_name, running[i], err, &s) != NULL;
-        if (s) return s;
-        if (found) {
+        if (sibling(p, weight_name, running[i])) {
             *kind = CQ_LAYER_BATCHNORM;
             *by = BY_STRUCTURE;
             return CQ_OK;
         }
     }
-    const cq_tensor *bias = sibling(p, weight_name, "bias", err, &s);
-    if (s) return s;
+    const cq_tensor *bias = sibling(p, weight_name, "bias");
     if (p->arch) {
         k = cq__arch_kind(p->arch, module, head);
         *by = p->config_label;
@@ -322,12 +308,7 @@ static cq_status check_kinds_file(const cq_plan *p, cq_err *err) {
             continue;
         const char *m = p->kinds.module[i];
         size_t n = strlen(m);
-        char *w = cq__malloc(n + sizeof ".weight", err, "a tensor name");
-        if (!w) return CQ_E_NOMEM;
-        snprintf(w, n + sizeof ".weight", "%s%s", m, n ? ".weight" : "weight");
-        bool found = cq_ckpt_find(p->ckpt, w) >= 0;
-        free(w);
-        if (!found)
+        if (cq__ckpt_find_member(p->ckpt, m, n, n ? ".weight" : "weight") < 0)
             return cq_err_set(err, CQ_E_FORMAT, "%s: module '%.100s': a %s, but %s has no '%.100s%sweight'",
                               p->kinds.label, m, cq_layer_kind_name(k), cq_ckpt_dir(p->ckpt), m, n ? "." : "");
     }

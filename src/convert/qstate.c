@@ -30,9 +30,7 @@ void cq__qmodules_free(cq__qmodules *q) {
 }
 
 static int64_t find_tensor(const cq_ckpt *c, const char *prefix, const char *suffix) {
-    char name[2048];
-    if ((size_t)snprintf(name, sizeof name, "%s%s", prefix, suffix) >= sizeof name) return -1;
-    return cq_ckpt_find(c, name);
+    return cq__ckpt_find_member(c, prefix, strlen(prefix), suffix);
 }
 
 /* ---- shape resolution --------------------------------------------------------------------------- */
