@@ -190,7 +190,7 @@ static cq_mm_weight *make_weight(const wkind *wk, int64_t n, int64_t k) {
         scale[i] = cq_f32_to_bf16(0.01f + 0.01f * fabsf(rndf()));
         shift[i] = cq_f32_to_bf16(0.05f * rndf());
     }
-    cq_mm_weight_src src = {wk->q, n, k, bits == 8 ? 0 : gs, codes, true, scale, bits < 8 ? shift : NULL, CQ_BF16};
+    cq_mm_weight_src src = {wk->q, n, k, bits == 8 ? 0 : gs, codes, true, scale, bits < 8 ? shift : NULL, CQ_BF16, CQ_DTYPE_INVALID};
     cq_mm_weight *w = NULL;
     cq_err err = {0};
     if (cq_mm_weight_new(&w, &src, &err) != CQ_OK) {

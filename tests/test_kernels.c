@@ -103,7 +103,7 @@ static wcase wcase_make(cq_qtype q, int64_t n, int64_t k, int64_t gs, cq_dtype s
                 c.data[(gi % R) * rl + j] |= (uint8_t)(c.codes[nn * k + kk] << (c.bits * (gi / R)));
             }
     }
-    cq_mm_weight_src src = {q, n, k, gs, c.data, unpacked, c.scale, c.shift, sd};
+    cq_mm_weight_src src = {q, n, k, gs, c.data, unpacked, c.scale, c.shift, sd, CQ_DTYPE_INVALID};
     cq_err err = {0};
     if (cq_mm_weight_new(&c.w, &src, &err) != CQ_OK) printf("  wcase_make: %s\n", err.msg);
     return c;
@@ -402,14 +402,14 @@ TST(kernel_mm_weight_rejects_bad_input) {
     uint8_t d[64] = {0}, sc[64] = {0};
     cq_mm_weight *w = (cq_mm_weight *)1;
     cq_err err = {0};
-    cq_mm_weight_src s = {CQ_QINT4, 4, 8, 3, d, false, sc, sc, CQ_F32};
+    cq_mm_weight_src s = {CQ_QINT4, 4, 8, 3, d, false, sc, sc, CQ_F32, CQ_DTYPE_INVALID};
     CHECK(cq_mm_weight_new(&w, &s, &err) == CQ_E_ARG && w == NULL && strstr(err.msg, "group_size"));
     s.group_size = 4, s.shift = NULL;
     CHECK(cq_mm_weight_new(&w, &s, &err) == CQ_E_ARG && strstr(err.msg, "shift"));
     s.shift = sc, s.codes_unpacked = true;
     d[5] = 16; /* not a 4-bit code */
     CHECK(cq_mm_weight_new(&w, &s, &err) == CQ_E_ARG && strstr(err.msg, "exceeds"));
-    cq_mm_weight_src f = {CQ_QFLOAT8_E4M3FN, 2, 2, 0, d, false, sc, NULL, CQ_F32};
+    cq_mm_weight_src f = {CQ_QFLOAT8_E4M3FN, 2, 2, 0, d, false, sc, NULL, CQ_F32, CQ_DTYPE_INVALID};
     d[0] = 0x7f;
     CHECK(cq_mm_weight_new(&w, &f, &err) == CQ_E_ARG && strstr(err.msg, "NaN"));
     f.qtype = CQ_QFLOAT8_E4M3FNUZ;
@@ -510,7 +510,7 @@ TST(kernel_matmul_w8a8_extreme_sums) {
         float *sc = malloc((size_t)N * sizeof(float));
         for (int64_t i = 0; i < N * K; i++) wd[i] = pattern ? 0x80 : 0x7f;
         for (int64_t n = 0; n < N; n++) sc[n] = 1.0f;
-        cq_mm_weight_src s = {CQ_QINT8, N, K, 0, wd, false, sc, NULL, CQ_F32};
+        cq_mm_weight_src s = {CQ_QINT8, N, K, 0, wd, false, sc, NULL, CQ_F32, CQ_DTYPE_INVALID};
         cq_mm_weight *w = NULL;
         CHECK(cq_mm_weight_new(&w, &s, NULL) == CQ_OK);
         int8_t *x = malloc((size_t)K);

@@ -381,7 +381,7 @@ TST(kernel_vec_quantize_act_blocks_match_ref) {
         int64_t egs = gs ? gs : K, G = K / egs;
         uint8_t *codes = calloc((size_t)(2 * K), 1);
         float sc[64] = {0}, sh[64] = {0};
-        cq_mm_weight_src s = {q, 2, K, bits == 8 ? 0 : gs, codes, true, sc, bits == 8 ? NULL : sh, CQ_F32};
+        cq_mm_weight_src s = {q, 2, K, bits == 8 ? 0 : gs, codes, true, sc, bits == 8 ? NULL : sh, CQ_F32, CQ_DTYPE_INVALID};
         cq_mm_weight *w = NULL;
         CHECK(cq_mm_weight_new(&w, &s, NULL) == CQ_OK && G <= 32);
         if (!w) continue;

@@ -132,6 +132,11 @@ CQ_API void cq_vec_affine_codes(const void *x, cq_dtype dtype, int64_t n, float 
  *                     (qint2/4 also acc = fmaf(-shift, d*float(sum q), acc)). Not for fp8
  *                     weights. docs/KERNELS.md gives the error against EXACT.
  *    Both modes are bit-exact across ISA levels and thread counts.
+ *  - Float, activations F32 or BF16, weights stored as F32, F16 or BF16 (qtype CQ_QNONE): the
+ *    unquantized Linear of a float checkpoint, with EXACT's arithmetic on the stored values
+ *    (each converted exactly to f32; one fmaf per k in increasing k). The weight stays in its
+ *    own dtype, so an f16/bf16 GEMV streams half the bytes of f32. CQ_MATMUL_FAST is the same
+ *    computation for these weights (there is nothing to quantize on the fly).
  * Rounding: round_s rounds to the scale dtype, round_y to y_dtype (identity for F32); bias is
  * added as y = round_y(y + bias[n]). */
 
@@ -139,7 +144,9 @@ typedef enum cq_matmul_mode { CQ_MATMUL_EXACT = 0, CQ_MATMUL_FAST = 1 } cq_matmu
 
 /* The canonical quanto tensors of one 2-D weight [N, K] (N = out_features, K = in_features). */
 typedef struct cq_mm_weight_src {
-    cq_qtype qtype;          /* QINT8, QFLOAT8_E4M3FN, QFLOAT8_E5M2, QINT4 or QINT2 */
+    cq_qtype qtype;          /* QINT8, QFLOAT8_E4M3FN, QFLOAT8_E5M2, QINT4 or QINT2; CQ_QNONE
+                              * for a float weight: data is [N,K] of weight_dtype, row-major,
+                              * group_size 0, no scale or shift */
     int64_t out_features;    /* N >= 1 */
     int64_t in_features;     /* K >= 1 */
     int64_t group_size;      /* qint2/4: gs dividing K, or 0 (or K) for per-channel; 8-bit: 0 */
@@ -150,7 +157,8 @@ typedef struct cq_mm_weight_src {
     bool codes_unpacked;
     const void *scale;       /* 8-bit: [N]; qint2/4: [G] (per-channel: [N]); in scale_dtype */
     const void *shift;       /* qint2/4: float shift [G] in scale_dtype; NULL for 8-bit */
-    cq_dtype scale_dtype;    /* F32, F16 or BF16 (the model's dtype) */
+    cq_dtype scale_dtype;    /* F32, F16 or BF16 (the model's dtype); float weights: ignored */
+    cq_dtype weight_dtype;   /* float weights (CQ_QNONE): F32, F16 or BF16; else ignored */
 } cq_mm_weight_src;
 
 typedef struct cq_mm_weight cq_mm_weight;
@@ -163,17 +171,19 @@ CQ_API void cq_mm_weight_free(cq_mm_weight *w);
 CQ_API cq_status cq_mm_weight_clone(const cq_mm_weight *w, cq_mm_weight **out, cq_err *err);
 
 typedef struct cq_mm_weight_info {
-    cq_qtype qtype;
+    cq_qtype qtype;        /* CQ_QNONE: a float weight of weight_dtype */
     int64_t out_features, in_features, group_size; /* group_size == in_features: per channel */
     cq_dtype scale_dtype;
     bool fast_ok;  /* CQ_MATMUL_FAST is available (integer weights, group_size % 16 == 0 or per channel) */
-    size_t nbytes; /* bytes the kernels stream per pass: codes + scales (+ shifts) */
+    size_t nbytes; /* bytes the kernels stream per pass: codes + scales (+ shifts); floats: N*K*elt */
+    cq_dtype weight_dtype; /* float weights: F32, F16 or BF16; CQ_DTYPE_INVALID otherwise */
 } cq_mm_weight_info;
 CQ_API void cq_mm_weight_get_info(const cq_mm_weight *w, cq_mm_weight_info *info);
 
 /* Writes the canonical tensors back, byte for byte what cq_mm_weight_new read: data in the
  * form given by codes_unpacked, scale (and shift for qint2/4) in the scale dtype. Buffers
- * sized as in cq_mm_weight_src; shift may be NULL for 8-bit weights. */
+ * sized as in cq_mm_weight_src; shift may be NULL for 8-bit weights, scale and shift NULL for
+ * float weights. */
 CQ_API cq_status cq_mm_weight_unpack(const cq_mm_weight *w, bool codes_unpacked, void *data, void *scale,
                                      void *shift, cq_err *err);
 

@@ -106,12 +106,14 @@ const cq__kernel *cq__kernel_at(cq_isa isa, cq__op op, cq__wfmt w) {
 const cq__kernel *cq__kernel_pick(cq__op op, cq__wfmt w) { return g_pick[active_rank()][op][w]; }
 
 cq__wfmt cq__wfmt_of(const cq_mm_weight *w) {
+    if (w->is_float) return w->wdtype == CQ_F16 ? CQ__W_F16 : w->wdtype == CQ_BF16 ? CQ__W_BF16 : CQ__W_F32;
     if (w->is_float8) return w->qtype == CQ_QFLOAT8_E5M2 ? CQ__W_F8_E5M2 : CQ__W_F8_E4M3FN;
     return w->bits == 8 ? CQ__W_QINT8 : w->bits == 4 ? CQ__W_QINT4 : CQ__W_QINT2;
 }
 
 const char *cq__wfmt_name(cq__wfmt f) {
-    static const char *const names[CQ__W_COUNT] = {"", "qint8", "qint4", "qint2", "qfloat8_e4m3fn", "qfloat8_e5m2"};
+    static const char *const names[CQ__W_COUNT] = {"", "qint8", "qint4", "qint2", "qfloat8_e4m3fn", "qfloat8_e5m2",
+                                                   "f32",   "f16",   "bf16"};
     return (unsigned)f < CQ__W_COUNT ? names[f] : "?";
 }
 

@@ -14,7 +14,10 @@
  *                        high nibble = code[r][8j+4+i]
  *   qint2 (granule 16): per 16 k, 64 bytes: lane r byte i, bits 2p..2p+1 = code[r][16j+4p+i]
  *   float8 (granule 1): per k, 16 bytes: byte r = w[r][k]
- * Scales (and shifts) are stored in the scale dtype as [tile][group][16].
+ *   float (f32/f16/bf16, granule 1): per k, 16 elements of the weight dtype: element r = w[r][k]
+ *                        (one vector load per k feeds 16 output rows: the GEMV's operand)
+ * Scales (and shifts) are stored in the scale dtype as [tile][group][16]; float weights have
+ * none (one group of k per row).
  */
 #ifndef CQ_KERNELS_INTERNAL_H
 #define CQ_KERNELS_INTERNAL_H
@@ -32,8 +35,10 @@
 
 struct cq_mm_weight {
     cq_qtype qtype;
-    int bits;          /* 8, 4 or 2 */
+    int bits;          /* 8, 4 or 2; float weights: 8 * element size */
     bool is_float8;
+    bool is_float;     /* qtype CQ_QNONE: f32/f16/bf16 values of wdtype, no scales */
+    cq_dtype wdtype;   /* float weights: F32, F16 or BF16 */
     int64_t n, k;      /* logical shape */
     int64_t gs;        /* group size; k for per-channel */
     int64_t groups;    /* groups per row = k / gs */
@@ -70,6 +75,13 @@ static inline int cq__granule(int bits, bool is_float8) { return is_float8 ? 1 :
 static inline size_t cq__tile_byte(int bits, bool is_float8, int64_t kk, int r) {
     if (is_float8) return (size_t)kk * 16 + (size_t)r;
     return (size_t)(kk / cq__granule(bits, false)) * 64 + (size_t)r * 4 + (size_t)(kk % 4);
+}
+
+/* Float weights: element (tile row r, feature k) is element k * 16 + r of its tile. */
+static inline size_t cq__tile_float_index(int64_t k, int r) { return (size_t)k * CQ_TILE_ROWS + (size_t)r; }
+static inline float cq__w_float(const cq_mm_weight *w, int64_t n, int64_t k) {
+    const uint8_t *tile = w->codes + (size_t)(n / CQ_TILE_ROWS) * w->tile_bytes;
+    return cq_load_f32(tile, w->wdtype, (int64_t)cq__tile_float_index(k, (int)(n % CQ_TILE_ROWS)));
 }
 static inline int cq__tile_shift(int bits, int64_t kk) { return bits * (int)((kk % cq__granule(bits, false)) / 4); }
 
@@ -183,9 +195,13 @@ typedef enum { CQ__OPS(CQ__OP_ENUM) CQ__OP_COUNT } cq__op;
 #undef CQ__OP_ENUM
 
 /* Weight formats a matmul kernel is registered for (elementwise ops: CQ__W_NONE). */
-typedef enum { CQ__W_NONE, CQ__W_QINT8, CQ__W_QINT4, CQ__W_QINT2, CQ__W_F8_E4M3FN, CQ__W_F8_E5M2, CQ__W_COUNT } cq__wfmt;
+typedef enum {
+    CQ__W_NONE, CQ__W_QINT8, CQ__W_QINT4, CQ__W_QINT2, CQ__W_F8_E4M3FN, CQ__W_F8_E5M2,
+    CQ__W_F32, CQ__W_F16, CQ__W_BF16, /* float weights (qtype CQ_QNONE) */
+    CQ__W_COUNT
+} cq__wfmt;
 cq__wfmt cq__wfmt_of(const cq_mm_weight *w);
-const char *cq__wfmt_name(cq__wfmt f); /* "qint4"; "" for CQ__W_NONE */
+const char *cq__wfmt_name(cq__wfmt f); /* "qint4", "f16"; "" for CQ__W_NONE */
 
 /* CPU features a kernel may need beyond its level's (a bit mask). */
 #define CQ__NEED_AVX512_BF16 1u

@@ -21,9 +21,10 @@ cq_matmul_opts cq_matmul_default_opts(void) {
     return o;
 }
 
-static mm_kind kind_of(cq_dtype x_dtype, cq_matmul_mode mode) {
+/* Float weights have one product: FAST means EXACT for them (kernels.h). */
+static mm_kind kind_of(const cq_mm_weight *w, cq_dtype x_dtype, cq_matmul_mode mode) {
     if (x_dtype == CQ_I8) return KIND_W8A8;
-    return mode == CQ_MATMUL_FAST ? KIND_FAST : KIND_EXACT;
+    return mode == CQ_MATMUL_FAST && !w->is_float ? KIND_FAST : KIND_EXACT;
 }
 
 /* Workspace = shared activation area, then one slice per thread. */
@@ -54,7 +55,7 @@ size_t cq__matmul_work_size_with(const cq__kernel *k, const cq_mm_weight *w, int
 
 /* The dispatched kernel of a call (NULL for a weight format the op does not take). */
 static const cq__kernel *pick(const cq_mm_weight *w, cq_dtype x_dtype, cq_matmul_mode mode) {
-    return cq__kernel_pick(g_kind_op[kind_of(x_dtype, mode)], cq__wfmt_of(w));
+    return cq__kernel_pick(g_kind_op[kind_of(w, x_dtype, mode)], cq__wfmt_of(w));
 }
 
 size_t cq_matmul_work_size(const cq_mm_weight *w, int64_t M, cq_dtype x_dtype, cq_matmul_mode mode) {
@@ -79,11 +80,11 @@ static cq_status check_args(const cq_mm_weight *w, int64_t M, const void *x, cq_
     if (x_dtype == CQ_I8) {
         if (w->qtype != CQ_QINT8)
             return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_matmul: int8 activations need qint8 weights, not %s",
-                              w->is_float8 ? "float8" : w->bits == 4 ? "qint4" : "qint2");
+                              cq__wfmt_name(cq__wfmt_of(w)));
         if (w->k > CQ_W8A8_MAX_K)
             return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_matmul: W8A8 needs in_features <= %d (got %lld)",
                               CQ_W8A8_MAX_K, (long long)w->k);
-    } else if (o->mode == CQ_MATMUL_FAST && !w->fast_ok) {
+    } else if (o->mode == CQ_MATMUL_FAST && !w->fast_ok && !w->is_float) {
         return cq_err_set(err, CQ_E_UNSUPPORTED,
                           "cq_matmul: fast mode needs integer weights with group_size %% 16 == 0 (group_size %lld)",
                           (long long)w->gs);
@@ -125,7 +126,7 @@ static cq_status matmul_run(const cq__kernel *k, const cq_mm_weight *w, int64_t 
     cq_status st = check_args(w, M, x, x_dtype, ldx, y, y_dtype, ldy, &o, err);
     if (st || M == 0) return st;
 
-    mm_kind kind = kind_of(x_dtype, o.mode);
+    mm_kind kind = kind_of(w, x_dtype, o.mode);
     if (!k) k = cq__kernel_pick(g_kind_op[kind], cq__wfmt_of(w));
     else if (k->op != g_kind_op[kind] || k->wfmt != cq__wfmt_of(w))
         return cq_err_set(err, CQ_E_ARG, "cq_matmul: kernel %s does not compute this product", k->name);

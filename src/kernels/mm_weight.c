@@ -18,17 +18,23 @@ static int weight_bits(cq_qtype q) {
     return qi ? qi->bits : 0;
 }
 
-static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
-    if (!s) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: src is NULL");
-    if (s->qtype == CQ_QFLOAT8_E4M3FNUZ)
-        return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_mm_weight_new: qfloat8_e4m3fnuz weights have no kernel");
-    if (!bits) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qtype %d is not a weight qtype", (int)s->qtype);
+static cq_status validate_shape(const cq_mm_weight_src *s, cq_err *err) {
     if (s->out_features < 1 || s->in_features < 1)
         return cq_err_set(err, CQ_E_SHAPE, "cq_mm_weight_new: shape [%lld, %lld] must be positive",
                           (long long)s->out_features, (long long)s->in_features);
     if (s->out_features > ((int64_t)1 << 40) || s->in_features > ((int64_t)1 << 30))
         return cq_err_set(err, CQ_E_OVERFLOW, "cq_mm_weight_new: shape [%lld, %lld] is too large",
                           (long long)s->out_features, (long long)s->in_features);
+    return CQ_OK;
+}
+
+static cq_status validate(const cq_mm_weight_src *s, int bits, cq_err *err) {
+    if (!s) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: src is NULL");
+    if (s->qtype == CQ_QFLOAT8_E4M3FNUZ)
+        return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_mm_weight_new: qfloat8_e4m3fnuz weights have no kernel");
+    if (!bits) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: qtype %d is not a weight qtype", (int)s->qtype);
+    cq_status st = validate_shape(s, err);
+    if (st) return st;
     if (s->scale_dtype != CQ_F32 && s->scale_dtype != CQ_F16 && s->scale_dtype != CQ_BF16)
         return cq_err_set(err, CQ_E_DTYPE, "cq_mm_weight_new: scale dtype %s is not F32, F16 or BF16",
                           cq_dtype_name(s->scale_dtype));
@@ -162,9 +168,66 @@ static cq_status check_codes(const cq_mm_weight_src *s, int bits, cq_err *err) {
     return CQ_OK;
 }
 
+/* A float weight (qtype CQ_QNONE): the values are moved, unchanged, into the k-major tiles. */
+static cq_status new_float(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err *err) {
+    cq_status st = validate_shape(s, err);
+    if (st) return st;
+    cq_dtype t = s->weight_dtype;
+    if (t != CQ_F32 && t != CQ_F16 && t != CQ_BF16)
+        return cq_err_set(err, CQ_E_DTYPE, "cq_mm_weight_new: float weight dtype %s is not F32, F16 or BF16",
+                          cq_dtype_name(t));
+    if (!s->data) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: data is NULL");
+    if (s->group_size != 0 && s->group_size != s->in_features)
+        return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: float weights have no groups (group_size %lld)",
+                          (long long)s->group_size);
+    cq_mm_weight *w = cq__calloc(1, sizeof *w, err, "matmul weight");
+    if (!w) return CQ_E_NOMEM;
+    size_t elt = cq_dtype_size(t);
+    w->qtype = CQ_QNONE;
+    w->is_float = true;
+    w->wdtype = t;
+    w->bits = (int)(8 * elt);
+    w->n = s->out_features;
+    w->k = s->in_features;
+    w->gs = w->gsp = w->kp = w->k;
+    w->groups = 1;
+    w->ntiles = cq__ceil_div(w->n, CQ_TILE_ROWS);
+    w->tile_bytes = (size_t)w->k * CQ_TILE_ROWS * elt;
+    w->scale_dtype = t;
+    w->scale_elt = elt;
+    w->blk = w->nblk = 1;
+    w->params_tame = true;
+    uint64_t code_bytes;
+    if (cq__mul_overflow_u64((uint64_t)w->ntiles, (uint64_t)w->tile_bytes, &code_bytes)) {
+        free(w);
+        return cq_err_set(err, CQ_E_OVERFLOW, "cq_mm_weight_new: weight too large");
+    }
+    size_t total = (size_t)code_bytes + CQ_CODES_SLACK;
+    w->codes = cq_aligned_alloc(total);
+    if (!w->codes) {
+        free(w);
+        return cq_err_set(err, CQ_E_NOMEM, "cq_mm_weight_new: out of memory (%zu bytes)", total);
+    }
+    w->alloc_bytes = total;
+    w->nbytes = (size_t)(w->n * w->k) * elt;
+    memset(w->codes, 0, total); /* the padding rows of the last tile stay zero */
+    const uint8_t *src = s->data;
+#pragma omp parallel for schedule(static) if (w->ntiles > 8)
+    for (int64_t tl = 0; tl < w->ntiles; tl++) {
+        uint8_t *tile = w->codes + (size_t)tl * w->tile_bytes;
+        for (int r = 0; r < CQ_TILE_ROWS && tl * CQ_TILE_ROWS + r < w->n; r++) {
+            const uint8_t *row = src + (size_t)(tl * CQ_TILE_ROWS + r) * (size_t)w->k * elt;
+            for (int64_t k = 0; k < w->k; k++) memcpy(tile + cq__tile_float_index(k, r) * elt, row + (size_t)k * elt, elt);
+        }
+    }
+    *out = w;
+    return CQ_OK;
+}
+
 cq_status cq_mm_weight_new(cq_mm_weight **out, const cq_mm_weight_src *s, cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_new: out is NULL");
     *out = NULL;
+    if (s && s->qtype == CQ_QNONE) return new_float(out, s, err);
     int bits = s ? weight_bits(s->qtype) : 0;
     cq_status st = validate(s, bits, err);
     if (st) return st;
@@ -254,10 +317,21 @@ void cq_mm_weight_get_info(const cq_mm_weight *w, cq_mm_weight_info *info) {
     info->scale_dtype = w->scale_dtype;
     info->fast_ok = w->fast_ok;
     info->nbytes = w->nbytes;
+    info->weight_dtype = w->is_float ? w->wdtype : CQ_DTYPE_INVALID;
 }
 
 cq_status cq_mm_weight_unpack(const cq_mm_weight *w, bool codes_unpacked, void *data, void *scale, void *shift,
                               cq_err *err) {
+    if (w && data && w->is_float) {
+        size_t elt = cq_dtype_size(w->wdtype);
+        for (int64_t n = 0; n < w->n; n++) {
+            const uint8_t *tile = w->codes + (size_t)(n / CQ_TILE_ROWS) * w->tile_bytes;
+            for (int64_t k = 0; k < w->k; k++)
+                memcpy((uint8_t *)data + (size_t)(n * w->k + k) * elt,
+                       tile + cq__tile_float_index(k, (int)(n % CQ_TILE_ROWS)) * elt, elt);
+        }
+        return CQ_OK;
+    }
     if (!w || !data || !scale || (w->bits < 8 && !shift))
         return cq_err_set(err, CQ_E_ARG, "cq_mm_weight_unpack: NULL argument");
     size_t se = w->scale_elt;

@@ -27,8 +27,10 @@ static inline int64_t row_end(const cq_mm_weight *w, int64_t t1) {
     return t1 * CQ_TILE_ROWS < w->n ? t1 * CQ_TILE_ROWS : w->n;
 }
 
-/* The value quanto's dequantization gives weight element (n, k), in the scale dtype. */
+/* The value quanto's dequantization gives weight element (n, k), in the scale dtype; a float
+ * weight's stored value. */
 static float dequant(const cq_mm_weight *w, int64_t n, int64_t k) {
+    if (w->is_float) return cq__w_float(w, n, k); /* the stored value, exactly */
     int64_t g = k / w->gs;
     int c = cq__w_code(w, n, k);
     float s = scale_of(w, n, g);
