@@ -53,5 +53,6 @@
 #include "cquanto/convert.h"
 #include "cquanto/nn.h"
 #include "cquanto/models.h"
+#include "cquanto/lm.h"
 
 #endif /* CQUANTO_H */

@@ -53,6 +53,8 @@ static struct {
     cq_state_dict *sd;
     cq_optim *optim;
     cq_dataset *ds;
+    cq_tokenizer *tok;
+    cq_lm *lm;
     float buf[64];
     int64_t ids[2], shape[2];
     char tmp[64];
@@ -63,6 +65,7 @@ static struct {
 
 #define FLOAT_CKPT "tests/data/interop/tiny_bf16.safetensors"
 #define QUANT_CKPT "tests/data/interop/tiny_bf16_int8"
+#define LM_DIR "data/stories260K"
 
 static bool make_fixtures(void) {
     if (F.ready) return true;
@@ -118,6 +121,8 @@ static bool make_fixtures(void) {
         s = cq_optim_new(&F.optim, &o, params, n, &F.err);
     }
     if (!s) s = cq_dataset_load_digits(&F.ds, "data/digits.csv.gz", &F.err);
+    if (!s) s = cq_tokenizer_load(LM_DIR "/tok512.bin", &F.tok, &F.err);
+    if (!s) s = cq_lm_load(LM_DIR, NULL, &F.lm, &F.err);
     F.shape[0] = 3, F.shape[1] = 4;
     F.ready = !s;
     if (s) fprintf(stderr, "  fixtures: %s\n", F.err.msg);
@@ -172,6 +177,10 @@ static struct {
     cq_state_dict *sd;
     cq_optim *optim;
     cq_dataset *ds;
+    cq_tokenizer *tok;
+    cq_lm *lm;
+    int32_t *ids;
+    cq_lm_info lminfo;
     char *str;
     size_t n;
     int64_t i64, shape2[2];
@@ -210,6 +219,9 @@ static void free_outputs(void) {
     cq_state_dict_free(O.sd);
     cq_optim_free(O.optim);
     cq_dataset_free(O.ds);
+    cq_tokenizer_free(O.tok);
+    cq_lm_free(O.lm);
+    free(O.ids);
     free(O.str);
     memset(&O, 0, sizeof O);
 }
@@ -564,7 +576,26 @@ static void free_outputs(void) {
     S(cq_model_train_epoch, cq_model_train_epoch(N(0, F.model), N(1, F.optim), N(2, F.ds), 0, 1, NULL,      \
                                                  NULL, E))                                                  \
     S(cq_lenet_new, cq_lenet_new(NULL, E))                                                                  \
-    S(cq_mlp_new, cq_mlp_new(N(0, &O.model), 1, N(1, F.shape), 1, E))
+    S(cq_mlp_new, cq_mlp_new(N(0, &O.model), 1, N(1, F.shape), 1, E))                                      \
+    S(cq_tokenizer_load, cq_tokenizer_load(N(0, LM_DIR "/tok512.bin"), N(1, &O.tok), E))                     \
+    S(cq_tokenizer_parse, cq_tokenizer_parse(N(0, F.buf), 4, NULL, N(1, &O.tok), E))                        \
+    V(cq_tokenizer_free, cq_tokenizer_free(NULL))                                                           \
+    V(cq_tokenizer_vocab_size, cq_tokenizer_vocab_size(NULL))                                               \
+    V(cq_tokenizer_bos, cq_tokenizer_bos(NULL))                                                             \
+    V(cq_tokenizer_eos, cq_tokenizer_eos(NULL))                                                             \
+    V(cq_tokenizer_token, cq_tokenizer_token(N(0, F.tok), 5, N(1, &O.n)))                                   \
+    S(cq_tokenizer_encode, cq_tokenizer_encode(N(0, F.tok), N(1, "ab"), 2, true, N(2, &O.ids), N(3, &O.i64), E)) \
+    V(cq_tokenizer_piece, cq_tokenizer_piece(N(0, F.tok), -1, 5, N(1, &O.n)))                               \
+    S(cq_tokenizer_decode, cq_tokenizer_decode(N(0, F.tok), N(1, (const int32_t[]){5, 6}), 2, N(2, &O.str), &O.n, E)) \
+    V(cq_lm_default_opts, cq_lm_default_opts())                                                             \
+    S(cq_lm_load, cq_lm_load(N(0, LM_DIR), NULL, N(1, &O.lm), E))                                           \
+    V(cq_lm_free, cq_lm_free(NULL))                                                                         \
+    V(cq_lm_get_info, cq_lm_get_info(N(0, F.lm), N(1, &O.lminfo)))                                          \
+    V(cq_lm_tokenizer, cq_lm_tokenizer(NULL))                                                               \
+    V(cq_lm_reset, cq_lm_reset(NULL))                                                                       \
+    V(cq_lm_position, cq_lm_position(NULL))                                                                 \
+    S(cq_lm_forward, cq_lm_forward(N(0, F.lm), N(1, (const int32_t[]){1}), 1, F.buf, false, E))             \
+    V(cq_lm_sample, cq_lm_sample(N(0, F.buf), 8, 1.0f, 0.5f, N(1, &O.u64)))
 
 /* Wrong shapes (and sizes) where shapes apply: each must be refused with a message. */
 #define SHAPE_ROWS(W)                                                                                       \
@@ -600,7 +631,12 @@ static void free_outputs(void) {
                                                 &(cq_convert_opts){.weights = CQ_QINT8, .group_size = -1,     \
                                                                    .n_include = 3, .include = NULL},          \
                                                 NULL, E))                                                     \
-    W(dataset_batch_range, cq_dataset_batch(F.ds, -1, 1, O.f, &O.i64, E))
+    W(dataset_batch_range, cq_dataset_batch(F.ds, -1, 1, O.f, &O.i64, E))                                  \
+    W(lm_forward_bad_id, cq_lm_forward(F.lm, (const int32_t[]){1, 99999}, 2, NULL, false, E))               \
+    W(lm_forward_past_context, cq_lm_forward(F.lm, (const int32_t[]){1}, 0, NULL, false, E))                \
+    W(lm_load_not_a_model, cq_lm_load(FLOAT_CKPT, NULL, &O.lm, E))                                          \
+    W(tokenizer_truncated, cq_tokenizer_parse((const int32_t[]){8, 0, 5}, 12, "t", &O.tok, E))              \
+    W(tokenizer_decode_bad_id, cq_tokenizer_decode(F.tok, (const int32_t[]){-2}, 1, &O.str, &O.n, E))
 
 /* ---- running the rows ----------------------------------------------------------------------- */
 

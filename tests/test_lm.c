@@ -1,0 +1,350 @@
+/*
+ * test_lm.c - the Llama runtime and the llama2.c tokenizer against the goldens of
+ * tools/gen_lm_golden.py (tests/data/lm): token ids and decoded text of llama2.c's encode(),
+ * transformers' logits over 69 positions of stories260K (within 1e-4 of the largest logit) and
+ * its 64 greedy tokens; then what must hold whatever the reference: chunked and one-pass
+ * prefill agree bit for bit, thread counts never change a logit, the cache refuses overflow,
+ * config keys the runtime cannot honour are refused by name, and malformed tokenizer files
+ * are refused.
+ */
+#include "tst.h"
+#include "test_io_util.h"
+
+#include "cquanto.h"
+
+#include <jansson.h>
+#include <math.h>
+
+#define LM_DIR "data/stories260K"
+#define GOLDEN "tests/data/lm/stories260K.safetensors"
+
+static cq_tokenizer *tok512(void) {
+    cq_tokenizer *t = NULL;
+    cq_err err = {0};
+    if (cq_tokenizer_load(LM_DIR "/tok512.bin", &t, &err)) printf("  %s\n", err.msg);
+    return t;
+}
+
+TST(lm_tokenizer_matches_llama2c_cases) {
+    cq_tokenizer *t = tok512();
+    json_error_t je;
+    json_t *root = json_load_file("tests/data/lm/tok512_cases.json", 0, &je);
+    json_t *cases = json_object_get(root, "cases");
+    CHECKF(t && json_array_size(cases) >= 8, "tokenizer or cases missing: %s", je.text);
+    CHECK(cq_tokenizer_vocab_size(t) == 512 && cq_tokenizer_bos(t) == 1 && cq_tokenizer_eos(t) == 2);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *text = json_string_value(json_object_get(c, "text"));
+        json_t *want = json_object_get(c, "ids");
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        CHECK(cq_tokenizer_encode(t, text, strlen(text), true, &ids, &n, NULL) == CQ_OK);
+        bool same = ids && (size_t)n == json_array_size(want);
+        for (int64_t k = 0; same && k < n; k++) same = ids[k] == json_integer_value(json_array_get(want, (size_t)k));
+        CHECKF(same, "case %zu '%.40s': %lld ids, expected %zu", i, text, (long long)n, json_array_size(want));
+        char *back = NULL;
+        size_t len = 0;
+        CHECK(ids && cq_tokenizer_decode(t, ids, n, &back, &len, NULL) == CQ_OK);
+        const char *dec = json_string_value(json_object_get(c, "decoded"));
+        CHECKF(back && len == strlen(dec) && !memcmp(back, dec, len), "case %zu decodes to '%.40s'", i, back);
+        free(back);
+        free(ids);
+    }
+    json_decref(root);
+    cq_tokenizer_free(t);
+}
+
+/* Unknown characters fall back to bytes, and a long text encodes (the heap keeps it n log n). */
+TST(lm_tokenizer_byte_fallback_and_long_text) {
+    cq_tokenizer *t = tok512();
+    CHECK(t != NULL);
+    if (!t) return;
+    const char bad[] = "\xff\xfe ok";
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    CHECK(cq_tokenizer_encode(t, bad, sizeof bad - 1, false, &ids, &n, NULL) == CQ_OK);
+    CHECK(n >= 3 && ids[1] == 0xff + 3 && ids[2] == 0xfe + 3);
+    char *back = NULL;
+    size_t len = 0;
+    CHECK(cq_tokenizer_decode(t, ids, n, &back, &len, NULL) == CQ_OK);
+    CHECK(back && len == sizeof bad && back[0] == ' ' && !memcmp(back + 1, bad, sizeof bad - 1)); /* dummy prefix kept without BOS */
+    free(back);
+    free(ids);
+    size_t big = 400000;
+    char *text = malloc(big + 1);
+    for (size_t i = 0; i < big; i++) text[i] = "Once upon a time there was a girl. "[i % 35];
+    text[big] = 0;
+    CHECK(cq_tokenizer_encode(t, text, big, true, &ids, &n, NULL) == CQ_OK);
+    CHECK(n > 1000 && n < (int64_t)big / 2);
+    CHECK(cq_tokenizer_decode(t, ids, n, &back, &len, NULL) == CQ_OK);
+    CHECK(back && len == big && !memcmp(back, text, big));
+    free(back);
+    free(ids);
+    free(text);
+    cq_tokenizer_free(t);
+}
+
+TST(lm_tokenizer_refuses_malformed_files) {
+    size_t n = 0;
+    unsigned char *good = io_slurp(LM_DIR "/tok512.bin", &n);
+    CHECK(good && n > 100);
+    if (!good) return;
+    cq_tokenizer *t = NULL;
+    cq_err err = {0};
+    CHECK(cq_tokenizer_parse(good, n - 3, "cut", &t, &err) == CQ_E_FORMAT && !t && strstr(err.msg, "cut: token"));
+    unsigned char *bad = malloc(n);
+    memcpy(bad, good, n);
+    int32_t neg = -5;
+    memcpy(bad + 8, &neg, 4); /* token 0's length */
+    CHECK(cq_tokenizer_parse(bad, n, "neg", &t, &err) == CQ_E_FORMAT && strstr(err.msg, "token 0"));
+    memcpy(bad, good, n);
+    float inf = INFINITY;
+    memcpy(bad + 4, &inf, 4); /* token 0's score */
+    CHECK(cq_tokenizer_parse(bad, n, "inf", &t, &err) == CQ_E_FORMAT && strstr(err.msg, "score"));
+    CHECK(cq_tokenizer_parse(good, 2, "tiny", &t, &err) == CQ_E_FORMAT);
+    CHECK(cq_tokenizer_load("tests/data/no-such.bin", &t, &err) != CQ_OK && strstr(err.msg, "no-such"));
+    CHECK(cq_tokenizer_parse(good, n, "ok", &t, &err) == CQ_OK && t);
+    cq_tokenizer_free(t);
+    free(bad);
+    free(good);
+}
+
+typedef struct {
+    cq_st_file *f;
+    const int32_t *prompt, *greedy;
+    int64_t n_prompt, n_greedy, T, vocab;
+    const float *logits; /* [T][vocab] */
+} golden;
+
+static bool golden_open(golden *g) {
+    memset(g, 0, sizeof *g);
+    const cq_tensor *p, *q, *l;
+    cq_err err = {0};
+    if (cq_st_open(GOLDEN, &g->f, &err) || cq_st_get(g->f, "prompt_ids", &p, &err) ||
+        cq_st_get(g->f, "greedy_ids", &q, &err) || cq_st_get(g->f, "logits", &l, &err)) {
+        printf("  %s\n", err.msg);
+        return false;
+    }
+    g->prompt = p->data, g->n_prompt = p->shape[0];
+    g->greedy = q->data, g->n_greedy = q->shape[0];
+    g->logits = l->data, g->T = l->shape[0], g->vocab = l->shape[1];
+    return g->T == g->n_prompt + g->n_greedy;
+}
+
+static cq_lm *load(int64_t batch) {
+    cq_lm_opts o = cq_lm_default_opts();
+    o.batch = batch;
+    cq_lm *lm = NULL;
+    cq_err err = {0};
+    if (cq_lm_load(LM_DIR, &o, &lm, &err)) printf("  %s\n", err.msg);
+    return lm;
+}
+
+/* Every logit of prompt + greedy continuation within 1e-4 of transformers' largest. */
+TST(lm_stories260k_logits_match_transformers) {
+    golden g;
+    cq_lm *lm = load(0);
+    bool ok = golden_open(&g) && lm;
+    CHECK(ok);
+    if (ok) {
+        cq_lm_info info;
+        cq_lm_get_info(lm, &info);
+        CHECK(info.vocab == g.vocab && info.layers == 5 && info.kv_heads == 4 && info.heads == 8 && info.tied_head);
+        int32_t *seq = malloc((size_t)g.T * sizeof *seq);
+        memcpy(seq, g.prompt, (size_t)g.n_prompt * sizeof *seq);
+        memcpy(seq + g.n_prompt, g.greedy, (size_t)g.n_greedy * sizeof *seq);
+        float *lg = malloc((size_t)(g.T * g.vocab) * sizeof(float));
+        CHECK(cq_lm_forward(lm, seq, g.T, lg, true, NULL) == CQ_OK);
+        float top = 0, worst = 0;
+        for (int64_t i = 0; i < g.T * g.vocab; i++) top = fmaxf(top, fabsf(g.logits[i]));
+        for (int64_t i = 0; i < g.T * g.vocab; i++) worst = fmaxf(worst, fabsf(lg[i] - g.logits[i]));
+        CHECKF(worst <= 1e-4f * top, "max |logit - transformers| = %g, largest logit %g", worst, top);
+        printf("  stories260K: max |logit - transformers| = %.3g (largest logit %.3g)\n", worst, top);
+        free(lg);
+        free(seq);
+    }
+    cq_lm_free(lm);
+    if (g.f) cq_st_close(g.f);
+}
+
+/* Prefill of the prompt, then 64 greedy steps: transformers' tokens. */
+TST(lm_stories260k_greedy_matches_transformers) {
+    golden g;
+    cq_lm *lm = load(0);
+    bool ok = golden_open(&g) && lm;
+    CHECK(ok);
+    if (ok) {
+        float *lg = malloc((size_t)g.vocab * sizeof(float));
+        CHECK(cq_lm_forward(lm, g.prompt, g.n_prompt, lg, false, NULL) == CQ_OK);
+        int64_t same = 0;
+        for (int64_t i = 0; i < g.n_greedy; i++) {
+            int32_t next = cq_lm_sample(lg, g.vocab, 0.0f, 1.0f, NULL);
+            if (next != g.greedy[i]) break;
+            same++;
+            CHECK(cq_lm_forward(lm, &next, 1, lg, false, NULL) == CQ_OK);
+        }
+        CHECKF(same == g.n_greedy, "greedy tokens agree for %lld of %lld", (long long)same, (long long)g.n_greedy);
+        CHECK(cq_lm_position(lm) == g.T);
+        free(lg);
+    }
+    cq_lm_free(lm);
+    if (g.f) cq_st_close(g.f);
+}
+
+/* The same logits bit for bit whether the sequence runs in one pass, in chunks of 7, or token by
+ * token, and at 1, 2 or 3 threads. */
+TST(lm_logits_independent_of_chunking_and_threads) {
+    golden g;
+    bool ok = golden_open(&g);
+    CHECK(ok);
+    if (!ok) return;
+    int saved = cq_get_num_threads();
+    int64_t T = g.n_prompt + 20;
+    int32_t *seq = malloc((size_t)T * sizeof *seq);
+    memcpy(seq, g.prompt, (size_t)g.n_prompt * sizeof *seq);
+    memcpy(seq + g.n_prompt, g.greedy, 20 * sizeof *seq);
+    float *ref = NULL;
+    const struct {
+        int64_t batch;
+        int threads;
+        bool stepwise;
+    } runs[] = {{0, 1, false}, {7, 2, false}, {0, 3, false}, {0, 2, true}};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        cq_set_num_threads(runs[r].threads);
+        cq_lm *lm = load(runs[r].batch);
+        float *lg = malloc((size_t)(T * g.vocab) * sizeof(float));
+        bool fine = lm != NULL;
+        if (runs[r].stepwise)
+            for (int64_t i = 0; fine && i < T; i++) fine = !cq_lm_forward(lm, seq + i, 1, lg + i * g.vocab, true, NULL);
+        else
+            fine = fine && !cq_lm_forward(lm, seq, T, lg, true, NULL);
+        CHECKF(fine, "run %zu failed", r);
+        if (!ref) ref = lg;
+        else {
+            CHECKF(!memcmp(ref, lg, (size_t)(T * g.vocab) * sizeof(float)), "run %zu (batch %lld, %d threads%s) differs",
+                   r, (long long)runs[r].batch, runs[r].threads, runs[r].stepwise ? ", token by token" : "");
+            free(lg);
+        }
+        cq_lm_free(lm);
+    }
+    cq_set_num_threads(saved);
+    free(ref);
+    free(seq);
+    cq_st_close(g.f);
+}
+
+TST(lm_cache_and_ids_are_checked) {
+    cq_lm_opts o = cq_lm_default_opts();
+    o.context = 8;
+    cq_lm *lm = NULL;
+    cq_err err = {0};
+    CHECK(cq_lm_load(LM_DIR, &o, &lm, &err) == CQ_OK);
+    if (!lm) return;
+    int32_t ids[9] = {1, 403, 407, 261, 378, 5, 6, 7, 8};
+    CHECK(cq_lm_forward(lm, ids, 9, NULL, false, &err) == CQ_E_ARG && strstr(err.msg, "context of 8"));
+    CHECK(cq_lm_forward(lm, ids, 8, NULL, false, &err) == CQ_OK && cq_lm_position(lm) == 8);
+    CHECK(cq_lm_forward(lm, ids, 1, NULL, false, &err) == CQ_E_ARG);
+    cq_lm_reset(lm);
+    CHECK(cq_lm_position(lm) == 0);
+    int32_t bad = 512;
+    CHECK(cq_lm_forward(lm, &bad, 1, NULL, false, &err) == CQ_E_ARG && strstr(err.msg, "512"));
+    cq_lm_free(lm);
+}
+
+/* A copy of stories260K with one config.json change must be refused, naming the key. */
+static void refused_with(const char *from, const char *to, const char *want) {
+    char *dir = io_tmpdir();
+    size_t n = 0;
+    char *cfg = (char *)io_slurp(LM_DIR "/config.json", &n);
+    char path[600], *at = cfg ? strstr(cfg, from) : NULL;
+    CHECKF(dir && at, "fixture for '%s'", want);
+    if (dir && at) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(cq_fs_copy_file(LM_DIR "/model.safetensors", path, NULL) == CQ_OK);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        FILE *f = fopen(path, "wb");
+        fwrite(cfg, 1, (size_t)(at - cfg), f);
+        fputs(to, f);
+        fputs(at + strlen(from), f);
+        fclose(f);
+        cq_lm *lm = NULL;
+        cq_err err = {0};
+        cq_status st = cq_lm_load(dir, NULL, &lm, &err);
+        CHECKF(st != CQ_OK && !lm && strstr(err.msg, want), "'%s': got '%s'", want, err.msg);
+    }
+    free(cfg);
+    io_rmtree(dir);
+}
+
+TST(lm_refuses_what_it_cannot_compute) {
+    refused_with("\"model_type\": \"llama\"", "\"model_type\": \"gpt2\"", "model_type 'gpt2'");
+    refused_with("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act 'gelu'");
+    refused_with("\"torch_dtype\"", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"torch_dtype\"",
+                 "rope_scaling");
+    refused_with("\"num_key_value_heads\": 4", "\"num_key_value_heads\": 3", "grouped-query");
+    refused_with("\"hidden_size\": 64", "\"hidden_size\": 32", "model.embed_tokens.weight");
+}
+
+TST(lm_sample_rules) {
+    float l[6] = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f, -INFINITY};
+    CHECK(cq_lm_sample(l, 6, 0.0f, 1.0f, NULL) == 1); /* argmax, lowest id on ties */
+    uint64_t a = 42, b = 42;
+    int same = 1, hits[6] = {0};
+    for (int i = 0; i < 2000; i++) {
+        int32_t x = cq_lm_sample(l, 6, 1.0f, 1.0f, &a), y = cq_lm_sample(l, 6, 1.0f, 1.0f, &b);
+        same &= x == y;
+        if (x >= 0 && x < 6) hits[x]++;
+    }
+    CHECK(same);            /* a seed reproduces the draws */
+    CHECK(hits[5] == 0);    /* probability 0 is never drawn */
+    CHECK(hits[1] > 400 && hits[3] > 400 && hits[4] > 300 && hits[2] < 100);
+    uint64_t c = 7;
+    int only = 1;
+    for (int i = 0; i < 200; i++) {
+        int32_t x = cq_lm_sample(l, 6, 1.0f, 0.3f, &c);
+        only &= x == 1 || x == 3; /* the nucleus of mass 0.3 holds the two largest */
+    }
+    CHECK(only);
+}
+
+/* Quantize-on-load (quanto's rules, exact mode) against optimum-quanto's quantize + freeze of
+ * the same model: every logit within 1e-4 of the largest. */
+TST(lm_stories260k_quantized_logits_match_optimum_quanto) {
+    golden g;
+    bool ok = golden_open(&g);
+    CHECK(ok);
+    if (!ok) return;
+    const struct {
+        cq_qtype q;
+        const char *key;
+    } cases[] = {{CQ_QINT8, "logits_qint8"}, {CQ_QINT4, "logits_qint4"}};
+    int32_t *seq = malloc((size_t)g.T * sizeof *seq);
+    memcpy(seq, g.prompt, (size_t)g.n_prompt * sizeof *seq);
+    memcpy(seq + g.n_prompt, g.greedy, (size_t)g.n_greedy * sizeof *seq);
+    float *lg = malloc((size_t)(g.T * g.vocab) * sizeof(float));
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const cq_tensor *want = NULL;
+        CHECK(cq_st_get(g.f, cases[c].key, &want, NULL) == CQ_OK);
+        cq_lm_opts o = cq_lm_default_opts();
+        o.weights = cases[c].q;
+        cq_lm *lm = NULL;
+        cq_err err = {0};
+        CHECKF(cq_lm_load(LM_DIR, &o, &lm, &err) == CQ_OK, "%s", err.msg);
+        if (!lm || !want) continue;
+        cq_lm_info info;
+        cq_lm_get_info(lm, &info);
+        CHECK(info.quantized == 35 && info.weight_qtype == cases[c].q);
+        CHECK(cq_lm_forward(lm, seq, g.T, lg, true, NULL) == CQ_OK);
+        const float *w = want->data;
+        float top = 0, worst = 0;
+        for (int64_t i = 0; i < g.T * g.vocab; i++) top = fmaxf(top, fabsf(w[i]));
+        for (int64_t i = 0; i < g.T * g.vocab; i++) worst = fmaxf(worst, fabsf(lg[i] - w[i]));
+        CHECKF(worst <= 1e-4f * top, "%s: max |logit - optimum-quanto| = %g, largest %g", cases[c].key, worst, top);
+        printf("  stories260K %s: max |logit - optimum-quanto| = %.3g (largest logit %.3g)\n", cases[c].key, worst, top);
+        cq_lm_free(lm);
+    }
+    free(lg);
+    free(seq);
+    cq_st_close(g.f);
+}

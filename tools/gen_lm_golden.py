@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Writes the goldens of cquanto's Llama runtime and tokenizer (tests/data/lm/).
+
+What it writes
+  tok512_cases.json       texts and the ids llama2.c's encode() gives them with
+                          data/stories260K/tok512.bin (BOS first), and the decoded text of
+                          each id list. The encoder below restates llama2.c's run.c
+                          encode()/decode() (MIT) line for line, quadratic merge loop included:
+                          no library reads tok512.bin, and cquanto's own encoder uses a heap,
+                          so this is an independent statement of the same rules.
+  stories260K.safetensors transformers' LlamaForCausalLM (float32, eager attention) on
+                          data/stories260K: "prompt_ids" (I32, "Once upon a time" with BOS),
+                          "greedy_ids" (I32, the 64 tokens generate(do_sample=False) appends),
+                          "logits" (F32 [T, vocab], one forward over prompt + greedy ids);
+                          "logits_qint8", "logits_qint4" (F32 [T, vocab]): the same forward
+                          after optimum-quanto's quantize(weights=qint8 / qint4,
+                          exclude="lm_head") and freeze(); metadata: the greedy text, versions.
+tests/test_lm.c and tests/cli/test_generate.sh check them. make test never runs this script.
+
+Environment (pinned): /root/qvenv with torch 2.6.0, transformers 4.50.3, optimum-quanto 0.2.7,
+safetensors 0.5.3, numpy 2.2.4:
+    python3 -m venv /root/qvenv && /root/qvenv/bin/pip install torch==2.6.0 transformers==4.50.3 \
+        optimum-quanto==0.2.7 safetensors==0.5.3 numpy==2.2.4
+Run from the repository root:
+    /root/qvenv/bin/python tools/gen_lm_golden.py
+CPU, one thread, deterministic.
+"""
+import json
+import os
+import struct
+
+import optimum.quanto
+import torch
+import transformers
+from optimum.quanto import freeze, qint4, qint8, quantize
+from safetensors.torch import save_file
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+MODEL = os.path.join(ROOT, "data", "stories260K")
+OUT = os.path.join(ROOT, "tests", "data", "lm")
+PROMPT = "Once upon a time"
+N_NEW = 64
+FORMAT_VERSION = "1"
+
+
+def read_tok(path):
+    """llama2.c build_tokenizer(): max_token_length, then (score, len, bytes) records."""
+    data = open(path, "rb").read()
+    (max_len,) = struct.unpack_from("<i", data, 0)
+    at, vocab, scores = 4, [], []
+    while at < len(data):
+        score, n = struct.unpack_from("<fi", data, at)
+        at += 8
+        vocab.append(data[at:at + n])
+        scores.append(score)
+        at += n
+    return max_len, vocab, scores
+
+
+def encode(tok, text, bos=True):
+    """llama2.c encode(): dummy prefix, UTF-8 characters (byte fallback at id + 3), then merge
+    the best-scoring adjacent pair (first on ties) until none is in the vocabulary."""
+    _, vocab, scores = tok
+    lookup = {}
+    for i, v in enumerate(vocab):
+        lookup.setdefault(v, i)
+    toks = []
+    if bos:
+        toks.append(1)
+    if text:
+        toks.append(lookup[b" "])
+    raw = text.encode("utf-8")
+    i = 0
+    while i < len(raw):
+        j = i + 1  # llama2.c: a character is a byte and the continuation bytes after it, at most 4
+        while j < len(raw) and (raw[j] & 0xC0) == 0x80 and j - i < 4:
+            j += 1
+        ch = raw[i:j]
+        if ch in lookup:
+            toks.append(lookup[ch])
+        else:
+            toks.extend(b + 3 for b in ch)
+        i = j
+    while True:
+        best, best_id, best_idx = -1e10, -1, -1
+        for k in range(1 if bos else 0, len(toks) - 1):
+            pair = vocab[toks[k]] + vocab[toks[k + 1]]
+            if pair in lookup and scores[lookup[pair]] > best:
+                best, best_id, best_idx = scores[lookup[pair]], lookup[pair], k
+        if best_idx < 0:
+            break
+        toks[best_idx:best_idx + 2] = [best_id]
+    return toks
+
+
+def decode(tok, ids):
+    """llama2.c decode(): strip the leading space after BOS; <0xXX> is the byte. BOS and EOS
+    decode to nothing (SentencePiece's control tokens; llama2.c never prints them)."""
+    _, vocab, _ = tok
+    out, prev = b"", -1
+    for t in ids:
+        piece = b"" if t in (1, 2) else vocab[t]
+        if prev == 1 and piece.startswith(b" "):
+            piece = piece[1:]
+        if len(piece) == 6 and piece.startswith(b"<0x") and piece.endswith(b">"):
+            try:
+                piece = bytes([int(piece[3:5], 16)])
+            except ValueError:
+                pass
+        out += piece
+        prev = t
+    return out
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    tok = read_tok(os.path.join(MODEL, "tok512.bin"))
+    texts = ["", "a", "Once upon a time", "Once upon a time, there was a little girl named Lily.",
+             "  two  spaces\tand a tab\nnew line", "Tom said: \"Hello!\" 123 4567.",
+             "caf\u00e9 na\u00efve \u00fcber", "\u65e5\u672c\u8a9e \U0001F600 emoji",
+             "The quick brown fox jumps over the lazy dog. " * 3, "zzzzzzzz qqqq xyzzy"]
+    cases = []
+    for t in texts:
+        ids = encode(tok, t)
+        cases.append({"text": t, "ids": ids, "decoded": decode(tok, ids).decode("utf-8", "replace")})
+    with open(os.path.join(OUT, "tok512_cases.json"), "w") as f:
+        json.dump({"generator": "tools/gen_lm_golden.py", "format_version": FORMAT_VERSION,
+                   "rules": "llama2.c run.c encode/decode", "cases": cases}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+    model = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32,
+                                                          attn_implementation="eager")
+    model.eval()
+    prompt = encode(tok, PROMPT)
+    with torch.no_grad():
+        gen = model.generate(torch.tensor([prompt]), max_new_tokens=N_NEW, do_sample=False, min_new_tokens=N_NEW,
+                             eos_token_id=None, pad_token_id=0)
+        seq = gen[0].tolist()
+        logits = model(torch.tensor([seq])).logits[0].float().contiguous()
+    greedy = seq[len(prompt):]
+    quantized = {}
+    for name, qt in (("qint8", qint8), ("qint4", qint4)):
+        qm = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32,
+                                                           attn_implementation="eager")
+        qm.eval()
+        quantize(qm, weights=qt, exclude="lm_head")
+        freeze(qm)
+        with torch.no_grad():
+            quantized["logits_" + name] = qm(torch.tensor([seq])).logits[0].float().contiguous()
+    text = decode(tok, seq).decode("utf-8", "replace")
+    save_file({"prompt_ids": torch.tensor(prompt, dtype=torch.int32),
+               "greedy_ids": torch.tensor(greedy, dtype=torch.int32),
+               "logits": logits, **quantized},
+              os.path.join(OUT, "stories260K.safetensors"),
+              metadata={"generator": "tools/gen_lm_golden.py", "format_version": FORMAT_VERSION,
+                        "prompt": PROMPT, "text": text, "torch": torch.__version__,
+                        "transformers": transformers.__version__,
+                        "optimum-quanto": optimum.quanto.__version__})
+    with open(os.path.join(OUT, "stories260K_greedy.txt"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
