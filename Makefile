@@ -22,7 +22,7 @@ CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(CPPFLAGS)
 # reachable for them.
 CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fPIC -fvisibility=hidden -fopenmp -MMD -MP \
                 $(OPT_$(BUILD)) $(CFLAGS)
-LDLIBS_ALL   := -ljansson -lopenblas -lz -lm -fopenmp $(LDOPT_$(BUILD)) $(LDLIBS)
+LDLIBS_ALL   := -ljansson -lpcre2-8 -lopenblas -lz -lm -fopenmp $(LDOPT_$(BUILD)) $(LDLIBS)
 
 # ---- sources ---------------------------------------------------------------------------
 LIB_SRC := $(sort $(shell find src -name '*.c'))
@@ -133,7 +133,7 @@ fuzz: $(DEPS_STAMP)
 	@for n in $(FUZZ_TARGETS); do \
 	  echo "fuzz target $$n"; \
 	  clang $(FUZZ_CFLAGS) -fsanitize=fuzzer fuzz/fuzz_$$n.c $(FUZZ_B)/libcquanto_fuzz.a -o $(FUZZ_B)/fuzz_$$n \
-	    -ljansson -lopenblas -lz -lm || exit 1; \
+	    -ljansson -lpcre2-8 -lopenblas -lz -lm || exit 1; \
 	  mkdir -p $(FUZZ_B)/corpus_$$n; \
 	  $(FUZZ_B)/fuzz_$$n -max_total_time=$${FUZZ_SECONDS:-30} $(FUZZ_B)/corpus_$$n fuzz/corpus/$$n || exit 1; \
 	done

@@ -5,7 +5,7 @@
 set -eu
 group=${1:-base}
 case $group in
-    base)    pkgs="gcc make pkg-config libjansson-dev libopenblas-dev zlib1g-dev" ;;
+    base)    pkgs="gcc make pkg-config libjansson-dev libpcre2-dev libopenblas-dev zlib1g-dev" ;;
     bench)   pkgs="libdnnl-dev time" ;;
     fuzz)    pkgs="clang libclang-rt-14-dev" ;;
     aarch64) pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;

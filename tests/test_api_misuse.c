@@ -181,6 +181,7 @@ static struct {
     cq_lm *lm;
     int32_t *ids;
     cq_lm_info lminfo;
+    cq_ppl_result ppl;
     char *str;
     size_t n;
     int64_t i64, shape2[2];
@@ -594,8 +595,11 @@ static void free_outputs(void) {
     V(cq_lm_tokenizer, cq_lm_tokenizer(NULL))                                                               \
     V(cq_lm_reset, cq_lm_reset(NULL))                                                                       \
     V(cq_lm_position, cq_lm_position(NULL))                                                                 \
-    S(cq_lm_forward, cq_lm_forward(N(0, F.lm), N(1, (const int32_t[]){1}), 1, F.buf, false, E))             \
-    V(cq_lm_sample, cq_lm_sample(N(0, F.buf), 8, 1.0f, 0.5f, N(1, &O.u64)))
+    S(cq_lm_forward, cq_lm_forward(N(0, F.lm), N(1, (const int32_t[]){1}), 1, N(2, F.buf), 0, E))             \
+    V(cq_lm_sample, cq_lm_sample(N(0, F.buf), 8, 1.0f, 0.5f, N(1, &O.u64)))                               \
+    V(cq_ppl_default_opts, cq_ppl_default_opts())                                                           \
+    S(cq_lm_perplexity, cq_lm_perplexity(N(0, F.lm), NULL, N(1, (const int32_t[8]){1, 5, 6, 7, 8, 9, 10, 11}), 8, \
+                                         &(cq_ppl_opts){.n_ctx = 4, .bos = 1}, N(2, &O.ppl), E))
 
 /* Wrong shapes (and sizes) where shapes apply: each must be refused with a message. */
 #define SHAPE_ROWS(W)                                                                                       \
@@ -632,8 +636,11 @@ static void free_outputs(void) {
                                                                    .n_include = 3, .include = NULL},          \
                                                 NULL, E))                                                     \
     W(dataset_batch_range, cq_dataset_batch(F.ds, -1, 1, O.f, &O.i64, E))                                  \
-    W(lm_forward_bad_id, cq_lm_forward(F.lm, (const int32_t[]){1, 99999}, 2, NULL, false, E))               \
-    W(lm_forward_past_context, cq_lm_forward(F.lm, (const int32_t[]){1}, 0, NULL, false, E))                \
+    W(lm_forward_bad_id, cq_lm_forward(F.lm, (const int32_t[]){1, 99999}, 2, NULL, 2, E))               \
+    W(lm_forward_past_context, cq_lm_forward(F.lm, (const int32_t[]){1}, 0, NULL, 0, E))                 \
+    W(lm_perplexity_too_short, cq_lm_perplexity(F.lm, NULL, (const int32_t[4]){1, 5, 6, 7}, 4,                \
+                                                &(cq_ppl_opts){.n_ctx = 4}, &O.ppl, E))                           \
+    W(lm_forward_bad_logits_from, cq_lm_forward(F.lm, (const int32_t[]){1}, 1, F.buf, 2, E))                \
     W(lm_load_not_a_model, cq_lm_load(FLOAT_CKPT, NULL, &O.lm, E))                                          \
     W(tokenizer_truncated, cq_tokenizer_parse((const int32_t[]){8, 0, 5}, 12, "t", &O.tok, E))              \
     W(tokenizer_decode_bad_id, cq_tokenizer_decode(F.tok, (const int32_t[]){-2}, 1, &O.str, &O.n, E))

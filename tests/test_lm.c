@@ -155,7 +155,7 @@ TST(lm_stories260k_logits_match_transformers) {
         memcpy(seq, g.prompt, (size_t)g.n_prompt * sizeof *seq);
         memcpy(seq + g.n_prompt, g.greedy, (size_t)g.n_greedy * sizeof *seq);
         float *lg = malloc((size_t)(g.T * g.vocab) * sizeof(float));
-        CHECK(cq_lm_forward(lm, seq, g.T, lg, true, NULL) == CQ_OK);
+        CHECK(cq_lm_forward(lm, seq, g.T, lg, 0, NULL) == CQ_OK);
         float top = 0, worst = 0;
         for (int64_t i = 0; i < g.T * g.vocab; i++) top = fmaxf(top, fabsf(g.logits[i]));
         for (int64_t i = 0; i < g.T * g.vocab; i++) worst = fmaxf(worst, fabsf(lg[i] - g.logits[i]));
@@ -176,13 +176,13 @@ TST(lm_stories260k_greedy_matches_transformers) {
     CHECK(ok);
     if (ok) {
         float *lg = malloc((size_t)g.vocab * sizeof(float));
-        CHECK(cq_lm_forward(lm, g.prompt, g.n_prompt, lg, false, NULL) == CQ_OK);
+        CHECK(cq_lm_forward(lm, g.prompt, g.n_prompt, lg, g.n_prompt - 1, NULL) == CQ_OK);
         int64_t same = 0;
         for (int64_t i = 0; i < g.n_greedy; i++) {
             int32_t next = cq_lm_sample(lg, g.vocab, 0.0f, 1.0f, NULL);
             if (next != g.greedy[i]) break;
             same++;
-            CHECK(cq_lm_forward(lm, &next, 1, lg, false, NULL) == CQ_OK);
+            CHECK(cq_lm_forward(lm, &next, 1, lg, 0, NULL) == CQ_OK);
         }
         CHECKF(same == g.n_greedy, "greedy tokens agree for %lld of %lld", (long long)same, (long long)g.n_greedy);
         CHECK(cq_lm_position(lm) == g.T);
@@ -216,9 +216,9 @@ TST(lm_logits_independent_of_chunking_and_threads) {
         float *lg = malloc((size_t)(T * g.vocab) * sizeof(float));
         bool fine = lm != NULL;
         if (runs[r].stepwise)
-            for (int64_t i = 0; fine && i < T; i++) fine = !cq_lm_forward(lm, seq + i, 1, lg + i * g.vocab, true, NULL);
+            for (int64_t i = 0; fine && i < T; i++) fine = !cq_lm_forward(lm, seq + i, 1, lg + i * g.vocab, 0, NULL);
         else
-            fine = fine && !cq_lm_forward(lm, seq, T, lg, true, NULL);
+            fine = fine && !cq_lm_forward(lm, seq, T, lg, 0, NULL);
         CHECKF(fine, "run %zu failed", r);
         if (!ref) ref = lg;
         else {
@@ -242,13 +242,13 @@ TST(lm_cache_and_ids_are_checked) {
     CHECK(cq_lm_load(LM_DIR, &o, &lm, &err) == CQ_OK);
     if (!lm) return;
     int32_t ids[9] = {1, 403, 407, 261, 378, 5, 6, 7, 8};
-    CHECK(cq_lm_forward(lm, ids, 9, NULL, false, &err) == CQ_E_ARG && strstr(err.msg, "context of 8"));
-    CHECK(cq_lm_forward(lm, ids, 8, NULL, false, &err) == CQ_OK && cq_lm_position(lm) == 8);
-    CHECK(cq_lm_forward(lm, ids, 1, NULL, false, &err) == CQ_E_ARG);
+    CHECK(cq_lm_forward(lm, ids, 9, NULL, 9, &err) == CQ_E_ARG && strstr(err.msg, "context of 8"));
+    CHECK(cq_lm_forward(lm, ids, 8, NULL, 8, &err) == CQ_OK && cq_lm_position(lm) == 8);
+    CHECK(cq_lm_forward(lm, ids, 1, NULL, 1, &err) == CQ_E_ARG);
     cq_lm_reset(lm);
     CHECK(cq_lm_position(lm) == 0);
     int32_t bad = 512;
-    CHECK(cq_lm_forward(lm, &bad, 1, NULL, false, &err) == CQ_E_ARG && strstr(err.msg, "512"));
+    CHECK(cq_lm_forward(lm, &bad, 1, NULL, 1, &err) == CQ_E_ARG && strstr(err.msg, "512"));
     cq_lm_free(lm);
 }
 
@@ -335,7 +335,7 @@ TST(lm_stories260k_quantized_logits_match_optimum_quanto) {
         cq_lm_info info;
         cq_lm_get_info(lm, &info);
         CHECK(info.quantized == 35 && info.weight_qtype == cases[c].q);
-        CHECK(cq_lm_forward(lm, seq, g.T, lg, true, NULL) == CQ_OK);
+        CHECK(cq_lm_forward(lm, seq, g.T, lg, 0, NULL) == CQ_OK);
         const float *w = want->data;
         float top = 0, worst = 0;
         for (int64_t i = 0; i < g.T * g.vocab; i++) top = fmaxf(top, fabsf(w[i]));
@@ -346,5 +346,72 @@ TST(lm_stories260k_quantized_logits_match_optimum_quanto) {
     }
     free(lg);
     free(seq);
+    cq_st_close(g.f);
+}
+
+/* llama.cpp's perplexity protocol on the first bytes of WikiText-2 against the same protocol run
+ * on transformers' logits (tools/gen_lm_golden.py), float and qint4 with its KL divergence
+ * from the float model (optimum-quanto's qint4). */
+TST(lm_perplexity_and_kld_match_reference) {
+    golden g;
+    bool ok = golden_open(&g);
+    CHECK(ok);
+    if (!ok) return;
+    json_error_t je;
+    json_t *pc = json_loads(cq_st_metadata(g.f, "perplexity"), 0, &je);
+    CHECKF(pc != NULL, "perplexity metadata: %s", je.text);
+    size_t nb = (size_t)json_integer_value(json_object_get(pc, "bytes")), n = 0;
+    char *text = (char *)io_slurp("data/wikitext-2/wiki.test.raw", &n);
+    cq_tokenizer *t = tok512();
+    int32_t *ids = NULL;
+    int64_t nt = 0;
+    CHECK(text && n >= nb && t && cq_tokenizer_encode(t, text, nb, true, &ids, &nt, NULL) == CQ_OK);
+    CHECKF(nt == json_integer_value(json_object_get(pc, "tokens")), "%lld tokens", (long long)nt);
+    cq_lm *f32 = load(0), *q4 = NULL;
+    cq_lm_opts o = cq_lm_default_opts();
+    o.weights = CQ_QINT4;
+    CHECK(cq_lm_load(LM_DIR, &o, &q4, NULL) == CQ_OK);
+    cq_ppl_opts po = cq_ppl_default_opts();
+    po.n_ctx = 128;
+    po.bos = 1;
+    cq_ppl_result r, rq;
+    if (ids && f32 && q4) {
+        json_t *jf = json_object_get(pc, "float"), *jq = json_object_get(pc, "qint4");
+        CHECK(cq_lm_perplexity(f32, NULL, ids, nt, &po, &r, NULL) == CQ_OK);
+        CHECK(r.chunks == json_integer_value(json_object_get(jf, "chunks")) &&
+              r.scored == json_integer_value(json_object_get(jf, "scored")));
+        double want = json_real_value(json_object_get(jf, "ppl"));
+        CHECKF(fabs(r.ppl - want) <= 1e-4 * want, "float PPL %.6f, reference %.6f", r.ppl, want);
+        want = json_real_value(json_object_get(jf, "ppl_err"));
+        CHECKF(fabs(r.ppl_err - want) <= 1e-3 * want, "float PPL error %.6f, reference %.6f", r.ppl_err, want);
+        CHECK(cq_lm_perplexity(q4, f32, ids, nt, &po, &rq, NULL) == CQ_OK);
+        const struct {
+            const char *key;
+            double got, tol;
+        } cmp[] = {{"ppl", rq.ppl, 1e-4}, {"base_ppl", rq.base_ppl, 1e-4}, {"kld", rq.kld, 1e-3},
+                   {"kld_median", rq.kld_median, 1e-3}, {"dp_rms", rq.dp_rms, 1e-3}, {"same_top", rq.same_top, 2e-3}};
+        for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++) {
+            want = json_real_value(json_object_get(jq, cmp[i].key));
+            CHECKF(fabs(cmp[i].got - want) <= cmp[i].tol * fabs(want), "qint4 %s %.6f, reference %.6f", cmp[i].key,
+                   cmp[i].got, want);
+        }
+        printf("  WikiText-2 head, ctx 128: PPL %.4f (reference %.4f); qint4 KLD %.5f (reference %.5f)\n", r.ppl,
+               json_real_value(json_object_get(jf, "ppl")), rq.kld, json_real_value(json_object_get(jq, "kld")));
+        /* the same on 1 and 2 threads; too short a text is refused */
+        int saved = cq_get_num_threads();
+        cq_ppl_result r1;
+        cq_set_num_threads(saved == 1 ? 2 : 1);
+        CHECK(cq_lm_perplexity(q4, f32, ids, nt, &po, &r1, NULL) == CQ_OK);
+        cq_set_num_threads(saved);
+        CHECK(!memcmp(&r1, &rq, sizeof r1));
+        cq_err err = {0};
+        CHECK(cq_lm_perplexity(f32, NULL, ids, 255, &po, &r, &err) == CQ_E_ARG && strstr(err.msg, "at least 256"));
+    }
+    cq_lm_free(f32);
+    cq_lm_free(q4);
+    free(ids);
+    free(text);
+    cq_tokenizer_free(t);
+    json_decref(pc);
     cq_st_close(g.f);
 }

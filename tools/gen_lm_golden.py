@@ -14,7 +14,11 @@ What it writes
                           "logits" (F32 [T, vocab], one forward over prompt + greedy ids);
                           "logits_qint8", "logits_qint4" (F32 [T, vocab]): the same forward
                           after optimum-quanto's quantize(weights=qint8 / qint4,
-                          exclude="lm_head") and freeze(); metadata: the greedy text, versions.
+                          exclude="lm_head") and freeze(); metadata: the greedy text, versions,
+                          and "perplexity": llama.cpp's perplexity protocol (chunks of N_CTX
+                          tokens, BOS first, second half scored) on the first PPL_BYTES bytes of
+                          data/wikitext-2/wiki.test.raw, for the float model and for the qint4
+                          one with its KL divergence from the float one (JSON).
 tests/test_lm.c and tests/cli/test_generate.sh check them. make test never runs this script.
 
 Environment (pinned): /root/qvenv with torch 2.6.0, transformers 4.50.3, optimum-quanto 0.2.7,
@@ -26,6 +30,7 @@ Run from the repository root:
 CPU, one thread, deterministic.
 """
 import json
+import math
 import os
 import struct
 
@@ -39,6 +44,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 MODEL = os.path.join(ROOT, "data", "stories260K")
 OUT = os.path.join(ROOT, "tests", "data", "lm")
 PROMPT = "Once upon a time"
+WIKI = os.path.join(ROOT, "data", "wikitext-2", "wiki.test.raw")
+PPL_BYTES = 6000
+N_CTX = 128
 N_NEW = 64
 FORMAT_VERSION = "1"
 
@@ -112,6 +120,45 @@ def decode(tok, ids):
     return out
 
 
+def perplexity(models, tokens):
+    """llama-perplexity: whole chunks of N_CTX tokens, the first replaced by BOS; positions
+    N_CTX/2 .. N_CTX-2 scored against the next token. models[0] is scored; with two, also the
+    KL divergence KL(models[1] || models[0]) per position, in float64."""
+    first = N_CTX // 2
+    nll, nll_b, kld, dp, same = [], [], [], [], []
+    for c in range(len(tokens) // N_CTX):
+        ids = list(tokens[c * N_CTX:(c + 1) * N_CTX])
+        ids[0] = 1
+        with torch.no_grad():
+            outs = [m(torch.tensor([ids])).logits[0].double().log_softmax(-1) for m in models]
+        for j in range(first, N_CTX - 1):
+            t = tokens[c * N_CTX + j + 1]
+            lq = outs[0][j]
+            nll.append(-lq[t].item())
+            if len(outs) > 1:
+                lb = outs[1][j]
+                nll_b.append(-lb[t].item())
+                kld.append((lb.exp() * (lb - lq)).sum().item())
+                dp.append(lq[t].exp().item() - lb[t].exp().item())
+                same.append(int(lq.argmax().item() == lb.argmax().item()))
+    n = len(nll)
+
+    def ppl(v):
+        mean = sum(v) / n
+        var = sum(x * x for x in v) / n - mean * mean
+        p = math.exp(mean)
+        return p, p * math.sqrt(var / (n - 1))
+    out = {"n_ctx": N_CTX, "chunks": len(tokens) // N_CTX, "scored": n}
+    out["ppl"], out["ppl_err"] = ppl(nll)
+    if kld:
+        out["base_ppl"] = ppl(nll_b)[0]
+        out["kld"] = sum(kld) / n
+        out["same_top"] = sum(same) / n
+        out["dp_rms"] = math.sqrt(sum(x * x for x in dp) / n)
+        out["kld_median"] = sorted(kld)[n // 2] if n % 2 else sum(sorted(kld)[n // 2 - 1:n // 2 + 1]) / 2
+    return out
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
@@ -139,7 +186,7 @@ def main():
         seq = gen[0].tolist()
         logits = model(torch.tensor([seq])).logits[0].float().contiguous()
     greedy = seq[len(prompt):]
-    quantized = {}
+    quantized, qmodels = {}, {}
     for name, qt in (("qint8", qint8), ("qint4", qint4)):
         qm = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32,
                                                            attn_implementation="eager")
@@ -148,6 +195,11 @@ def main():
         freeze(qm)
         with torch.no_grad():
             quantized["logits_" + name] = qm(torch.tensor([seq])).logits[0].float().contiguous()
+        qmodels[name] = qm
+    wiki = open(WIKI, "rb").read()[:PPL_BYTES].decode("utf-8")
+    wiki_tokens = encode(tok, wiki)
+    ppl_case = {"bytes": PPL_BYTES, "tokens": len(wiki_tokens), "float": perplexity([model], wiki_tokens),
+                "qint4": perplexity([qmodels["qint4"], model], wiki_tokens)}
     text = decode(tok, seq).decode("utf-8", "replace")
     save_file({"prompt_ids": torch.tensor(prompt, dtype=torch.int32),
                "greedy_ids": torch.tensor(greedy, dtype=torch.int32),
@@ -156,10 +208,12 @@ def main():
               metadata={"generator": "tools/gen_lm_golden.py", "format_version": FORMAT_VERSION,
                         "prompt": PROMPT, "text": text, "torch": torch.__version__,
                         "transformers": transformers.__version__,
-                        "optimum-quanto": optimum.quanto.__version__})
+                        "optimum-quanto": optimum.quanto.__version__,
+                        "perplexity": json.dumps(ppl_case)})
     with open(os.path.join(OUT, "stories260K_greedy.txt"), "w") as f:
         f.write(text)
     print(text)
+    print(json.dumps(ppl_case, indent=1))
 
 
 if __name__ == "__main__":

@@ -350,10 +350,11 @@ void cq_lm_free(cq_lm *lm) {
     free(lm);
 }
 
-/* The tokenizer: opts->tokenizer, else tok512.bin / tokenizer.bin beside the weights. */
+/* The tokenizer: opts->tokenizer, else tokenizer.json / tok512.bin / tokenizer.bin beside the
+ * weights. */
 static cq_status load_tokenizer(cq_lm *lm, const cq_lm_opts *o, cq_err *err) {
     if (o->tokenizer) return cq_tokenizer_load(o->tokenizer, &lm->tok, err);
-    static const char *const names[] = {"tok512.bin", "tokenizer.bin"};
+    static const char *const names[] = {"tokenizer.json", "tok512.bin", "tokenizer.bin"};
     for (size_t i = 0; i < CQ_ARRAY_LEN(names); i++) {
         char *p = NULL;
         CQ__TRY(cq_ckpt_folder_file(lm->ckpt, names[i], &p, err));
@@ -518,8 +519,9 @@ static void attention(cq_lm *lm, int64_t li, int64_t T, int64_t p0) {
     }
 }
 
-/* One chunk of T <= batch tokens at positions pos ..; logits of its last row or of every row. */
-static cq_status forward_chunk(cq_lm *lm, const int32_t *ids, int64_t T, float *logits, bool all, cq_err *err) {
+/* One chunk of T <= batch tokens at positions pos ..; logits of its rows r0 .. T-1 (none when
+ * r0 >= T). */
+static cq_status forward_chunk(cq_lm *lm, const int32_t *ids, int64_t T, float *logits, int64_t r0, cq_err *err) {
     int64_t H = lm->hidden, d = lm->head_dim, qd = lm->heads * d, kvd = lm->kv_heads * d, p0 = lm->pos;
     float eps = (float)lm->rms_eps;
     for (int64_t t = 0; t < T; t++)
@@ -552,15 +554,18 @@ static cq_status forward_chunk(cq_lm *lm, const int32_t *ids, int64_t T, float *
         for (int64_t i = 0; i < T * H; i++) lm->x[i] += lm->xn[i];
     }
     lm->pos += T;
-    if (!logits) return CQ_OK;
-    int64_t r0 = all ? 0 : T - 1, rows = T - r0;
+    if (r0 >= T) return CQ_OK;
+    int64_t rows = T - r0;
     rms_norm(lm->x + r0 * H, lm->final_norm, lm->xn, rows, H, eps);
     return linear(lm, &lm->head, rows, lm->xn, logits, lm->vocab, err);
 }
 
-cq_status cq_lm_forward(cq_lm *lm, const int32_t *ids, int64_t n, float *logits, bool all_logits, cq_err *err) {
+cq_status cq_lm_forward(cq_lm *lm, const int32_t *ids, int64_t n, float *logits, int64_t logits_from, cq_err *err) {
     CQ__ARG(lm);
     if (n <= 0 || !ids) return cq_err_set(err, CQ_E_ARG, "cq_lm_forward: no tokens");
+    if (logits_from < 0 || logits_from > n || (logits_from < n && !logits))
+        return cq_err_set(err, CQ_E_ARG, "cq_lm_forward: logits_from %lld is not in 0..%lld, or logits is NULL",
+                          (long long)logits_from, (long long)n);
     if (n > lm->context - lm->pos)
         return cq_err_set(err, CQ_E_ARG, "cq_lm_forward: %lld tokens after %lld exceed the context of %lld tokens",
                           (long long)n, (long long)lm->pos, (long long)lm->context);
@@ -571,9 +576,9 @@ cq_status cq_lm_forward(cq_lm *lm, const int32_t *ids, int64_t n, float *logits,
     CQ__TRY(ensure_work(lm, err));
     for (int64_t s = 0; s < n; s += lm->batch) {
         int64_t T = n - s < lm->batch ? n - s : lm->batch;
-        bool last = s + T == n;
-        float *lg = !logits ? NULL : all_logits ? logits + s * lm->vocab : last ? logits : NULL;
-        CQ__TRY(forward_chunk(lm, ids + s, T, lg, all_logits, err));
+        int64_t r0 = logits_from > s ? logits_from - s : 0; /* first row of this chunk with logits */
+        float *lg = r0 < T ? logits + (s + r0 - logits_from) * lm->vocab : NULL;
+        CQ__TRY(forward_chunk(lm, ids + s, T, lg, r0, err));
     }
     return CQ_OK;
 }

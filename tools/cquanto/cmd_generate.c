@@ -15,8 +15,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cquanto generate MODEL [-p TEXT] [-n N] [--temp T] [--top-p P] [--seed S] [options]\n\n"
             "MODEL is a Hugging Face folder of a Llama-family decoder (Llama, SmolLM, TinyLlama, Mistral,\n"
-            "Qwen2): config.json, model.safetensors or shards, and a tokenizer (tok512.bin / tokenizer.bin,\n"
-            "or --tokenizer). Writes the prompt and then the generated text to stdout as it is produced;\n"
+            "Qwen2): config.json, model.safetensors or shards, and a tokenizer (tokenizer.json, tok512.bin or\n"
+            "tokenizer.bin, or --tokenizer). Writes the prompt and then the generated text to stdout as it is produced;\n"
             "timings go to stderr.\n\n"
             "  -p, --prompt TEXT  text to continue (default: empty, the model starts from BOS)\n"
             "  -n, --tokens N     tokens to generate (default 256; stops early at EOS/BOS)\n"
@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "  --optimizer O      absmax, max or hqq (default: absmax at 8 bits, max below)\n"
             "  --mode exact|fast  matmul mode for quantized weights (default exact)\n"
             "  --context N        KV cache length (default: the model's, at most 4096)\n"
-            "  --tokenizer FILE   tokenizer file (llama2.c format)\n"
+            "  --tokenizer FILE   tokenizer file (tokenizer.json, or llama2.c's tokenizer.bin format)\n"
             "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes the output\n"
             "  -q, --quiet        no timings on stderr\n"
             "  -h, --help         this help\n\n"
@@ -149,7 +149,7 @@ int cmd_generate(int argc, char **argv) {
     const cq_tokenizer *tok = cq_lm_tokenizer(lm);
     if (!tok) {
         cq_lm_free(lm);
-        cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tok512.bin / tokenizer.bin); name one with --tokenizer",
+        cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or tokenizer.bin); name one with --tokenizer",
                    a.model);
         return cli_fail(CMD, &err);
     }
@@ -164,6 +164,9 @@ int cmd_generate(int argc, char **argv) {
         status = 1;
     } else if (cq_tokenizer_encode(tok, a.prompt, strlen(a.prompt), true, &ids, &n_prompt, &err)) {
         status = 1;
+    } else if (n_prompt == 0) {
+        cq_err_set(&err, CQ_E_ARG, "the prompt is empty and the tokenizer has no BOS token: give -p TEXT");
+        status = 1;
     } else if (n_prompt + a.n > info.context) {
         cq_err_set(&err, CQ_E_ARG, "%lld prompt tokens + %ld to generate exceed the context of %lld (--context)",
                    (long long)n_prompt, a.n, (long long)info.context);
@@ -175,9 +178,9 @@ int cmd_generate(int argc, char **argv) {
         cq_lm_free(lm);
         return cli_fail(CMD, &err);
     }
-    for (int64_t i = 1; i < n_prompt; i++) put_piece(tok, ids[i - 1], ids[i]);
+    for (int64_t i = 0; i < n_prompt; i++) put_piece(tok, i ? ids[i - 1] : -1, ids[i]);
     double t1 = now_s();
-    cq_status st = cq_lm_forward(lm, ids, n_prompt, logits, false, &err);
+    cq_status st = cq_lm_forward(lm, ids, n_prompt, logits, n_prompt - 1, &err);
     double t_prefill = now_s() - t1, t2 = now_s();
     uint64_t rng = a.seed ? a.seed : 1;
     int32_t prev = ids[n_prompt - 1];
@@ -187,7 +190,7 @@ int cmd_generate(int argc, char **argv) {
         if (!a.ignore_eos && (next == cq_tokenizer_eos(tok) || next == cq_tokenizer_bos(tok))) break;
         put_piece(tok, prev, next);
         prev = next;
-        if (made + 1 < a.n) st = cq_lm_forward(lm, &next, 1, logits, false, &err), steps++;
+        if (made + 1 < a.n) st = cq_lm_forward(lm, &next, 1, logits, 0, &err), steps++;
     }
     double t_decode = now_s() - t2;
     putchar('\n');

@@ -1,0 +1,174 @@
+/*
+ * cmd_perplexity.c - `cquanto perplexity MODEL -f TEXT`: llama.cpp's perplexity protocol over a
+ * text file (docs/LM.md), and with --base FLOAT the KL divergence and top-token agreement of
+ * MODEL against its float original, both run on the same chunks in one pass. Prints the running
+ * perplexity per chunk like llama-perplexity, then the final estimate and statistics.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CMD "perplexity"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cquanto perplexity MODEL -f TEXT [-c N] [--chunks N] [--base FLOAT_MODEL] [options]\n\n"
+            "Perplexity of MODEL (a Llama-family folder, float or quanto) on the text file, by llama.cpp's\n"
+            "protocol: whole chunks of N tokens, each from an empty cache with BOS first, the second half\n"
+            "of each scored. With --base, the same chunks also run through the base model (the float\n"
+            "original) and the KL divergence, the change in the correct token's probability and top-token\n"
+            "agreement are reported, as llama-perplexity --kl-divergence does.\n\n"
+            "  -f, --file TEXT    the text (e.g. data/wikitext-2/wiki.test.raw)\n"
+            "  -c, --ctx N        tokens per chunk (default: 512, or the model's context if shorter)\n"
+            "  --chunks N         score only the first N chunks\n"
+            "  --base DIR         the model to compare against (KL divergence)\n"
+            "  --weights Q        quantize MODEL's Linears on load: int8, int4, int2, float8, float8_e5m2\n"
+            "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
+            "  --optimizer O      absmax, max or hqq\n"
+            "  --mode exact|fast  matmul mode for quantized weights (default exact)\n"
+            "  --tokenizer FILE   tokenizer file (default: the one in MODEL's folder)\n"
+            "  --threads N        worker threads; never changes a result\n"
+            "  -q, --quiet        only the final lines\n"
+            "  -h, --help         this help\n\n"
+            "exit status: 0 ok, 1 unreadable input or unsupported model, 2 usage error\n");
+}
+
+typedef struct {
+    bool quiet;
+    double t0;
+} progress_state;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void on_chunk(void *user, int64_t chunk, int64_t chunks, double ppl) {
+    progress_state *p = user;
+    if (p->quiet) return;
+    if (chunk == 1) {
+        double dt = now_s() - p->t0;
+        fprintf(stderr, "cquanto perplexity: %.2f s per chunk, ETA %.1f s\n", dt, dt * (double)(chunks - 1));
+    }
+    printf("[%lld]%.4f,", (long long)chunk, ppl);
+    if (chunk == chunks || chunk % 16 == 0) putchar('\n');
+    fflush(stdout);
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    const char *model = NULL, *file = NULL, *base_dir = NULL, *tok_path = NULL;
+    long ctx = 0, chunks = 0, threads = 0, gs = -1;
+    bool quiet = false;
+    cq_lm_opts o = cq_lm_default_opts();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!v) return cli_usage_error(CMD, "%s needs a text file", a);
+            file = v;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+            if (!v || cli_parse_int(v, 4, 1L << 20, &ctx)) return cli_usage_error(CMD, "%s needs 4..1048576", a);
+        } else if (!strcmp(a, "--chunks")) {
+            if (!v || cli_parse_int(v, 1, 1L << 30, &chunks)) return cli_usage_error(CMD, "--chunks needs a positive number");
+        } else if (!strcmp(a, "--base")) {
+            if (!v) return cli_usage_error(CMD, "--base needs a model folder");
+            base_dir = v;
+        } else if (!strcmp(a, "--weights")) {
+            if (!v || cq_qtype_parse(v, &o.weights, NULL) || !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, false))
+                return cli_usage_error(CMD, "--weights needs int8, int4, int2, float8 or float8_e5m2");
+        } else if (!strcmp(a, "--group-size")) {
+            if (!v || cli_parse_int(v, 1, 1L << 30, &gs)) return cli_usage_error(CMD, "--group-size needs a positive number");
+        } else if (!strcmp(a, "--optimizer")) {
+            if (v && !strcmp(v, "absmax")) o.optimizer = CQ_OPT_ABSMAX;
+            else if (v && !strcmp(v, "max")) o.optimizer = CQ_OPT_MAX;
+            else if (v && !strcmp(v, "hqq")) o.optimizer = CQ_OPT_HQQ;
+            else return cli_usage_error(CMD, "--optimizer needs absmax, max or hqq");
+        } else if (!strcmp(a, "--mode")) {
+            if (v && !strcmp(v, "exact")) o.mode = CQ_MATMUL_EXACT;
+            else if (v && !strcmp(v, "fast")) o.mode = CQ_MATMUL_FAST;
+            else return cli_usage_error(CMD, "--mode needs exact or fast");
+        } else if (!strcmp(a, "--tokenizer")) {
+            if (!v) return cli_usage_error(CMD, "--tokenizer needs FILE");
+            tok_path = v;
+        } else if (!strcmp(a, "--threads")) {
+            if (!v || cli_parse_int(v, 1, 4096, &threads)) return cli_usage_error(CMD, "--threads needs 1..4096");
+        } else {
+            takes = false;
+            if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
+            else if (a[0] == '-' && a[1]) return cli_usage_error(CMD, "unknown option '%s'", a);
+            else if (model) return cli_usage_error(CMD, "one MODEL only (got '%s' and '%s')", model, a);
+            else model = a;
+        }
+        if (takes) i++;
+    }
+    if (!model) return cli_usage_error(CMD, "MODEL is required (see --help)");
+    if (!file) return cli_usage_error(CMD, "-f TEXT is required");
+    if (threads) cq_set_num_threads((int)threads);
+    o.group_size = gs;
+    o.tokenizer = tok_path;
+    cq_err err = {0};
+    cq_lm *lm = NULL, *base = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    cq_status st = cq_fs_read_file(file, (size_t)1 << 31, &text, &len, &err);
+    if (!st) st = cq_lm_load(model, &o, &lm, &err);
+    if (!st && base_dir) {
+        cq_lm_opts bo = cq_lm_default_opts();
+        bo.tokenizer = tok_path;
+        st = cq_lm_load(base_dir, &bo, &base, &err);
+    }
+    const cq_tokenizer *tok = lm ? cq_lm_tokenizer(lm) : NULL;
+    if (!st && !tok)
+        st = cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or tokenizer.bin); name one with --tokenizer",
+                        model);
+    double t0 = now_s();
+    if (!st) st = cq_tokenizer_encode(tok, text, len, true, &ids, &n, &err);
+    if (!st && !quiet)
+        fprintf(stderr, "cquanto perplexity: %s: %zu bytes, %lld tokens (%.2f s)\n", file, len, (long long)n,
+                now_s() - t0);
+    cq_ppl_result r;
+    progress_state ps = {quiet, now_s()};
+    if (!st) {
+        cq_ppl_opts po = cq_ppl_default_opts();
+        po.n_ctx = ctx;
+        po.max_chunks = chunks;
+        po.bos = cq_tokenizer_bos(tok);
+        po.progress = on_chunk;
+        po.user = &ps;
+        st = cq_lm_perplexity(lm, base, ids, n, &po, &r, &err);
+    }
+    if (!st) {
+        double dt = now_s() - ps.t0;
+        printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
+        if (base) {
+            printf("Base PPL             %10.4f +/- %.5f\n", r.base_ppl, r.base_ppl_err);
+            printf("Mean ln(PPL/PPLbase) %10.6f +/- %.6f\n", r.ln_ratio, r.ln_ratio_err);
+            printf("Mean KLD             %10.6f +/- %.6f\n", r.kld, r.kld_err);
+            printf("Maximum KLD          %10.6f\n", r.kld_max);
+            printf("99.9%%   KLD          %10.6f\n", r.kld_p999);
+            printf("99.0%%   KLD          %10.6f\n", r.kld_p99);
+            printf("90.0%%   KLD          %10.6f\n", r.kld_p90);
+            printf("Median  KLD          %10.6f\n", r.kld_median);
+            printf("Mean    dp           %9.4f %%\n", 100.0 * r.dp_mean);
+            printf("RMS     dp           %9.4f %%\n", 100.0 * r.dp_rms);
+            printf("Same top             %9.4f %%\n", 100.0 * r.same_top);
+        }
+        if (!quiet)
+            fprintf(stderr, "cquanto perplexity: %lld chunks of %lld tokens, %lld scored, in %.2f s (%.0f tokens/s%s)\n",
+                    (long long)r.chunks, (long long)r.n_ctx, (long long)r.scored, dt,
+                    (double)(r.chunks * r.n_ctx) * (base ? 2 : 1) / (dt > 0 ? dt : 1e-9), base ? ", both models" : "");
+    }
+    free(ids);
+    free(text);
+    cq_lm_free(lm);
+    cq_lm_free(base);
+    return st ? cli_fail(CMD, &err) : 0;
+}
