@@ -182,6 +182,7 @@ static struct {
     int32_t *ids;
     cq_lm_info lminfo;
     cq_ppl_result ppl;
+    const char *cstr;
     char *str;
     size_t n;
     int64_t i64, shape2[2];
@@ -596,8 +597,13 @@ static void free_outputs(void) {
     V(cq_lm_reset, cq_lm_reset(NULL))                                                                       \
     V(cq_lm_position, cq_lm_position(NULL))                                                                 \
     S(cq_lm_forward, cq_lm_forward(N(0, F.lm), N(1, (const int32_t[]){1}), 1, N(2, F.buf), 0, E))             \
-    V(cq_lm_sample, cq_lm_sample(N(0, F.buf), 8, 1.0f, 0.5f, N(1, &O.u64)))                               \
+    V(cq_lm_sample, cq_lm_sample(N(0, F.buf), 8, 1.0f, 4, 0.5f, N(1, &O.u64)))                               \
     V(cq_ppl_default_opts, cq_ppl_default_opts())                                                           \
+    V(cq_calib_default_opts, cq_calib_default_opts())                                                       \
+    S(cq_lm_calibrate, cq_lm_calibrate(N(0, F.lm), N(1, (const int32_t[4]){1, 5, 6, 7}), 4,                  \
+                                       &(cq_calib_opts){.n_ctx = 4, .momentum = 0.9}, E))                     \
+    V(cq_lm_activation_scales, cq_lm_activation_scales(N(0, F.lm), 0, N(1, &O.cstr), N(2, &O.f[0]), N(3, &O.f[1]))) \
+    S(cq_lm_save_calibrated, cq_lm_save_calibrated(N(0, F.lm), N(1, "/tmp/cq-misuse-never"), false, E))       \
     S(cq_lm_perplexity, cq_lm_perplexity(N(0, F.lm), NULL, N(1, (const int32_t[8]){1, 5, 6, 7, 8, 9, 10, 11}), 8, \
                                          &(cq_ppl_opts){.n_ctx = 4, .bos = 1}, N(2, &O.ppl), E))
 

@@ -12,13 +12,35 @@ What it writes
                           data/stories260K: "prompt_ids" (I32, "Once upon a time" with BOS),
                           "greedy_ids" (I32, the 64 tokens generate(do_sample=False) appends),
                           "logits" (F32 [T, vocab], one forward over prompt + greedy ids);
-                          "logits_qint8", "logits_qint4" (F32 [T, vocab]): the same forward
-                          after optimum-quanto's quantize(weights=qint8 / qint4,
+                          "logits_qint8", "logits_qint4", "logits_qint2", "logits_qfloat8"
+                          (F32 [T, vocab]): the same forward after optimum-quanto's
+                          quantize(weights=qint8 / qint4 / qint2 / qfloat8,
                           exclude="lm_head") and freeze(); metadata: the greedy text, versions,
                           and "perplexity": llama.cpp's perplexity protocol (chunks of N_CTX
                           tokens, BOS first, second half scored) on the first PPL_BYTES bytes of
                           data/wikitext-2/wiki.test.raw, for the float model and for the qint4
                           one with its KL divergence from the float one (JSON).
+  stories260K_w8a8.safetensors
+                          optimum-quanto's static activation quantization: quantize(weights=
+                          qint8, activations=qint8, exclude="lm_head"), then Calibration(momentum
+                          0.9, streamline=False) over CALIB_CHUNKS chunks of CALIB_CTX tokens of
+                          WikiText-2 (BOS first, from byte PPL_BYTES on), freeze: every module's
+                          "<m>.input_scale" / "<m>.output_scale" and "logits" over prompt +
+                          greedy ids ("calib_ids" holds the calibration chunks). One patch:
+                          RoPE runs on the dequantized q and k. optimum-quanto 0.2.7 applies
+                          rotate_half to the int8 ActivationQBytesTensor, and its negation turns
+                          a -128 code into -128 again (int8 wrap-around) instead of +128, so a
+                          key at the bottom of its range flips sign (docs/LM.md); cquanto
+                          dequantizes before RoPE, as the float model's arithmetic says.
+  tiny-qwen2/, tiny-mistral/
+                          seeded random Qwen2ForCausalLM (q/k/v biases, untied lm_head, GQA,
+                          rope_theta 1e6) and MistralForCausalLM (head_dim given apart from
+                          hidden/heads, tied) folders in float32, with "golden.safetensors":
+                          "ids" and transformers' "logits" over them.
+  stories260K-bf16/       stories260K's weights rounded to bfloat16 (config torch_dtype bf16),
+                          with "golden.safetensors": transformers' float32 forward of those same
+                          rounded weights ("logits" over prompt + greedy ids): cquanto keeps bf16
+                          weights as they are and computes in f32, so the two agree.
 tests/test_lm.c and tests/cli/test_generate.sh check them. make test never runs this script.
 
 Environment (pinned): /root/qvenv with torch 2.6.0, transformers 4.50.3, optimum-quanto 0.2.7,
@@ -37,7 +59,7 @@ import struct
 import optimum.quanto
 import torch
 import transformers
-from optimum.quanto import freeze, qint4, qint8, quantize
+from optimum.quanto import Calibration, freeze, qfloat8, qint2, qint4, qint8, quantize
 from safetensors.torch import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -47,6 +69,8 @@ PROMPT = "Once upon a time"
 WIKI = os.path.join(ROOT, "data", "wikitext-2", "wiki.test.raw")
 PPL_BYTES = 6000
 N_CTX = 128
+CALIB_CTX = 64
+CALIB_CHUNKS = 4
 N_NEW = 64
 FORMAT_VERSION = "1"
 
@@ -159,6 +183,27 @@ def perplexity(models, tokens):
     return out
 
 
+def tiny_model(name, cls, cfg_cls, **kw):
+    """A seeded random model saved as a Hugging Face folder, with its logits on fixed ids."""
+    torch.manual_seed(7)
+    cfg = cfg_cls(**kw)
+    m = cls(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():  # larger than the init so the logits spread
+            p.copy_(torch.randn_like(p) * 0.2)
+    d = os.path.join(OUT, name)
+    m.save_pretrained(d, safe_serialization=True)
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, cfg.vocab_size, (1, 24), generator=g)
+    with torch.no_grad():
+        logits = m(ids).logits[0].float().contiguous()
+    save_file({"ids": ids[0].to(torch.int32), "logits": logits}, os.path.join(d, "golden.safetensors"),
+              metadata={"generator": "tools/gen_lm_golden.py", "transformers": transformers.__version__})
+    gc = os.path.join(d, "generation_config.json")
+    if os.path.exists(gc):
+        os.remove(gc)
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
@@ -187,7 +232,7 @@ def main():
         logits = model(torch.tensor([seq])).logits[0].float().contiguous()
     greedy = seq[len(prompt):]
     quantized, qmodels = {}, {}
-    for name, qt in (("qint8", qint8), ("qint4", qint4)):
+    for name, qt in (("qint8", qint8), ("qint4", qint4), ("qint2", qint2), ("qfloat8", qfloat8)):
         qm = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32,
                                                            attn_implementation="eager")
         qm.eval()
@@ -210,6 +255,68 @@ def main():
                         "transformers": transformers.__version__,
                         "optimum-quanto": optimum.quanto.__version__,
                         "perplexity": json.dumps(ppl_case)})
+    # static int8 activations, calibrated
+    calib_text = open(WIKI, "rb").read()[PPL_BYTES:PPL_BYTES + 3000].decode("utf-8")
+    ctoks = encode(tok, calib_text)
+    chunks = []
+    for c in range(CALIB_CHUNKS):
+        ch = list(ctoks[c * CALIB_CTX:(c + 1) * CALIB_CTX])
+        ch[0] = 1
+        chunks.append(ch)
+    import transformers.models.llama.modeling_llama as modeling_llama
+    rope = modeling_llama.apply_rotary_pos_emb
+
+    def rope_on_dequantized(q, k, *args, **kwargs):
+        deq = (lambda t: t.dequantize() if hasattr(t, "dequantize") else t)
+        return rope(deq(q), deq(k), *args, **kwargs)
+    modeling_llama.apply_rotary_pos_emb = rope_on_dequantized
+    am = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32, attn_implementation="eager")
+    am.eval()
+    quantize(am, weights=qint8, activations=qint8, exclude="lm_head")
+    with torch.no_grad(), Calibration(momentum=0.9, streamline=False):
+        for ch in chunks:
+            am(torch.tensor([ch]))
+    freeze(am)
+    w8a8 = {"calib_ids": torch.tensor(chunks, dtype=torch.int32)}
+    for name, mod in am.named_modules():
+        if hasattr(mod, "input_scale") and getattr(mod, "activation_qtype", None) is not None:
+            w8a8[name + ".input_scale"] = mod.input_scale.float().reshape(()).contiguous()
+            w8a8[name + ".output_scale"] = mod.output_scale.float().reshape(()).contiguous()
+    with torch.no_grad():
+        w8a8["logits"] = am(torch.tensor([seq])).logits[0].float().contiguous()
+    modeling_llama.apply_rotary_pos_emb = rope
+    save_file(w8a8, os.path.join(OUT, "stories260K_w8a8.safetensors"),
+              metadata={"generator": "tools/gen_lm_golden.py", "optimum-quanto": optimum.quanto.__version__,
+                        "calib_ctx": str(CALIB_CTX), "momentum": "0.9", "streamline": "false",
+                        "patch": "RoPE on dequantized q and k (optimum-quanto int8 negation wraps -128)"})
+    tiny_model("tiny-qwen2", transformers.Qwen2ForCausalLM, transformers.Qwen2Config, vocab_size=96,
+               hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, max_position_embeddings=64, rope_theta=1e6, rms_norm_eps=1e-6,
+               tie_word_embeddings=False, attn_implementation="eager", torch_dtype="float32")
+    tiny_model("tiny-mistral", transformers.MistralForCausalLM, transformers.MistralConfig, vocab_size=80,
+               hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=1, head_dim=16, max_position_embeddings=64, sliding_window=None,
+               tie_word_embeddings=True, attn_implementation="eager", torch_dtype="float32")
+    # stories260K with bf16 weights: transformers in f32 on the rounded weights
+    bf = transformers.LlamaForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32, attn_implementation="eager")
+    bf.eval()
+    with torch.no_grad():
+        for p in bf.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+        bf_logits = bf(torch.tensor([seq])).logits[0].float().contiguous()
+    dbf = os.path.join(OUT, "stories260K-bf16")
+    os.makedirs(dbf, exist_ok=True)
+    from safetensors.torch import load_file
+    sd = load_file(os.path.join(MODEL, "model.safetensors"))
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in sd.items()}, os.path.join(dbf, "model.safetensors"),
+              metadata={"format": "pt"})
+    cfg = json.load(open(os.path.join(MODEL, "config.json")))
+    cfg["torch_dtype"] = "bfloat16"
+    with open(os.path.join(dbf, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    save_file({"ids": torch.tensor(seq, dtype=torch.int32), "logits": bf_logits}, os.path.join(dbf, "golden.safetensors"),
+              metadata={"generator": "tools/gen_lm_golden.py", "torch": torch.__version__})
     with open(os.path.join(OUT, "stories260K_greedy.txt"), "w") as f:
         f.write(text)
     print(text)

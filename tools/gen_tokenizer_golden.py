@@ -15,17 +15,26 @@ ship:
   metaspace.json         newer SentencePiece conversions: Metaspace(prepend_scheme "first")
                          pre-tokenizer and decoder, byte_fallback.
   cases.json             for each tokenizer and each text: encode(text).ids (with the template's
-                         special tokens) and decode(ids, skip_special_tokens=True).
+                         special tokens) and decode(ids, skip_special_tokens=True); and for the
+                         whole of WikiText-2's test split (1.29 MB): the id count and the FNV-1a
+                         64 hash of the ids as little-endian int32 (ids too many to commit).
 
-tests/test_tokenizer_json.c checks them. make test never runs this script.
+tests/test_tokenizer_json.c checks them. make test never runs this script. The library's trainer
+walks hash maps, so two runs can train slightly different tokenizers; each run writes the
+tokenizers and their cases together, and the committed files are one run's.
 Environment (pinned): /root/qvenv with tokenizers 0.21.4.
     /root/qvenv/bin/python tools/gen_tokenizer_golden.py
 """
 import json
 import os
 
-import tokenizers
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+# One training thread: the BPE trainer's ties otherwise depend on thread timing.
+os.environ["RAYON_NUM_THREADS"] = "1"
+os.environ["RAYON_RS_NUM_CPUS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import tokenizers  # noqa: E402
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "tests", "data", "tokenizers")
@@ -44,7 +53,7 @@ TEXTS = ["", "Hello world", " leading space", "  two  spaces\tand a tab\nnew lin
 
 
 def corpus():
-    text = open(WIKI, encoding="utf-8").read()
+    text = open(WIKI, "rb").read().decode("utf-8")
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -109,6 +118,12 @@ def main():
             ids = t.encode(text).ids
             rows.append({"text": text, "ids": ids, "decoded": t.decode(ids, skip_special_tokens=True)})
         cases["files"][name] = rows
+        wiki = t.encode(open(WIKI, "rb").read().decode("utf-8")).ids  # bytes as they are: CRLF kept
+        h = 0xcbf29ce484222325
+        for i in wiki:
+            for b in int(i).to_bytes(4, "little", signed=True):
+                h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        cases.setdefault("wikitext", {})[name] = {"count": len(wiki), "fnv1a64": "%016x" % h}
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
         f.write("\n")

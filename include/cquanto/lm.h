@@ -96,13 +96,18 @@ typedef struct cq_lm_opts {
     cq_qtype weights;
     cq_optimizer_kind optimizer;
     int64_t group_size;    /* -1: quanto's module rule; 0: per channel; > 0: explicit */
+    /* Static activation quantization of those Linears on load (CQ_QNONE or CQ_QINT8), with
+     * scales of 1 until cq_lm_calibrate sets them. */
+    cq_qtype activations;
 } cq_lm_opts;
 CQ_API cq_lm_opts cq_lm_default_opts(void);
 
 /* Loads the folder (or one .safetensors file beside its config.json): weights are repacked for
  * cq_matmul in their stored dtype (float, or quanto's codes and scales for the modules
- * quanto_qmap.json names), the embedding is read from the file's mapping. Modules with
- * quantized activations are refused (static activation scales are not run yet). */
+ * quanto_qmap.json names), the embedding is read from the file's mapping. A module with qint8
+ * activations runs as quanto's does: its input quantized with input_scale (with qint8 weights,
+ * the W8A8 integer matmul), its output quantized and dequantized with output_scale. float8
+ * activations are refused, naming the module. */
 CQ_API cq_status cq_lm_load(const char *path, const cq_lm_opts *opts, cq_lm **out, cq_err *err);
 CQ_API void cq_lm_free(cq_lm *lm); /* accepts NULL */
 
@@ -117,6 +122,9 @@ typedef struct cq_lm_info {
     int64_t quantized;      /* Linears running on quantized weights */
     size_t weight_bytes;    /* bytes the matmuls stream per token */
     size_t cache_bytes;     /* KV cache */
+    int32_t bos;            /* config.json's bos_token_id, -1 when absent */
+    int32_t eos[4];         /* its eos_token_id (one or a list), n_eos of them */
+    int n_eos;
 } cq_lm_info;
 CQ_API void cq_lm_get_info(const cq_lm *lm, cq_lm_info *info);
 /* The tokenizer found or named at load, NULL if none. */
@@ -171,11 +179,41 @@ typedef struct cq_ppl_result {
 CQ_API cq_status cq_lm_perplexity(cq_lm *lm, cq_lm *base, const int32_t *tokens, int64_t n, const cq_ppl_opts *opts,
                                   cq_ppl_result *out, cq_err *err);
 
+/* --- lm: calibration ----------------------------------------------------------------------
+ * optimum-quanto's Calibration (streamline off, docs/LM.md): chunks of n_ctx tokens (BOS first,
+ * each from an empty cache) run through the model; before each quantized-activation Linear its
+ * input's absmax / 127 updates input_scale, after it the output's updates output_scale:
+ * the first observation replaces the scale while it is 1, later ones give
+ * momentum * scale + new * (1 - momentum); the activations are then quantized with the updated
+ * scale, as quanto does in the same pass. */
+typedef struct cq_calib_opts {
+    int64_t n_ctx;      /* tokens per chunk; 0: min(256, context); at most the load's batch */
+    int64_t max_chunks; /* 0: every whole chunk */
+    double momentum;    /* 0.9 (quanto's default) */
+    int32_t bos;        /* replaces each chunk's first token; -1 keeps it */
+    void (*progress)(void *user, int64_t chunk, int64_t chunks);
+    void *user;
+} cq_calib_opts;
+CQ_API cq_calib_opts cq_calib_default_opts(void);
+CQ_API cq_status cq_lm_calibrate(cq_lm *lm, const int32_t *tokens, int64_t n, const cq_calib_opts *opts, cq_err *err);
+/* The scales of quantized-activation module i (0 .. count-1, in layer order, q k v o gate up
+ * down); returns the count, and fills name (borrowed) and the scales when i is in range. */
+CQ_API int64_t cq_lm_activation_scales(const cq_lm *lm, int64_t i, const char **name, float *input_scale,
+                                       float *output_scale);
+/* Writes the quanto folder the model was loaded from to out_dir with its current input and
+ * output scales: every shard and side file copied, the scale tensors replaced. Atomic (a temp
+ * folder renamed); CQ_E_EXISTS for an existing out_dir unless overwrite. CQ_E_ARG when the
+ * model was not loaded from a quanto folder. */
+CQ_API cq_status cq_lm_save_calibrated(const cq_lm *lm, const char *out_dir, bool overwrite, cq_err *err);
+
 /* --- lm: sampling -------------------------------------------------------------------------
  * temperature <= 0: the argmax (the lowest id among equal maxima). Otherwise softmax of
- * logits / temperature, restricted to the smallest set of most likely ids whose mass reaches
- * top_p (top_p >= 1: all), drawn with the xorshift generator in *rng (never 0; advanced). */
-CQ_API int32_t cq_lm_sample(const float *logits, int64_t vocab, float temperature, float top_p, uint64_t *rng);
+ * logits / temperature over the top_k most likely ids (top_k <= 0: all), restricted further to
+ * the smallest set of most likely ids whose mass reaches top_p (top_p >= 1: no cut), drawn with
+ * the xorshift generator in *rng (advanced; NULL: a fixed seed). Ties in probability order by
+ * id, so a seed reproduces a draw on every machine. */
+CQ_API int32_t cq_lm_sample(const float *logits, int64_t vocab, float temperature, int top_k, float top_p,
+                            uint64_t *rng);
 
 #ifdef __cplusplus
 }

@@ -118,6 +118,11 @@ bool cq__shape_needs_record(const cq_plan_entry *e, int64_t bias_out);
 cq_status cq__quantize_shards(cq_plan *p, const cq_convert_opts *opts, const char *dir, bool single_file, double t0,
                               cq_convert_stats *stats, cq_err *err);
 
+/* Copies the input folder's side files (tokenizers, generation configs ...) into tmp: every small
+ * regular file that is no weight file, index, config.json or quanto_qmap.json; a link leading
+ * outside the folder is left out with a notice through o (quantize_folder.c). */
+cq_status cq__copy_side_files(const char *in_dir, const char *tmp, const cq_convert_opts *o, cq_err *err);
+
 /* Monotonic seconds. */
 double cq__now(void);
 

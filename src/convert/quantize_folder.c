@@ -42,7 +42,7 @@ static void notice(const cq_convert_opts *o, const char *fmt, const char *a, con
  * resolves outside the folder is not followed, and only regular files are read. Being optional,
  * such files are left out with a notice rather than stopping the run. The copy keeps the
  * source's permission bits (cq_fs_copy_file). */
-static cq_status copy_small_files(const char *in_dir, const char *tmp, const cq_convert_opts *o, cq_err *err) {
+cq_status cq__copy_side_files(const char *in_dir, const char *tmp, const cq_convert_opts *o, cq_err *err) {
     DIR *d = opendir(in_dir);
     if (!d) return CQ_OK; /* nothing to copy */
     cq_status s = CQ_OK;
@@ -219,7 +219,7 @@ cq_status cq_convert_quantize(const char *in, const char *out, const cq_convert_
     if (!s) s = write_index(p, tmp, err);
     if (!s) s = write_qmap(p, tmp, err);
     if (!s) s = write_config(p, tmp, err);
-    if (!s && cq_fs_is_dir(in)) s = copy_small_files(cq_ckpt_dir(p->ckpt), tmp, opts, err);
+    if (!s && cq_fs_is_dir(in)) s = cq__copy_side_files(cq_ckpt_dir(p->ckpt), tmp, opts, err);
     if (!s && cq__cancelled(opts)) s = cq_err_set(err, CQ_E_IO, "interrupted");
     if (!s) s = cq_fs_commit_dir(tmp, out, opts->overwrite, err);
     if (s && tmp) cq_fs_remove_tree(tmp, NULL);

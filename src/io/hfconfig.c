@@ -115,6 +115,15 @@ const char *cq__hfconfig_str_at(const cq_hfconfig *c, const char *key, size_t i)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+int cq__hfconfig_ints(const cq_hfconfig *c, const char *key, int64_t *out, int cap) {
+    const json_t *v = field(c, key);
+    if (json_is_integer(v) && cap > 0) return out[0] = json_integer_value(v), 1;
+    int n = 0;
+    for (size_t i = 0; n < cap && i < json_array_size(v); i++)
+        if (json_is_integer(json_array_get(v, i))) out[n++] = json_integer_value(json_array_get(v, i));
+    return n;
+}
+
 bool cq_hfconfig_tie_word_embeddings(const cq_hfconfig *c) {
     bool tie = true;
     return cq_hfconfig_bool(c, "tie_word_embeddings", &tie, NULL) == CQ_OK ? tie : true;

@@ -73,6 +73,9 @@ cq_status cq__json_parse_object(const char *text, size_t n, const char *label, j
 /* String i of the top-level array key of a config.json ("architectures"), NULL when the key is
  * absent or not an array, or item i is missing or not a string. */
 const char *cq__hfconfig_str_at(const cq_hfconfig *c, const char *key, size_t i);
+/* The integers key holds: one integer, or the integers of an array (eos_token_id is either);
+ * up to cap of them into out; returns how many were stored (0 when absent or of another type). */
+int cq__hfconfig_ints(const cq_hfconfig *c, const char *key, int64_t *out, int cap);
 
 /* Replaces control characters in err->msg with '?': messages quote names and JSON text taken
  * from files, and must stay one line whatever a file holds. */

@@ -8,6 +8,8 @@
  * order, so the thread count never changes a result.
  */
 #include "lm/lm_internal.h"
+#include "io/io_internal.h" /* cq__hfconfig_ints */
+#include "io/source.h"      /* cq__ckpt_release: a repacked tensor's pages go back to the kernel */
 
 #include <math.h>
 
@@ -19,7 +21,7 @@
 #define LM_DEFAULT_BATCH 256
 
 cq_lm_opts cq_lm_default_opts(void) {
-    cq_lm_opts o = {CQ_MATMUL_EXACT, 0, 0, CQ_ROPE_HALF, NULL, CQ_QNONE, CQ_OPT_DEFAULT, -1};
+    cq_lm_opts o = {CQ_MATMUL_EXACT, 0, 0, CQ_ROPE_HALF, NULL, CQ_QNONE, CQ_OPT_DEFAULT, -1, CQ_QNONE};
     return o;
 }
 
@@ -95,6 +97,11 @@ static cq_status read_config(cq_lm *lm, const char *path, const cq_lm_opts *o, c
         st = cq_err_set(err, CQ_E_FORMAT, "%s: rms_norm_eps or rope_theta out of range", path);
         goto done;
     }
+    int64_t ids[4];
+    lm->bos_id = cq__hfconfig_ints(c, "bos_token_id", ids, 1) ? (int32_t)ids[0] : -1;
+    int ne = cq__hfconfig_ints(c, "eos_token_id", ids, 4);
+    for (int i = 0; i < ne; i++)
+        if (ids[i] >= 0 && ids[i] < INT32_MAX) lm->eos_ids[lm->n_eos++] = (int32_t)ids[i];
     lm->tie_config = cfg_set(c, "tie_word_embeddings") ? (cq_hfconfig_tie_word_embeddings(c) ? 1 : 0) : -1;
     lm->context = o->context > 0 ? o->context : lm->max_pos < LM_DEFAULT_CONTEXT_CAP ? lm->max_pos : LM_DEFAULT_CONTEXT_CAP;
     /* Mistral / Qwen2 attend only within a window; past it the full attention here would differ. */
@@ -149,6 +156,33 @@ static cq_status load_vector(const cq_lm *lm, const char *name, int64_t n, float
     return CQ_OK;
 }
 
+/* Checkpoint tensor i (-1: none) is repacked: its mapped pages are not needed again, so resident
+ * memory stays near the repacked bytes instead of twice them. */
+static void release(const cq_lm *lm, int64_t i) {
+    const cq_tensor *t = i >= 0 ? cq_ckpt_tensor(lm->ckpt, i) : NULL;
+    if (t) cq__ckpt_release(lm->ckpt, i, 0, cq_tensor_nbytes(t));
+}
+
+/* The qtype of a Linear's repacked weight. */
+static cq_qtype weight_qtype(const lm_linear *l) {
+    cq_mm_weight_info info;
+    cq_mm_weight_get_info(l->w, &info);
+    return info.qtype;
+}
+
+/* A module's scalar activation scale "<module>.<what>" as f32. */
+static cq_status load_scale(const cq_lm *lm, const char *module, const char *what, float *out, cq_err *err) {
+    char name[300];
+    snprintf(name, sizeof name, "%s.%s", module, what);
+    const cq_tensor *t = NULL;
+    if (cq_ckpt_get(lm->ckpt, name, &t, NULL) != CQ_OK || cq_tensor_numel(t) != 1 || !float_dtype(t->dtype))
+        return cq_err_set(err, CQ_E_FORMAT, "%s: '%s' is missing or not one float", cq_ckpt_dir(lm->ckpt), name);
+    *out = cq_load_f32(t->data, t->dtype, 0);
+    if (!(*out > 0.0f) || !isfinite(*out))
+        return cq_err_set(err, CQ_E_FORMAT, "%s: '%s' = %g is not a positive scale", cq_ckpt_dir(lm->ckpt), name, *out);
+    return CQ_OK;
+}
+
 /* The quanto module state of `module` in a quantized folder, NULL when it is not quantized. */
 static const cq__qmodule *quanto_module(const cq_lm *lm, const char *module) {
     for (int64_t i = 0; i < lm->qmods.n; i++)
@@ -179,10 +213,18 @@ static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64
     cq_status st;
     cq_qweight *qw = NULL;
     const cq__qmodule *qm = quanto_module(lm, module);
+    l->in = in_f, l->out = out_f;
+    l->in_scale = l->out_scale = 1.0f;
+    if (!(l->name = cq__strdup(module, err))) return CQ_E_NOMEM;
     if (qm) {
-        if (qm->activations != CQ_QNONE)
-            return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: module '%s' has %s activations; the runtime runs weight-only "
-                              "quantization so far", cq_ckpt_dir(lm->ckpt), module, cq_qtype_name(qm->activations));
+        if (qm->activations != CQ_QNONE && qm->activations != CQ_QINT8)
+            return cq_err_set(err, CQ_E_UNSUPPORTED, "%s: module '%s' has %s activations; the runtime runs qint8 "
+                              "activations only", cq_ckpt_dir(lm->ckpt), module, cq_qtype_name(qm->activations));
+        l->act = qm->activations;
+        if (l->act != CQ_QNONE) {
+            CQ__TRY(load_scale(lm, module, "input_scale", &l->in_scale, err));
+            CQ__TRY(load_scale(lm, module, "output_scale", &l->out_scale, err));
+        }
         st = cq__qmodule_weight(lm->ckpt, qm, &qw, &inner);
         if (!st && (qw->ndim != 2 || qw->shape[0] != out_f || qw->shape[1] != in_f))
             st = cq_err_set(&inner, CQ_E_SHAPE, "quantized weight is not [%lld, %lld]", (long long)out_f, (long long)in_f);
@@ -190,12 +232,14 @@ static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64
         if (!st) lm->wqtype = qw->qtype, lm->quantized++;
         cq_qweight_free(qw);
         if (st) return cq_err_set(err, st, "%s: %s: %s", cq_ckpt_dir(lm->ckpt), module, inner.msg);
+        release(lm, qm->data_idx), release(lm, qm->scale_idx), release(lm, qm->shift_idx);
     } else {
         snprintf(name, sizeof name, "%s.weight", module);
         const cq_tensor *t;
         CQ__TRY(get_tensor(lm, name, out_f, in_f, &t, err));
         if (lm->wdtype == CQ_DTYPE_INVALID) lm->wdtype = t->dtype;
         if (quantize && lm->quantize_to != CQ_QNONE) {
+            l->act = lm->quantize_act;
             st = cq_qweight_quantize(t, lm->quantize_to, lm->optimizer, lm->group_size, &qw, &inner);
             if (!st) st = mm_from_qweight(qw, &l->w, &inner);
             if (!st) lm->wqtype = qw->qtype, lm->quantized++;
@@ -210,7 +254,9 @@ static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64
             st = cq_mm_weight_new(&l->w, &src, &inner);
         }
         if (st) return cq_err_set(err, st, "%s: %s", name, inner.msg);
+        if (t != lm->embed) release(lm, cq_ckpt_find(lm->ckpt, name));
     }
+    l->w8a8 = l->act == CQ_QINT8 && weight_qtype(l) == CQ_QINT8;
     snprintf(name, sizeof name, "%s.bias", module);
     if (cq_ckpt_find(lm->ckpt, name) >= 0) CQ__TRY(load_vector(lm, name, out_f, &l->bias, err));
     cq_mm_weight_info info;
@@ -283,6 +329,11 @@ static cq_status alloc_arena(cq_lm *lm, cq_err *err) {
     lm->v = a, a += B * kvd;
     lm->gate = a, a += B * lm->inter;
     lm->up = a;
+    int64_t kmax = lm->hidden > lm->inter ? lm->hidden : lm->inter;
+    if (qd > kmax) kmax = qd;
+    lm->xq = cq__malloc((size_t)(B * kmax), err, "int8 activations");
+    lm->xf = lm->xq ? cq__malloc((size_t)(B * kmax) * sizeof(float), err, "quantized activations") : NULL;
+    if (!lm->xf) return CQ_E_NOMEM;
     /* transformers: inv_freq = 1 / theta ** (arange(0, d, 2).float() / d), in f32 */
     for (int64_t i = 0; i < lm->head_dim / 2; i++)
         lm->inv_freq[i] = 1.0f / powf((float)lm->rope_theta, (float)(2 * i) / (float)lm->head_dim);
@@ -304,8 +355,9 @@ static cq_status ensure_work(cq_lm *lm, cq_err *err) {
             ls[n++] = &L->gate, ls[n++] = &L->up, ls[n++] = &L->down;
         }
         for (int j = 0; j < n; j++) {
-            for (int mode = 0; mode < 2; mode++) {
-                size_t s = cq_matmul_work_size(ls[j]->w, lm->batch, CQ_F32, mode ? CQ_MATMUL_FAST : CQ_MATMUL_EXACT);
+            for (int mode = 0; mode < 3; mode++) {
+                size_t s = mode == 2 ? (ls[j]->w8a8 ? cq_matmul_work_size(ls[j]->w, lm->batch, CQ_I8, CQ_MATMUL_EXACT) : 0)
+                                     : cq_matmul_work_size(ls[j]->w, lm->batch, CQ_F32, mode ? CQ_MATMUL_FAST : CQ_MATMUL_EXACT);
                 if (s > need) need = s;
             }
         }
@@ -331,6 +383,7 @@ void cq_lm_free(cq_lm *lm) {
         for (size_t j = 0; j < CQ_ARRAY_LEN(ls); j++) {
             cq_mm_weight_free(ls[j]->w);
             free(ls[j]->bias);
+            free(ls[j]->name);
         }
         free(L->attn_norm);
         free(L->mlp_norm);
@@ -338,6 +391,9 @@ void cq_lm_free(cq_lm *lm) {
     free(lm->layer);
     cq_mm_weight_free(lm->head.w);
     free(lm->head.bias);
+    free(lm->head.name);
+    free(lm->xq);
+    free(lm->xf);
     free(lm->final_norm);
     cq_aligned_free(lm->kcache);
     cq_aligned_free(lm->arena);
@@ -383,6 +439,12 @@ cq_status cq_lm_load(const char *path, const cq_lm_opts *opts, cq_lm **out, cq_e
     lm->rope = o.rope;
     lm->wdtype = CQ_DTYPE_INVALID;
     lm->quantize_to = o.weights;
+    lm->quantize_act = o.activations;
+    if (o.activations != CQ_QNONE && (o.activations != CQ_QINT8 || o.weights == CQ_QNONE)) {
+        free(lm);
+        return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_lm_load: activations %s need quantized weights and qint8",
+                          cq_qtype_name(o.activations));
+    }
     lm->optimizer = o.optimizer;
     lm->group_size = o.group_size;
     if (o.weights != CQ_QNONE && !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, false)) {
@@ -429,6 +491,9 @@ void cq_lm_get_info(const cq_lm *lm, cq_lm_info *info) {
     info->quantized = lm->quantized;
     info->weight_bytes = lm->weight_bytes;
     info->cache_bytes = lm->cache_bytes;
+    info->bos = lm->bos_id;
+    info->n_eos = lm->n_eos;
+    memcpy(info->eos, lm->eos_ids, sizeof info->eos);
 }
 
 const cq_tokenizer *cq_lm_tokenizer(const cq_lm *lm) { return lm ? lm->tok : NULL; }
@@ -466,15 +531,59 @@ static void rope(const cq_lm *lm, float *v, int64_t heads, int64_t pos) {
     }
 }
 
-static cq_status linear(cq_lm *lm, const lm_linear *l, int64_t M, const float *x, float *y, int64_t ldy, cq_err *err) {
+/* calibrate.py's _updated_scale with absmax_scale(x, qint8) as the new observation. */
+static cq_status observe(const cq_lm *lm, const float *x, int64_t n, float *scale, cq_err *err) {
+    cq_tensor *view = NULL, *s = NULL;
+    int64_t shape[1] = {n};
+    cq_status st = cq_tensor_view(&view, CQ_F32, 1, shape, (void *)x, err);
+    if (!st) st = cq_absmax_scale(view, CQ_QINT8, CQ_AXIS_NONE, &s, err);
+    if (!st) {
+        float fresh = ((const float *)s->data)[0];
+        *scale = *scale == 1.0f ? fresh : lm->momentum * *scale + fresh * lm->one_minus;
+    }
+    cq_tensor_free(s);
+    cq_tensor_free(view);
+    return st;
+}
+
+/* y[M][ldy] = x[M][in] . W^T (+ bias), with quanto's activation quantization around it when the
+ * module has it: observe (calibration), quantize the input (int8 codes for the W8A8 matmul, else
+ * quantize + dequantize), then observe and quantize + dequantize the output. */
+static cq_status linear(cq_lm *lm, lm_linear *l, int64_t M, const float *x, float *y, int64_t ldy, cq_err *err) {
     cq_matmul_opts o = cq_matmul_default_opts();
     o.mode = lm->mode;
     o.bias = l->bias;
     o.work = lm->work;
     o.work_size = lm->work_size;
-    cq_mm_weight_info info;
-    cq_mm_weight_get_info(l->w, &info);
-    return cq_matmul(l->w, M, x, CQ_F32, info.in_features, y, CQ_F32, ldy, &o, err);
+    const void *xin = x;
+    cq_dtype xt = CQ_F32;
+    if (l->act != CQ_QNONE) {
+        int64_t n = M * l->in;
+        if (lm->calibrating) CQ__TRY(observe(lm, x, n, &l->in_scale, err));
+        cq_vec_quantize_i8(x, CQ_F32, n, l->in_scale, lm->xq);
+        if (l->w8a8) {
+            xin = lm->xq, xt = CQ_I8;
+            o.x_scale = l->in_scale;
+        } else {
+            cq_vec_dequantize_i8(lm->xq, n, l->in_scale, lm->xf, CQ_F32);
+            xin = lm->xf;
+        }
+    }
+    CQ__TRY(cq_matmul(l->w, M, xin, xt, l->in, y, CQ_F32, ldy, &o, err));
+    if (l->act != CQ_QNONE) { /* the layers' outputs are contiguous rows (ldy == out) */
+        int64_t n = M * l->out;
+        if (lm->calibrating) CQ__TRY(observe(lm, y, n, &l->out_scale, err));
+        cq_vec_quantize_i8(y, CQ_F32, n, l->out_scale, lm->xq);
+        cq_vec_dequantize_i8(lm->xq, n, l->out_scale, y, CQ_F32);
+    }
+    return CQ_OK;
+}
+
+lm_linear *cq__lm_linear_at(const cq_lm *lm, int64_t i) {
+    if (i < 0 || i >= 7 * lm->layers) return NULL;
+    lm_layer *L = &lm->layer[i / 7];
+    lm_linear *ls[] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return ls[i % 7];
 }
 
 /* Causal attention of T new tokens (positions p0 ..) over the cache of layer li. */
@@ -527,7 +636,7 @@ static cq_status forward_chunk(cq_lm *lm, const int32_t *ids, int64_t T, float *
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < H; i++) lm->x[t * H + i] = cq_load_f32(lm->embed->data, lm->embed->dtype, ids[t] * H + i);
     for (int64_t li = 0; li < lm->layers; li++) {
-        const lm_layer *L = &lm->layer[li];
+        lm_layer *L = &lm->layer[li];
         rms_norm(lm->x, L->attn_norm, lm->xn, T, H, eps);
         CQ__TRY(linear(lm, &L->q, T, lm->xn, lm->q, qd, err));
         CQ__TRY(linear(lm, &L->k, T, lm->xn, lm->k, kvd, err));

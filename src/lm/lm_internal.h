@@ -8,10 +8,16 @@
 #include "core/internal.h"
 #include "convert/convert_internal.h" /* quanto module state of a quantized folder */
 
-/* One Linear: the repacked weight and its bias (f32, NULL when the checkpoint has none). */
+/* One Linear: the repacked weight and its bias (f32, NULL when the checkpoint has none), and
+ * quanto's static activation quantization when act is set. */
 typedef struct lm_linear {
     cq_mm_weight *w;
     float *bias;
+    int64_t in, out;
+    cq_qtype act;            /* CQ_QNONE or CQ_QINT8 */
+    bool w8a8;               /* qint8 weights too: the integer matmul */
+    float in_scale, out_scale;
+    char *name;              /* the module, for the scale accessors and the writer */
 } lm_linear;
 
 typedef struct lm_layer {
@@ -27,6 +33,8 @@ struct cq_lm {
     int64_t context, batch;
     double rms_eps, rope_theta;
     int tie_config;          /* tie_word_embeddings: 1, 0, or -1 when absent */
+    int32_t bos_id, eos_ids[4]; /* config.json's bos_token_id and eos_token_id (-1 / none) */
+    int n_eos;
     bool tied;
     cq_rope_layout rope;
     cq_matmul_mode mode;
@@ -52,6 +60,14 @@ struct cq_lm {
     int64_t group_size;
     cq_qtype wqtype;
     int64_t quantized;
+    cq_qtype quantize_act;   /* activations for quantize-on-load */
+    bool calibrating;
+    float momentum, one_minus;
+    int8_t *xq;              /* [batch][max in_features]: int8 activations */
+    float *xf;               /* [batch][max in_features]: fake-quantized activations */
 };
+
+/* The Linears of the layers in order (q k v o gate up down per layer); NULL past the end. */
+lm_linear *cq__lm_linear_at(const cq_lm *lm, int64_t i);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * sample.c - choosing the next token from logits: argmax at temperature 0, else softmax at the
- * temperature restricted to the top-p nucleus, drawn from a seeded xorshift64* generator so a
+ * temperature restricted to the top-k ids and the top-p nucleus, drawn from a seeded xorshift64* generator so a
  * seed reproduces a generation on every machine.
  */
 #include "core/internal.h"
@@ -32,7 +32,7 @@ static int by_prob_desc(const void *a, const void *b) {
     return x->id - y->id;
 }
 
-int32_t cq_lm_sample(const float *logits, int64_t vocab, float temperature, float top_p, uint64_t *rng) {
+int32_t cq_lm_sample(const float *logits, int64_t vocab, float temperature, int top_k, float top_p, uint64_t *rng) {
     if (!logits || vocab <= 0) return -1;
     if (!(temperature > 0.0f)) return argmax(logits, vocab);
     uint64_t local = 1;
@@ -47,12 +47,22 @@ int32_t cq_lm_sample(const float *logits, int64_t vocab, float temperature, floa
         sum += p[i].p;
     }
     int64_t keep = vocab;
-    if (top_p > 0.0f && top_p < 1.0f) {
+    bool cut_k = top_k > 0 && top_k < vocab, cut_p = top_p > 0.0f && top_p < 1.0f;
+    if (cut_k || cut_p) {
         qsort(p, (size_t)vocab, sizeof *p, by_prob_desc);
-        double mass = 0.0;
-        for (keep = 0; keep < vocab;) {
-            mass += p[keep++].p / sum;
-            if (mass >= top_p) break;
+        if (cut_k) {
+            keep = top_k;
+            sum = 0.0;
+            for (int64_t i = 0; i < keep; i++) sum += p[i].p;
+        }
+        if (cut_p) {
+            double mass = 0.0;
+            int64_t k = 0;
+            while (k < keep) {
+                mass += p[k++].p / sum;
+                if (mass >= top_p) break;
+            }
+            keep = k;
         }
         sum = 0.0;
         for (int64_t i = 0; i < keep; i++) sum += p[i].p;

@@ -49,7 +49,7 @@ expect "stderr names the qtype" grep -q "35 Linears qint4" "$T/err"
 check "fast mode runs" "$CQUANTO" generate $M -p "Once upon a time" -n 32 --temp 0 --weights int8 --mode fast -q
 expect "fast mode writes text" grep -q "^Once upon a time" "$T/out"
 check_rc "bad --weights" 2 "$CQUANTO" generate $M --weights int3
-check "quantize with int8 activations" "$CQUANTO" quantize $M --weights int8 --activations int8 -o "$T/a8"
-check_rc "quantized activations refused" 1 "$CQUANTO" generate "$T/a8" -p hi --tokenizer $M/tok512.bin
-expect "refusal names the activations" grep -q "qint8 activations" "$T/err"
+check "quantize with float8 activations" "$CQUANTO" quantize $M --weights int8 --activations float8 -o "$T/f8"
+check_rc "float8 activations refused" 1 "$CQUANTO" generate "$T/f8" -p hi --tokenizer $M/tok512.bin
+expect "refusal names the module and the activations" grep -q "module 'model.layers.0.self_attn.q_proj' has qfloat8_e4m3fn activations" "$T/err"
 finish

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_perplexity.sh - `cquanto perplexity`: llama-perplexity's output shape (running [i]ppl per
 # chunk, "Final estimate: PPL = x +/- y"), the same numbers at any thread count, the KL
-# divergence block with --base (zero divergence of a model from itself), usage errors (exit 2)
-# and unusable inputs (exit 1). The numbers themselves are checked against transformers in
-# tests/test_lm.c.
+# divergence block with --reference (alias --base; zero divergence of a model from itself),
+# usage errors (exit 2) and unusable inputs (exit 1). The numbers themselves are checked against
+# transformers in tests/test_lm.c.
 . "$(dirname "$0")/lib.sh"
 M=data/stories260K
 W=data/wikitext-2/wiki.test.raw
@@ -16,9 +16,9 @@ grep "^Final" "$T/out" >"$T/final2"
 check "perplexity on 1 thread" "$CQUANTO" perplexity $M -f $W -c 128 --chunks 8 --threads 1 -q
 expect "1 thread: the same estimate" cmp -s "$T/out" "$T/final2"
 
-check "KL divergence of int4 from float" "$CQUANTO" perplexity $M -f $W -c 128 --chunks 8 --weights int4 --base $M -q
+check "KL divergence of int4 from float" "$CQUANTO" perplexity $M -f $W -c 128 --chunks 8 --weights int4 --reference $M -q
 for k in "Base PPL" "Mean KLD" "99.0%   KLD" "Median  KLD" "RMS     dp" "Same top"; do
-    expect "--base prints $k" grep -q "^$k" "$T/out"
+    expect "--reference prints $k" grep -q "^$k" "$T/out"
 done
 expect "int4 diverges" sh -c "awk '/^Mean KLD/ { exit !(\$3 > 0.01) }' '$T/out'"
 check "a model against itself" "$CQUANTO" perplexity $M -f $W -c 128 --chunks 4 --base $M -q

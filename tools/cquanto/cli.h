@@ -38,5 +38,6 @@ int cmd_dequantize(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 #endif

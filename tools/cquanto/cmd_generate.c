@@ -13,19 +13,23 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cquanto generate MODEL [-p TEXT] [-n N] [--temp T] [--top-p P] [--seed S] [options]\n\n"
+            "usage: cquanto generate MODEL [-p TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [options]\n\n"
             "MODEL is a Hugging Face folder of a Llama-family decoder (Llama, SmolLM, TinyLlama, Mistral,\n"
             "Qwen2): config.json, model.safetensors or shards, and a tokenizer (tokenizer.json, tok512.bin or\n"
             "tokenizer.bin, or --tokenizer). Writes the prompt and then the generated text to stdout as it is produced;\n"
             "timings go to stderr.\n\n"
             "  -p, --prompt TEXT  text to continue (default: empty, the model starts from BOS)\n"
-            "  -n, --tokens N     tokens to generate (default 256; stops early at EOS/BOS)\n"
+            "  -n, --tokens N     tokens to generate (default 256; stops early at EOS or BOS: the\n"
+            "                     tokenizer's, and config.json's eos_token_id)\n"
             "  --temp T           sampling temperature; 0 = greedy (default 0.8)\n"
+            "  --top-k K          sample among the K most likely tokens; 0 = all (default 40)\n"
             "  --top-p P          nucleus sampling mass, 0 < P <= 1 (default 0.95)\n"
             "  --seed S           sampling seed (default: from the clock, printed with the timings)\n"
             "  --ignore-eos       keep generating past EOS and BOS\n"
             "  --weights Q        quantize the layers' Linears on load: int8, int4, int2, float8, float8_e5m2\n"
             "                     (a quanto folder from `cquanto quantize` runs quantized as it is)\n"
+            "  --activations int8 with --weights: static int8 activations, scales 1 (run `cquanto calibrate`\n"
+            "                     for measured ones)\n"
             "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
             "  --optimizer O      absmax, max or hqq (default: absmax at 8 bits, max below)\n"
             "  --mode exact|fast  matmul mode for quantized weights (default exact)\n"
@@ -54,7 +58,7 @@ static int parse_real(const char *s, double lo, double hi, double *out) {
 
 typedef struct {
     const char *model, *prompt, *tokenizer;
-    long n, context, threads;
+    long n, context, threads, top_k;
     double temp, top_p;
     unsigned long long seed;
     bool seeded, ignore_eos, quiet;
@@ -62,11 +66,12 @@ typedef struct {
     cq_qtype weights;
     cq_optimizer_kind optimizer;
     long group_size;
+    cq_qtype activations;
 } gen_args;
 
 static int parse_args(int argc, char **argv, gen_args *a) {
-    *a = (gen_args){NULL, "", NULL, 256, 0, 0, 0.8, 0.95, 0, false, false, false, CQ_MATMUL_EXACT,
-                    CQ_QNONE, CQ_OPT_DEFAULT, -1};
+    *a = (gen_args){NULL, "", NULL, 256, 0, 0, 40, 0.8, 0.95, 0, false, false, false, CQ_MATMUL_EXACT,
+                    CQ_QNONE, CQ_OPT_DEFAULT, -1, CQ_QNONE};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
@@ -80,6 +85,8 @@ static int parse_args(int argc, char **argv, gen_args *a) {
             if (!v || cli_parse_int(v, 0, 1L << 24, &a->n)) return cli_usage_error(CMD, "%s needs 0..16777216", o);
         } else if (!strcmp(o, "--temp")) {
             if (parse_real(v, 0.0, 100.0, &a->temp)) return cli_usage_error(CMD, "--temp needs 0..100");
+        } else if (!strcmp(o, "--top-k")) {
+            if (!v || cli_parse_int(v, 0, 1L << 24, &a->top_k)) return cli_usage_error(CMD, "--top-k needs 0 or more");
         } else if (!strcmp(o, "--top-p")) {
             if (parse_real(v, 1e-9, 1.0, &a->top_p)) return cli_usage_error(CMD, "--top-p needs 0 < P <= 1");
         } else if (!strcmp(o, "--seed")) {
@@ -93,6 +100,9 @@ static int parse_args(int argc, char **argv, gen_args *a) {
         } else if (!strcmp(o, "--weights")) {
             if (!v || cq_qtype_parse(v, &a->weights, NULL) || !cq_qtype_takes(a->weights, CQ_QROLE_WEIGHTS, false))
                 return cli_usage_error(CMD, "--weights needs int8, int4, int2, float8 or float8_e5m2");
+        } else if (!strcmp(o, "--activations")) {
+            if (!v || cq_qtype_parse(v, &a->activations, NULL) || a->activations != CQ_QINT8)
+                return cli_usage_error(CMD, "--activations needs int8 (float8 activations are not run yet)");
         } else if (!strcmp(o, "--group-size")) {
             if (!v || cli_parse_int(v, 1, 1L << 30, &a->group_size)) return cli_usage_error(CMD, "--group-size needs a positive number");
         } else if (!strcmp(o, "--optimizer")) {
@@ -142,6 +152,7 @@ int cmd_generate(int argc, char **argv) {
     o.weights = a.weights;
     o.optimizer = a.optimizer;
     o.group_size = a.group_size;
+    o.activations = a.activations;
     cq_lm *lm = NULL;
     double t0 = now_s();
     if (cq_lm_load(a.model, &o, &lm, &err)) return cli_fail(CMD, &err);
@@ -186,8 +197,10 @@ int cmd_generate(int argc, char **argv) {
     int32_t prev = ids[n_prompt - 1];
     long made = 0, steps = 0;
     for (; !st && made < a.n; made++) {
-        int32_t next = cq_lm_sample(logits, info.vocab, (float)a.temp, (float)a.top_p, &rng);
-        if (!a.ignore_eos && (next == cq_tokenizer_eos(tok) || next == cq_tokenizer_bos(tok))) break;
+        int32_t next = cq_lm_sample(logits, info.vocab, (float)a.temp, (int)a.top_k, (float)a.top_p, &rng);
+        bool stop = next == cq_tokenizer_eos(tok) || next == cq_tokenizer_bos(tok);
+        for (int e = 0; e < info.n_eos; e++) stop |= next == info.eos[e];
+        if (!a.ignore_eos && stop) break;
         put_piece(tok, prev, next);
         prev = next;
         if (made + 1 < a.n) st = cq_lm_forward(lm, &next, 1, logits, 0, &err), steps++;

@@ -1,6 +1,6 @@
 /*
  * cmd_perplexity.c - `cquanto perplexity MODEL -f TEXT`: llama.cpp's perplexity protocol over a
- * text file (docs/LM.md), and with --base FLOAT the KL divergence and top-token agreement of
+ * text file (docs/LM.md), and with --reference FLOAT the KL divergence and top-token agreement of
  * MODEL against its float original, both run on the same chunks in one pass. Prints the running
  * perplexity per chunk like llama-perplexity, then the final estimate and statistics.
  */
@@ -14,16 +14,16 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cquanto perplexity MODEL -f TEXT [-c N] [--chunks N] [--base FLOAT_MODEL] [options]\n\n"
+            "usage: cquanto perplexity MODEL -f TEXT [-c N] [--chunks N] [--reference FLOAT_MODEL] [options]\n\n"
             "Perplexity of MODEL (a Llama-family folder, float or quanto) on the text file, by llama.cpp's\n"
             "protocol: whole chunks of N tokens, each from an empty cache with BOS first, the second half\n"
-            "of each scored. With --base, the same chunks also run through the base model (the float\n"
+            "of each scored. With --reference, the same chunks also run through the base model (the float\n"
             "original) and the KL divergence, the change in the correct token's probability and top-token\n"
             "agreement are reported, as llama-perplexity --kl-divergence does.\n\n"
             "  -f, --file TEXT    the text (e.g. data/wikitext-2/wiki.test.raw)\n"
             "  -c, --ctx N        tokens per chunk (default: 512, or the model's context if shorter)\n"
             "  --chunks N         score only the first N chunks\n"
-            "  --base DIR         the model to compare against (KL divergence)\n"
+            "  --reference DIR    the model to compare against (KL divergence); --base is the same\n"
             "  --weights Q        quantize MODEL's Linears on load: int8, int4, int2, float8, float8_e5m2\n"
             "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
             "  --optimizer O      absmax, max or hqq\n"
@@ -76,8 +76,8 @@ int cmd_perplexity(int argc, char **argv) {
             if (!v || cli_parse_int(v, 4, 1L << 20, &ctx)) return cli_usage_error(CMD, "%s needs 4..1048576", a);
         } else if (!strcmp(a, "--chunks")) {
             if (!v || cli_parse_int(v, 1, 1L << 30, &chunks)) return cli_usage_error(CMD, "--chunks needs a positive number");
-        } else if (!strcmp(a, "--base")) {
-            if (!v) return cli_usage_error(CMD, "--base needs a model folder");
+        } else if (!strcmp(a, "--reference") || !strcmp(a, "--base")) {
+            if (!v) return cli_usage_error(CMD, "%s needs a model folder", a);
             base_dir = v;
         } else if (!strcmp(a, "--weights")) {
             if (!v || cq_qtype_parse(v, &o.weights, NULL) || !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, false))

@@ -13,6 +13,8 @@ static const cli_command g_commands[] = {
     {"dequantize", "turn a quanto checkpoint back into a float safetensors file", cmd_dequantize},
     {"generate", "generate text with a Llama-family model (float or quantized weights)", cmd_generate},
     {"perplexity", "perplexity (llama.cpp's protocol) and KL divergence against a base model", cmd_perplexity},
+    {"calibrate", "measure static activation scales of a quanto folder on a text (optimum-quanto's Calibration)",
+     cmd_calibrate},
     {"inspect", "list tensors, dtypes, shapes, sizes, qtypes and bits per weight", cmd_inspect},
     {"report", "per-tensor quantization error of a quantized checkpoint against its float source", cmd_report},
     {"demo", "the optimum-quanto workflow on the bundled LeNet and MNIST", cmd_demo},
