@@ -20,11 +20,15 @@ What it writes
                           tokens, BOS first, second half scored) on the first PPL_BYTES bytes of
                           data/wikitext-2/wiki.test.raw, for the float model and for the qint4
                           one with its KL divergence from the float one (JSON).
+  stories260K_greedy_<q>.txt
+                          optimum-quanto's greedy text for the same prompt (64 new tokens) for
+                          q = qint8, qint4, qint2, qfloat8: tests/cli/test_generate.sh compares
+                          `cquanto generate --weights <q>` with it.
   stories260K_w8a8.safetensors
                           optimum-quanto's static activation quantization: quantize(weights=
                           qint8, activations=qint8, exclude="lm_head"), then Calibration(momentum
                           0.9, streamline=False) over CALIB_CHUNKS chunks of CALIB_CTX tokens of
-                          WikiText-2 (BOS first, from byte PPL_BYTES on), freeze: every module's
+                          WikiText-2 (BOS first, from byte CALIB_FROM on), freeze: every module's
                           "<m>.input_scale" / "<m>.output_scale" and "logits" over prompt +
                           greedy ids ("calib_ids" holds the calibration chunks). One patch:
                           RoPE runs on the dequantized q and k. optimum-quanto 0.2.7 applies
@@ -67,7 +71,8 @@ MODEL = os.path.join(ROOT, "data", "stories260K")
 OUT = os.path.join(ROOT, "tests", "data", "lm")
 PROMPT = "Once upon a time"
 WIKI = os.path.join(ROOT, "data", "wikitext-2", "wiki.test.raw")
-PPL_BYTES = 6000
+PPL_BYTES = 3000
+CALIB_FROM = 6000  # the calibration text: 3000 bytes from here
 N_CTX = 128
 CALIB_CTX = 64
 CALIB_CHUNKS = 4
@@ -240,6 +245,10 @@ def main():
         freeze(qm)
         with torch.no_grad():
             quantized["logits_" + name] = qm(torch.tensor([seq])).logits[0].float().contiguous()
+            qgen = qm.generate(torch.tensor([prompt]), max_new_tokens=N_NEW, do_sample=False,
+                               min_new_tokens=N_NEW, eos_token_id=None, pad_token_id=0)[0].tolist()
+        with open(os.path.join(OUT, "stories260K_greedy_%s.txt" % name), "w") as f:
+            f.write(decode(tok, qgen).decode("utf-8", "replace"))
         qmodels[name] = qm
     wiki = open(WIKI, "rb").read()[:PPL_BYTES].decode("utf-8")
     wiki_tokens = encode(tok, wiki)
@@ -256,7 +265,7 @@ def main():
                         "optimum-quanto": optimum.quanto.__version__,
                         "perplexity": json.dumps(ppl_case)})
     # static int8 activations, calibrated
-    calib_text = open(WIKI, "rb").read()[PPL_BYTES:PPL_BYTES + 3000].decode("utf-8")
+    calib_text = open(WIKI, "rb").read()[CALIB_FROM:CALIB_FROM + 3000].decode("utf-8")
     ctoks = encode(tok, calib_text)
     chunks = []
     for c in range(CALIB_CHUNKS):

@@ -302,7 +302,7 @@ cq_status cq_mm_weight_clone(const cq_mm_weight *w, cq_mm_weight **out, cq_err *
         return cq_err_set(err, CQ_E_NOMEM, "cq_mm_weight_clone: out of memory (%zu bytes)", total);
     }
     memcpy(c->codes, w->codes, total);
-    c->scale = c->codes + ((uint8_t *)w->scale - w->codes);
+    c->scale = w->scale ? c->codes + ((uint8_t *)w->scale - w->codes) : NULL; /* float weights: none */
     c->shift = w->shift ? c->codes + ((uint8_t *)w->shift - w->codes) : NULL;
     *out = c;
     return CQ_OK;

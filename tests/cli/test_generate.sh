@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_generate.sh - `cquanto generate`: the greedy continuation of "Once upon a time" by
 # data/stories260K equals transformers' (tests/data/lm/stories260K_greedy.txt, written by
-# tools/gen_lm_golden.py), at any thread count; seeded sampling is reproducible; usage errors
+# tools/gen_lm_golden.py), at any thread count, and optimum-quanto's at each weight qtype; seeded sampling is reproducible; usage errors
 # exit 2 and unusable models exit 1 with one line naming the problem.
 . "$(dirname "$0")/lib.sh"
 M=data/stories260K
@@ -13,6 +13,13 @@ expect "timings on stderr" grep -q "decode .* tokens/s" "$T/err"
 check "generate greedy, 1 thread, quiet" "$CQUANTO" generate $M -p "Once upon a time" -n 64 --temp 0 --threads 1 -q
 expect "1 thread: the same text" cmp -s "$T/out" "$T/want"
 expect "--quiet: nothing on stderr" test ! -s "$T/err"
+
+# Quantize-on-load at each quanto weight qtype: optimum-quanto's greedy text (tools/gen_lm_golden.py).
+for q in int8 int4 int2 float8; do
+    printf '%s\n' "$(cat tests/data/lm/stories260K_greedy_q$q.txt)" >"$T/want_$q"
+    check "generate --weights $q" "$CQUANTO" generate $M -p "Once upon a time" -n 64 --temp 0 --weights $q -q
+    expect "--weights $q: optimum-quanto's greedy text" cmp -s "$T/out" "$T/want_$q"
+done
 
 check "seeded sampling" "$CQUANTO" generate $M -p "Tom" -n 40 --temp 1 --seed 7 -q
 cp "$T/out" "$T/s1"

@@ -29,6 +29,14 @@ int cli_parse_int(const char *s, long min, long max, long *out);
 /* "1.23 MB" style sizes into buf. */
 const char *cli_human_bytes(double bytes, char *buf, size_t n);
 
+/* The options of the language-model commands (lm_args.c): when argv[*i] is one of them, it is
+ * parsed into o (or *threads) with its value and *i moved past it, and 1 comes back; 0 when it is
+ * none of them; 2 after printing a usage error. cli_lm_options_help describes them for --help. */
+int cli_lm_option(const char *cmd, int argc, char **argv, int *i, cq_lm_opts *o, long *threads);
+extern const char cli_lm_options_help[];
+/* "MODEL: no tokenizer ..." on stderr; returns 1. */
+int cli_lm_no_tokenizer(const char *cmd, const char *model);
+
 /* Subcommands, one file each (cmd_NAME.c). */
 int cmd_inspect(int argc, char **argv);
 int cmd_cpu(int argc, char **argv);

@@ -28,10 +28,11 @@ static void usage(FILE *f) {
             "  -o, --output OUT   the calibrated folder (must not exist unless --force)\n"
             "  -c, --ctx N        tokens per chunk (default 256, or the model's context if shorter)\n"
             "  --samples N        chunks to run (default 128; 0 = every whole chunk); --chunks is the same\n"
-            "  --weights Q        a float MODEL's weights: int8 (default), int4, int2, float8\n"
-            "  --activations Q    a float MODEL's activations: int8 (default; float8 is not run yet)\n"
             "  --momentum M       scale averaging, 0..1 (default 0.9, quanto's)\n"
-            "  --tokenizer FILE   tokenizer file (default: the one in QUANT's folder)\n"
+            "  --weights Q        a float MODEL's weights: int8 (default), int4, int2, float8, float8_e5m2\n"
+            "  --activations int8 a float MODEL's activations (the default; float8 is not run yet)\n"
+            "  --group-size N, --optimizer O  as for `cquanto quantize`, for a float MODEL\n"
+            "  --tokenizer FILE   tokenizer.json or llama2.c's tokenizer.bin (default: the model folder's)\n"
             "  --threads N        worker threads; never changes a result\n"
             "  --force            replace an existing OUT\n"
             "  -q, --quiet        no progress or table\n"
@@ -46,13 +47,16 @@ static void on_chunk(void *user, int64_t chunk, int64_t chunks) {
 }
 
 int cmd_calibrate(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *out = NULL, *tok_path = NULL;
+    const char *model = NULL, *file = NULL, *out = NULL;
     long ctx = 0, chunks = 128, threads = 0;
     double momentum = 0.9;
     bool quiet = false, force = false;
-    cq_qtype weights = CQ_QINT8;
+    cq_lm_opts args = cq_lm_default_opts(); /* --weights etc.: how a float MODEL is quantized */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = !strcmp(a, "--mode") || !strcmp(a, "--context") ? 0 : cli_lm_option(CMD, argc, argv, &i, &args, &threads);
+        if (shared > 1) return shared;
+        if (shared) continue;
         bool takes = true;
         if (cli_is_help(a)) {
             usage(stdout);
@@ -65,24 +69,12 @@ int cmd_calibrate(int argc, char **argv) {
             out = v;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
             if (!v || cli_parse_int(v, 2, 1L << 20, &ctx)) return cli_usage_error(CMD, "%s needs 2..1048576", a);
-        } else if (!strcmp(a, "--weights")) {
-            if (!v || cq_qtype_parse(v, &weights, NULL) || !cq_qtype_takes(weights, CQ_QROLE_WEIGHTS, false))
-                return cli_usage_error(CMD, "--weights needs int8, int4, int2, float8 or float8_e5m2");
-        } else if (!strcmp(a, "--activations")) {
-            cq_qtype act;
-            if (!v || cq_qtype_parse(v, &act, NULL) || act != CQ_QINT8)
-                return cli_usage_error(CMD, "--activations needs int8 (float8 activations are not run yet)");
         } else if (!strcmp(a, "--chunks") || !strcmp(a, "--samples")) {
             if (!v || cli_parse_int(v, 0, 1L << 30, &chunks)) return cli_usage_error(CMD, "--chunks needs 0 or more");
         } else if (!strcmp(a, "--momentum")) {
             char *end;
             momentum = v ? strtod(v, &end) : -1;
             if (!v || *end || !(momentum >= 0 && momentum <= 1)) return cli_usage_error(CMD, "--momentum needs 0..1");
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!v) return cli_usage_error(CMD, "--tokenizer needs FILE");
-            tok_path = v;
-        } else if (!strcmp(a, "--threads")) {
-            if (!v || cli_parse_int(v, 1, 4096, &threads)) return cli_usage_error(CMD, "--threads needs 1..4096");
         } else {
             takes = false;
             if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
@@ -98,8 +90,8 @@ int cmd_calibrate(int argc, char **argv) {
     if (!out) return cli_usage_error(CMD, "-o OUT is required");
     if (threads) cq_set_num_threads((int)threads);
     cq_err err = {0};
-    cq_lm_opts o = cq_lm_default_opts();
-    o.tokenizer = tok_path;
+    cq_lm_opts o = cq_lm_default_opts(); /* the quanto folder says how it is quantized */
+    o.tokenizer = args.tokenizer;
     o.batch = ctx ? ctx : 256; /* quanto observes each forward call whole: one chunk per pass */
     o.context = ctx > 512 ? ctx : 0;
     cq_lm *lm = NULL;
@@ -118,22 +110,23 @@ int cmd_calibrate(int argc, char **argv) {
         st = cq_err_set(&err, CQ_E_EXISTS, "%s exists (--force to replace it)", out);
     if (!st && !quantized) {
         cq_convert_opts qo = cq_convert_default_opts();
-        qo.weights = weights;
+        qo.weights = args.weights != CQ_QNONE ? args.weights : CQ_QINT8;
         qo.activations = CQ_QINT8;
+        qo.optimizer = args.optimizer;
+        qo.group_size = args.group_size;
         st = cq_fs_temp_dir(out, &tmp, &err);
         if (!st) {
             qo.overwrite = true; /* the temp folder exists, empty */
             if (!quiet) fprintf(stderr, "cquanto calibrate: %s is not quantized: quantizing it to %s weights, int8 activations\n",
-                                model, cq_qtype_name(weights));
+                                model, cq_qtype_name(qo.weights));
             st = cq_convert_quantize(model, tmp, &qo, NULL, &err);
             load_from = tmp;
         }
     }
     if (!st) st = cq_lm_load(load_from, &o, &lm, &err);
     const cq_tokenizer *tok = lm ? cq_lm_tokenizer(lm) : NULL;
-    if (!st && !tok)
-        st = cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or tokenizer.bin); name one with --tokenizer",
-                        model);
+    if (!st && !tok) st = cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or "
+                                     "tokenizer.bin); name one with --tokenizer", model);
     if (!st) st = cq_tokenizer_encode(tok, text, len, true, &ids, &n, &err);
     if (!st) {
         cq_calib_opts co = cq_calib_default_opts();

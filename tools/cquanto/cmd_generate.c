@@ -16,8 +16,8 @@ static void usage(FILE *f) {
             "usage: cquanto generate MODEL [-p TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [options]\n\n"
             "MODEL is a Hugging Face folder of a Llama-family decoder (Llama, SmolLM, TinyLlama, Mistral,\n"
             "Qwen2): config.json, model.safetensors or shards, and a tokenizer (tokenizer.json, tok512.bin or\n"
-            "tokenizer.bin, or --tokenizer). Writes the prompt and then the generated text to stdout as it is produced;\n"
-            "timings go to stderr.\n\n"
+            "tokenizer.bin, or --tokenizer). Writes the prompt and then the generated text to stdout as it is\n"
+            "produced; timings go to stderr.\n\n"
             "  -p, --prompt TEXT  text to continue (default: empty, the model starts from BOS)\n"
             "  -n, --tokens N     tokens to generate (default 256; stops early at EOS or BOS: the\n"
             "                     tokenizer's, and config.json's eos_token_id)\n"
@@ -26,19 +26,11 @@ static void usage(FILE *f) {
             "  --top-p P          nucleus sampling mass, 0 < P <= 1 (default 0.95)\n"
             "  --seed S           sampling seed (default: from the clock, printed with the timings)\n"
             "  --ignore-eos       keep generating past EOS and BOS\n"
-            "  --weights Q        quantize the layers' Linears on load: int8, int4, int2, float8, float8_e5m2\n"
-            "                     (a quanto folder from `cquanto quantize` runs quantized as it is)\n"
-            "  --activations int8 with --weights: static int8 activations, scales 1 (run `cquanto calibrate`\n"
-            "                     for measured ones)\n"
-            "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
-            "  --optimizer O      absmax, max or hqq (default: absmax at 8 bits, max below)\n"
-            "  --mode exact|fast  matmul mode for quantized weights (default exact)\n"
-            "  --context N        KV cache length (default: the model's, at most 4096)\n"
-            "  --tokenizer FILE   tokenizer file (tokenizer.json, or llama2.c's tokenizer.bin format)\n"
-            "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes the output\n"
+            "%s"
             "  -q, --quiet        no timings on stderr\n"
             "  -h, --help         this help\n\n"
-            "exit status: 0 ok, 1 unreadable or unsupported model, 2 usage error\n");
+            "exit status: 0 ok, 1 unreadable or unsupported model, 2 usage error\n",
+            cli_lm_options_help);
 }
 
 static double now_s(void) {
@@ -57,23 +49,21 @@ static int parse_real(const char *s, double lo, double hi, double *out) {
 }
 
 typedef struct {
-    const char *model, *prompt, *tokenizer;
-    long n, context, threads, top_k;
+    const char *model, *prompt;
+    long n, threads, top_k;
     double temp, top_p;
     unsigned long long seed;
     bool seeded, ignore_eos, quiet;
-    cq_matmul_mode mode;
-    cq_qtype weights;
-    cq_optimizer_kind optimizer;
-    long group_size;
-    cq_qtype activations;
+    cq_lm_opts lm;
 } gen_args;
 
 static int parse_args(int argc, char **argv, gen_args *a) {
-    *a = (gen_args){NULL, "", NULL, 256, 0, 0, 40, 0.8, 0.95, 0, false, false, false, CQ_MATMUL_EXACT,
-                    CQ_QNONE, CQ_OPT_DEFAULT, -1, CQ_QNONE};
+    *a = (gen_args){NULL, "", 256, 0, 40, 0.8, 0.95, 0, false, false, false, cq_lm_default_opts()};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = cli_lm_option(CMD, argc, argv, &i, &a->lm, &a->threads);
+        if (shared > 1) return shared;
+        if (shared) continue;
         bool takes = true;
         if (cli_is_help(o)) {
             usage(stdout);
@@ -93,30 +83,6 @@ static int parse_args(int argc, char **argv, gen_args *a) {
             char *end;
             if (!v || !*v || (a->seed = strtoull(v, &end, 10), *end)) return cli_usage_error(CMD, "--seed needs a number");
             a->seeded = true;
-        } else if (!strcmp(o, "--mode")) {
-            if (v && !strcmp(v, "exact")) a->mode = CQ_MATMUL_EXACT;
-            else if (v && !strcmp(v, "fast")) a->mode = CQ_MATMUL_FAST;
-            else return cli_usage_error(CMD, "--mode needs exact or fast");
-        } else if (!strcmp(o, "--weights")) {
-            if (!v || cq_qtype_parse(v, &a->weights, NULL) || !cq_qtype_takes(a->weights, CQ_QROLE_WEIGHTS, false))
-                return cli_usage_error(CMD, "--weights needs int8, int4, int2, float8 or float8_e5m2");
-        } else if (!strcmp(o, "--activations")) {
-            if (!v || cq_qtype_parse(v, &a->activations, NULL) || a->activations != CQ_QINT8)
-                return cli_usage_error(CMD, "--activations needs int8 (float8 activations are not run yet)");
-        } else if (!strcmp(o, "--group-size")) {
-            if (!v || cli_parse_int(v, 1, 1L << 30, &a->group_size)) return cli_usage_error(CMD, "--group-size needs a positive number");
-        } else if (!strcmp(o, "--optimizer")) {
-            if (v && !strcmp(v, "absmax")) a->optimizer = CQ_OPT_ABSMAX;
-            else if (v && !strcmp(v, "max")) a->optimizer = CQ_OPT_MAX;
-            else if (v && !strcmp(v, "hqq")) a->optimizer = CQ_OPT_HQQ;
-            else return cli_usage_error(CMD, "--optimizer needs absmax, max or hqq");
-        } else if (!strcmp(o, "--context")) {
-            if (!v || cli_parse_int(v, 1, 1L << 24, &a->context)) return cli_usage_error(CMD, "--context needs 1..16777216");
-        } else if (!strcmp(o, "--threads")) {
-            if (!v || cli_parse_int(v, 1, 4096, &a->threads)) return cli_usage_error(CMD, "--threads needs 1..4096");
-        } else if (!strcmp(o, "--tokenizer")) {
-            if (!v) return cli_usage_error(CMD, "--tokenizer needs FILE");
-            a->tokenizer = v;
         } else {
             takes = false;
             if (!strcmp(o, "--ignore-eos")) a->ignore_eos = true;
@@ -145,24 +111,14 @@ int cmd_generate(int argc, char **argv) {
     if (a.threads) cq_set_num_threads((int)a.threads);
     if (!a.seeded) a.seed = (unsigned long long)time(NULL);
     cq_err err = {0};
-    cq_lm_opts o = cq_lm_default_opts();
-    o.mode = a.mode;
-    o.context = a.context;
-    o.tokenizer = a.tokenizer;
-    o.weights = a.weights;
-    o.optimizer = a.optimizer;
-    o.group_size = a.group_size;
-    o.activations = a.activations;
     cq_lm *lm = NULL;
     double t0 = now_s();
-    if (cq_lm_load(a.model, &o, &lm, &err)) return cli_fail(CMD, &err);
+    if (cq_lm_load(a.model, &a.lm, &lm, &err)) return cli_fail(CMD, &err);
     double t_load = now_s() - t0;
     const cq_tokenizer *tok = cq_lm_tokenizer(lm);
     if (!tok) {
         cq_lm_free(lm);
-        cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or tokenizer.bin); name one with --tokenizer",
-                   a.model);
-        return cli_fail(CMD, &err);
+        return cli_lm_no_tokenizer(CMD, a.model);
     }
     cq_lm_info info;
     cq_lm_get_info(lm, &info);

@@ -24,15 +24,11 @@ static void usage(FILE *f) {
             "  -c, --ctx N        tokens per chunk (default: 512, or the model's context if shorter)\n"
             "  --chunks N         score only the first N chunks\n"
             "  --reference DIR    the model to compare against (KL divergence); --base is the same\n"
-            "  --weights Q        quantize MODEL's Linears on load: int8, int4, int2, float8, float8_e5m2\n"
-            "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
-            "  --optimizer O      absmax, max or hqq\n"
-            "  --mode exact|fast  matmul mode for quantized weights (default exact)\n"
-            "  --tokenizer FILE   tokenizer file (default: the one in MODEL's folder)\n"
-            "  --threads N        worker threads; never changes a result\n"
+            "%s"
             "  -q, --quiet        only the final lines\n"
             "  -h, --help         this help\n\n"
-            "exit status: 0 ok, 1 unreadable input or unsupported model, 2 usage error\n");
+            "exit status: 0 ok, 1 unreadable input or unsupported model, 2 usage error\n",
+            cli_lm_options_help);
 }
 
 typedef struct {
@@ -59,12 +55,15 @@ static void on_chunk(void *user, int64_t chunk, int64_t chunks, double ppl) {
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *base_dir = NULL, *tok_path = NULL;
-    long ctx = 0, chunks = 0, threads = 0, gs = -1;
+    const char *model = NULL, *file = NULL, *base_dir = NULL;
+    long ctx = 0, chunks = 0, threads = 0;
     bool quiet = false;
     cq_lm_opts o = cq_lm_default_opts();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = cli_lm_option(CMD, argc, argv, &i, &o, &threads);
+        if (shared > 1) return shared;
+        if (shared) continue;
         bool takes = true;
         if (cli_is_help(a)) {
             usage(stdout);
@@ -79,25 +78,6 @@ int cmd_perplexity(int argc, char **argv) {
         } else if (!strcmp(a, "--reference") || !strcmp(a, "--base")) {
             if (!v) return cli_usage_error(CMD, "%s needs a model folder", a);
             base_dir = v;
-        } else if (!strcmp(a, "--weights")) {
-            if (!v || cq_qtype_parse(v, &o.weights, NULL) || !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, false))
-                return cli_usage_error(CMD, "--weights needs int8, int4, int2, float8 or float8_e5m2");
-        } else if (!strcmp(a, "--group-size")) {
-            if (!v || cli_parse_int(v, 1, 1L << 30, &gs)) return cli_usage_error(CMD, "--group-size needs a positive number");
-        } else if (!strcmp(a, "--optimizer")) {
-            if (v && !strcmp(v, "absmax")) o.optimizer = CQ_OPT_ABSMAX;
-            else if (v && !strcmp(v, "max")) o.optimizer = CQ_OPT_MAX;
-            else if (v && !strcmp(v, "hqq")) o.optimizer = CQ_OPT_HQQ;
-            else return cli_usage_error(CMD, "--optimizer needs absmax, max or hqq");
-        } else if (!strcmp(a, "--mode")) {
-            if (v && !strcmp(v, "exact")) o.mode = CQ_MATMUL_EXACT;
-            else if (v && !strcmp(v, "fast")) o.mode = CQ_MATMUL_FAST;
-            else return cli_usage_error(CMD, "--mode needs exact or fast");
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!v) return cli_usage_error(CMD, "--tokenizer needs FILE");
-            tok_path = v;
-        } else if (!strcmp(a, "--threads")) {
-            if (!v || cli_parse_int(v, 1, 4096, &threads)) return cli_usage_error(CMD, "--threads needs 1..4096");
         } else {
             takes = false;
             if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
@@ -110,8 +90,6 @@ int cmd_perplexity(int argc, char **argv) {
     if (!model) return cli_usage_error(CMD, "MODEL is required (see --help)");
     if (!file) return cli_usage_error(CMD, "-f TEXT is required");
     if (threads) cq_set_num_threads((int)threads);
-    o.group_size = gs;
-    o.tokenizer = tok_path;
     cq_err err = {0};
     cq_lm *lm = NULL, *base = NULL;
     char *text = NULL;
@@ -122,13 +100,17 @@ int cmd_perplexity(int argc, char **argv) {
     if (!st) st = cq_lm_load(model, &o, &lm, &err);
     if (!st && base_dir) {
         cq_lm_opts bo = cq_lm_default_opts();
-        bo.tokenizer = tok_path;
+        bo.tokenizer = o.tokenizer;
+        bo.context = o.context;
         st = cq_lm_load(base_dir, &bo, &base, &err);
     }
     const cq_tokenizer *tok = lm ? cq_lm_tokenizer(lm) : NULL;
-    if (!st && !tok)
-        st = cq_err_set(&err, CQ_E_NOTFOUND, "%s: no tokenizer (tokenizer.json, tok512.bin or tokenizer.bin); name one with --tokenizer",
-                        model);
+    if (!st && !tok) {
+        cq_lm_free(lm);
+        cq_lm_free(base);
+        free(text);
+        return cli_lm_no_tokenizer(CMD, model);
+    }
     double t0 = now_s();
     if (!st) st = cq_tokenizer_encode(tok, text, len, true, &ids, &n, &err);
     if (!st && !quiet)
