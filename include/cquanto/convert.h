@@ -152,6 +152,26 @@ CQ_API cq_status cq_convert_quantize(const char *in, const char *out, const cq_c
 CQ_API cq_status cq_convert_dequantize(const char *in, const char *out_file, const cq_convert_opts *opts,
                                        cq_convert_stats *stats, cq_err *err);
 
+/* --- convert: GGUF to a Hugging Face folder ----------------------------------------------------
+ * cq_gguf_convert reads a llama.cpp GGUF model (architectures llama and qwen2) and writes the
+ * float Hugging Face folder it stands for: config.json from the "<arch>.*" metadata,
+ * model.safetensors with transformers' tensor names (llama.cpp's q/k row permutation undone,
+ * block formats dequantized bit-exactly as the gguf package does, then rounded to the chosen
+ * dtype), tokenizer.json from "tokenizer.ggml.*" (byte-level BPE with llama.cpp's pre-tokenizer,
+ * or SentencePiece BPE with byte fallback), generation_config.json. transformers loads it and
+ * `cquanto quantize` takes it. One tensor is in memory at a time; the folder appears only when
+ * complete. What cannot be carried over exactly is refused by name (docs/GGUF.md). */
+typedef struct cq_gguf_convert_opts {
+    cq_dtype dtype;             /* F32, F16 or BF16; CQ_DTYPE_INVALID (default): F16/BF16/F32
+                                   tensors keep their type, block formats become F32 */
+    bool overwrite;             /* replace an existing output (else CQ_E_EXISTS) */
+    const volatile int *cancel; /* as cq_convert_opts */
+    void (*progress)(const cq_convert_progress *p, void *user); /* after each tensor */
+    void *progress_user;
+} cq_gguf_convert_opts;
+CQ_API cq_gguf_convert_opts cq_gguf_convert_default_opts(void);
+CQ_API cq_status cq_gguf_convert(const char *gguf, const char *out_dir, const cq_gguf_convert_opts *opts, cq_err *err);
+
 /* --- convert: error report ---------------------------------------------------------------------
  * Quantization error of each quantized module of a quanto checkpoint against the float
  * checkpoint it came from, computed in double over the weight's elements x and their

@@ -1,6 +1,7 @@
 /*
- * cquanto/io.h - safetensors read and write, sharded checkpoints, the quanto map,
- * Hugging Face config.json, and the in-memory data set the training loops read.
+ * cquanto/io.h - safetensors read and write, sharded checkpoints, GGUF (llama.cpp's files) read
+ * and ggml dequantization, the quanto map, Hugging Face config.json, and the in-memory data set
+ * the training loops read.
  */
 #ifndef CQUANTO_IO_H
 #define CQUANTO_IO_H
@@ -130,6 +131,105 @@ CQ_API const char *cq_shard_file_name(char *buf, size_t n, const char *prefix, i
  * Atomic. */
 CQ_API cq_status cq_ckpt_write_index(const char *path, int64_t total_size, int64_t n, const char *const *names,
                                      const char *const *files, cq_err *err);
+
+/* --- io: GGUF ----------------------------------------------------------------------------
+ * llama.cpp's model file (versions 2 and 3; version 1 and big-endian files are refused as
+ * unsupported). cq_gguf_open maps the file read-only and validates it with the rules of
+ * llama.cpp's gguf.cpp and the gguf Python package: magic "GGUF"; counts, string and array
+ * lengths checked against the bytes left (no allocation before the bytes exist; strings and
+ * arrays at most 2^30 bytes / elements); known value types (arrays of arrays refused as
+ * unsupported); unique non-empty keys and unique tensor names, UTF-8 without NUL, names under
+ * 64 bytes; general.alignment, when present, a u32 power of two (default 32); 1 to 4
+ * dimensions, each >= 1, the first a multiple of the type's block size, the element and byte
+ * counts overflow-checked; known tensor types; offsets exactly sequential in tensor-info order,
+ * each tensor padded to the alignment (gguf.cpp's rule: so aligned, no overlaps, no holes), and
+ * each tensor's bytes inside the file (the data region starts at the aligned end of the tensor
+ * infos). docs/GGUF.md lists the rules. Every rejection is CQ_E_FORMAT with a one-line message
+ * naming the file and what is wrong (CQ_E_UNSUPPORTED for valid files cquanto cannot read).
+ * Metadata strings are copied at open (NUL-terminated); numbers and tensor data stay in the
+ * mapping. Read-only and safe to share between threads. */
+typedef struct cq_gguf cq_gguf;
+
+/* The value types, with gguf's codes. */
+typedef enum cq_gguf_type {
+    CQ_GGUF_UINT8 = 0, CQ_GGUF_INT8 = 1, CQ_GGUF_UINT16 = 2, CQ_GGUF_INT16 = 3, CQ_GGUF_UINT32 = 4,
+    CQ_GGUF_INT32 = 5, CQ_GGUF_FLOAT32 = 6, CQ_GGUF_BOOL = 7, CQ_GGUF_STRING = 8, CQ_GGUF_ARRAY = 9,
+    CQ_GGUF_UINT64 = 10, CQ_GGUF_INT64 = 11, CQ_GGUF_FLOAT64 = 12
+} cq_gguf_type;
+/* gguf.cpp's short name of a value type ("u32", "str", "arr" ...); NULL for another code. */
+CQ_API const char *cq_gguf_type_name(cq_gguf_type t);
+
+/* Tensor element types, with ggml's codes (ggml.h, enum ggml_type). */
+typedef enum cq_ggml_type {
+    CQ_GGML_F32 = 0, CQ_GGML_F16 = 1, CQ_GGML_Q4_0 = 2, CQ_GGML_Q4_1 = 3, CQ_GGML_Q5_0 = 6,
+    CQ_GGML_Q5_1 = 7, CQ_GGML_Q8_0 = 8, CQ_GGML_Q8_1 = 9, CQ_GGML_Q2_K = 10, CQ_GGML_Q3_K = 11,
+    CQ_GGML_Q4_K = 12, CQ_GGML_Q5_K = 13, CQ_GGML_Q6_K = 14, CQ_GGML_Q8_K = 15, CQ_GGML_I8 = 24,
+    CQ_GGML_I16 = 25, CQ_GGML_I32 = 26, CQ_GGML_I64 = 27, CQ_GGML_F64 = 28, CQ_GGML_BF16 = 30
+} cq_ggml_type;
+
+CQ_API cq_status cq_gguf_open(const char *path, cq_gguf **out, cq_err *err);
+/* The same over a caller's buffer (kept alive until close); `label` names it in messages. */
+CQ_API cq_status cq_gguf_open_memory(const void *data, size_t size, const char *label, cq_gguf **out, cq_err *err);
+CQ_API void cq_gguf_close(cq_gguf *g); /* accepts NULL */
+CQ_API const char *cq_gguf_path(const cq_gguf *g);
+CQ_API uint32_t cq_gguf_version(const cq_gguf *g);
+CQ_API uint64_t cq_gguf_alignment(const cq_gguf *g);
+CQ_API uint64_t cq_gguf_data_offset(const cq_gguf *g); /* where the data region starts */
+
+/* Metadata, in file order. A key's value: cq_gguf_kv_type; for an array, its element type
+ * and length; numbers widen losslessly to int64/double (a UINT64 above INT64_MAX is
+ * CQ_E_FORMAT at the typed getters, false at cq_gguf_kv_int). A BOOL is 0 or 1 (any nonzero
+ * byte is true, as gguf.cpp reads it). String values are not checked for UTF-8 (gguf.cpp does
+ * not either) and one holding a NUL byte reads up to it; keys and tensor names are UTF-8
+ * without NUL. */
+CQ_API int64_t cq_gguf_kv_count(const cq_gguf *g);
+CQ_API const char *cq_gguf_kv_key(const cq_gguf *g, int64_t i);  /* NULL out of range */
+CQ_API int64_t cq_gguf_kv_find(const cq_gguf *g, const char *key); /* -1 if absent */
+CQ_API cq_gguf_type cq_gguf_kv_type(const cq_gguf *g, int64_t i);      /* (cq_gguf_type)-1 out of range */
+CQ_API cq_gguf_type cq_gguf_kv_elem_type(const cq_gguf *g, int64_t i); /* arrays; else the value type */
+CQ_API int64_t cq_gguf_kv_len(const cq_gguf *g, int64_t i);            /* arrays; 1 otherwise; 0 out of range */
+/* Element j of key i (j = 0 for a scalar): a string (NULL if not one or out of range), or a
+ * number (false if not one or out of range). */
+CQ_API const char *cq_gguf_kv_str(const cq_gguf *g, int64_t i, int64_t j);
+CQ_API bool cq_gguf_kv_int(const cq_gguf *g, int64_t i, int64_t j, int64_t *out);   /* integer types, BOOL */
+CQ_API bool cq_gguf_kv_real(const cq_gguf *g, int64_t i, int64_t j, double *out);   /* FLOAT32/64 and integers */
+/* By key, for scalars: CQ_E_NOTFOUND (naming file and key) when absent, CQ_E_FORMAT when of
+ * another type or an array (get_int: integer types; get_real: integers and floats; get_bool:
+ * BOOL). get_str returns NULL when absent or not a string. */
+CQ_API cq_status cq_gguf_get_int(const cq_gguf *g, const char *key, int64_t *out, cq_err *err);
+CQ_API cq_status cq_gguf_get_real(const cq_gguf *g, const char *key, double *out, cq_err *err);
+CQ_API cq_status cq_gguf_get_bool(const cq_gguf *g, const char *key, bool *out, cq_err *err);
+CQ_API const char *cq_gguf_get_str(const cq_gguf *g, const char *key);
+
+/* Tensors, in file (tensor info) order. ne[] is ggml's order: ne[0] is the contiguous
+ * dimension, so a Hugging Face (out, in) weight is ne = {in, out}; shape() reverses it. */
+typedef struct cq_gguf_tensor {
+    const char *name;
+    cq_ggml_type type;
+    int ndim;
+    int64_t ne[4];      /* unused dimensions are 1 */
+    int64_t numel;
+    uint64_t offset;    /* from the start of the data region */
+    uint64_t nbytes;
+    const void *data;   /* in the mapping (or the caller's buffer), at a multiple of the file's
+                           alignment from its start: aligned in memory for a mapped file */
+} cq_gguf_tensor;
+CQ_API int64_t cq_gguf_tensor_count(const cq_gguf *g);
+CQ_API const cq_gguf_tensor *cq_gguf_tensor_at(const cq_gguf *g, int64_t i); /* NULL out of range */
+CQ_API int64_t cq_gguf_tensor_find(const cq_gguf *g, const char *name);     /* -1 if absent */
+
+/* ggml types: name ("Q4_K"; NULL for a code ggml does not define), elements per block and
+ * bytes per block (0 for unknown), and whether cq_ggml_dequantize handles it. */
+CQ_API const char *cq_ggml_type_name(int type);
+CQ_API int64_t cq_ggml_block_size(int type);
+CQ_API size_t cq_ggml_type_size(int type);
+CQ_API bool cq_ggml_can_dequantize(int type);
+/* n elements (a multiple of the block size) of `type` at src (any alignment) into f32,
+ * bit-exact with the gguf Python package's dequantize (gguf/quants.py) for F32, F16, BF16, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (every block whose f16 scales are not NaN;
+ * docs/GGUF.md); CQ_E_UNSUPPORTED for the other ggml types, CQ_E_ARG for a code ggml does not
+ * define or a partial block. */
+CQ_API cq_status cq_ggml_dequantize(int type, const void *src, int64_t n, float *dst, cq_err *err);
 
 /* --- io: the quanto quantization map (quanto_qmap.json) --------------------------------
  * {"<module>": {"weights": "<qtype>|none", "activations": "<qtype>|none"}, ...}, read with the

@@ -35,7 +35,9 @@ extern "C" {
  * docs/LM.md gives the details and the one divergence. */
 typedef struct cq_tokenizer cq_tokenizer;
 
-/* Reads the file at path; CQ_E_FORMAT naming the file and the token for a malformed one. */
+/* Reads the file at path: a tokenizer.json, a llama2.c tokenizer, or a GGUF model (the tokenizer
+ * its metadata describes, as `cquanto convert` writes it). CQ_E_FORMAT naming the file and the
+ * token for a malformed one. */
 CQ_API cq_status cq_tokenizer_load(const char *path, cq_tokenizer **out, cq_err *err);
 /* The same from memory (copied); label names it in errors. */
 CQ_API cq_status cq_tokenizer_parse(const void *data, size_t size, const char *label, cq_tokenizer **out,
@@ -99,6 +101,11 @@ typedef struct cq_lm_opts {
     /* Static activation quantization of those Linears on load (CQ_QNONE or CQ_QINT8), with
      * scales of 1 until cq_lm_calibrate sets them. */
     cq_qtype activations;
+    /* The output head (lm_head, or the embedding when tied): CQ_QNONE (default) keeps it as
+     * stored, as optimum-quanto does; a weight qtype quantizes it on load like the layers'
+     * Linears (no activation quantization), as llama.cpp quantizes its output tensor. Applies
+     * to float heads only (a quanto folder's head is loaded as its map says). */
+    cq_qtype head;
 } cq_lm_opts;
 CQ_API cq_lm_opts cq_lm_default_opts(void);
 

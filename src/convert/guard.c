@@ -33,7 +33,11 @@ static cq_status list_inputs(path_list *l, const char *in, const cq_ckpt *c, cq_
     cq_status s = list_add(l, NULL, in, err);
     if (!c) return s;
     if (!s && cq_ckpt_index_path(c)) s = list_add(l, NULL, cq_ckpt_index_path(c), err);
-    for (int i = 0; !s && i < cq_ckpt_shard_count(c); i++) s = list_add(l, NULL, cq_st_path(cq_ckpt_shard(c, i)), err);
+    for (int i = 0; !s && i < cq_ckpt_shard_count(c); i++) {
+        const cq_st_file *f = cq_ckpt_shard(c, i); /* NULL for a shard of another format */
+        if (f) s = list_add(l, NULL, cq_st_path(f), err);
+        else if (cq_ckpt_index_path(c)) s = list_add(l, cq_ckpt_dir(c), cq_ckpt_shard_file(c, i), err);
+    }
     static const char *const beside[] = {"quanto_qmap.json", "config.json"};
     for (size_t i = 0; !s && i < CQ_ARRAY_LEN(beside); i++) {
         char *p = cq_path_join(cq_ckpt_dir(c), beside[i]);

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -97,6 +98,30 @@ cq_status cq__open_regular(const char *path, int *fd, struct stat *st, cq_err *e
     if (s) close(f);
     else *fd = f;
     return s;
+}
+
+cq_status cq__map_file(const char *path, const uint8_t **base, size_t *size, cq_err *err) {
+    *base = NULL;
+    *size = 0;
+    int fd;
+    struct stat st;
+    CQ__TRY(cq__open_regular(path, &fd, &st, err));
+    cq_status s = CQ_OK;
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            s = cq_err_set(err, CQ_E_IO, "%s: cannot map the file: %s", path, strerror(errno));
+        } else {
+            *base = p;
+            *size = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return s;
+}
+
+void cq__unmap_file(const uint8_t *base, size_t size) {
+    if (base && size) munmap((void *)base, size);
 }
 
 cq_status cq_fs_read_file(const char *path, size_t max_bytes, char **out, size_t *n, cq_err *err) {

@@ -23,6 +23,13 @@
  * cannot hang it, then cleared); *fd is -1 on failure. st (may be NULL) gets its fstat. */
 cq_status cq__open_regular(const char *path, int *fd, struct stat *st, cq_err *err);
 
+/* Maps the regular file at path (cq__open_regular's rules) read-only and private: *base and
+ * *size (NULL and 0 for an empty file, which mmap refuses). The readers of mapped formats
+ * (safetensors, GGUF) share it, so the open rules and messages are the same for both. Undo with
+ * cq__unmap_file. */
+cq_status cq__map_file(const char *path, const uint8_t **base, size_t *size, cq_err *err);
+void cq__unmap_file(const uint8_t *base, size_t size); /* accepts NULL / 0 */
+
 /* Whether path, resolved, lies inside folder dir (resolved) or in the blobs/ folder of the
  * Hugging Face cache repo whose snapshot dir is. *why (may be NULL) gets the resolved path
  * (malloc'd) when it does not, for the message. */

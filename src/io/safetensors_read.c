@@ -9,13 +9,8 @@
 #include "io/fsutil.h"
 #include "io/io_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Dtypes the reference knows but cquanto cannot hold: valid files we refuse as unsupported. */
 static const char *const g_reference_only_dtypes[] = {"F4", "F6_E2M3", "F6_E3M2", "F8_E8M0", "F8_E5M2FNUZ", "C64"};
@@ -70,7 +65,7 @@ void cq_st_close(cq_st_file *f) {
     free(f->meta_values);
     free(f->entries);
     free(f->by_name);
-    if (f->mapped && f->size) munmap((void *)f->base, f->size);
+    if (f->mapped) cq__unmap_file(f->base, f->size);
     free(f->path);
     free(f);
 }
@@ -321,28 +316,11 @@ cq_status cq_st_open(const char *path, cq_st_file **out, cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_st_open: out is NULL");
     *out = NULL;
     if (!path) return cq_err_set(err, CQ_E_ARG, "cq_st_open: path is NULL");
-    int fd;
-    struct stat st;
-    cq_status s = cq__open_regular(path, &fd, &st, err);
-    if (s) return s;
     cq_st_file *f;
-    s = new_file(path, &f, err);
-    if (s) {
-        close(fd);
-        return s;
-    }
-    f->size = (size_t)st.st_size;
-    if (f->size > 0) {
-        void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            s = cq_err_set(err, CQ_E_IO, "%s: cannot map the file: %s", path, strerror(errno));
-            f->size = 0;
-        } else {
-            f->base = p;
-            f->mapped = true;
-        }
-    }
-    close(fd);
+    cq_status s = new_file(path, &f, err);
+    if (s) return s;
+    s = cq__map_file(path, &f->base, &f->size, err);
+    f->mapped = !s;
     if (!s) s = parse(f, err);
     if (s) {
         cq__err_one_line(err);
@@ -416,23 +394,15 @@ static const cq__src_tensor *src_tensor(const void *impl, int64_t i) {
     return i >= 0 && i < f->count ? &f->entries[i].rec : NULL;
 }
 
-/* Only whole pages inside the range: a page shared with a neighbouring tensor stays until that
- * one is released too (or the file is closed). MADV_DONTNEED on a read-only file mapping only
- * unmaps the pages; the page cache keeps them. */
 static void src_release(const void *impl, int64_t i, uint64_t off, uint64_t n) {
     const cq_st_file *f = impl;
     if (!f->mapped || i < 0 || i >= f->count || f->entries[i].aligned_copy) return;
-    const cq__src_tensor *r = &f->entries[i].rec;
-    if (off >= r->nbytes || n == 0) return;
-    if (n > r->nbytes - off) n = r->nbytes - off;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)r->t.data + off, b = a + n;
-    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = b & ~(page - 1);
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    cq__release_mapped(f->entries[i].rec.t.data, f->entries[i].rec.nbytes, off, n);
 }
 
 static void src_sequential(const void *impl) {
     const cq_st_file *f = impl;
-    if (f->mapped && f->size) (void)madvise((void *)f->base, f->size, MADV_SEQUENTIAL);
+    if (f->mapped) cq__advise_sequential(f->base, f->size);
 }
 
 static int64_t src_meta_count(const void *impl) { return ((const cq_st_file *)impl)->meta_count; }

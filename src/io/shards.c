@@ -8,6 +8,7 @@
  */
 #include "io/fsutil.h"
 #include "io/io_internal.h"
+#include "io/mem_source.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -31,6 +32,7 @@ struct cq_ckpt {
     ckpt_entry *entries;
     int64_t count;
     int64_t *by_name;
+    bool no_folder; /* made in memory (cq__ckpt_from_source): no files beside it */
 };
 
 void cq_ckpt_close(cq_ckpt *c) {
@@ -260,6 +262,32 @@ static cq_status open_single(cq_ckpt *c, const char *path, cq_err *err) {
     return s;
 }
 
+cq_status cq__ckpt_from_source(cq__source *src, const char *label, cq_ckpt **out, cq_err *err) {
+    *out = NULL;
+    cq_ckpt *c = cq__calloc(1, sizeof *c, err, "a checkpoint");
+    if (!c) {
+        cq__source_close(src);
+        return CQ_E_NOMEM;
+    }
+    c->total_size = -1;
+    c->no_folder = true;
+    c->shards = cq__calloc(1, sizeof *c->shards, err, "shards");
+    c->shard_files = cq__calloc(1, sizeof *c->shard_files, err, "shard names");
+    if (c->shards && c->shard_files) c->shards[0] = src, c->nshards = 1;
+    else cq__source_close(src);
+    cq_status s = CQ_OK;
+    if (!c->nshards || !(c->dir = strdup(label)) || !(c->single_path = strdup(label)) ||
+        !(c->shard_files[0] = strdup(base_of(label))))
+        s = cq_err_set(err, CQ_E_NOMEM, "out of memory");
+    if (!s) s = build_entries(c, err);
+    if (s) {
+        cq_ckpt_close(c);
+        return s;
+    }
+    *out = c;
+    return CQ_OK;
+}
+
 cq_status cq_ckpt_open(const char *path, cq_ckpt **out, cq_err *err) {
     if (!out) return cq_err_set(err, CQ_E_ARG, "cq_ckpt_open: out is NULL");
     *out = NULL;
@@ -322,6 +350,7 @@ const char *cq_ckpt_index_path(const cq_ckpt *c) { return c ? c->index_path : NU
 cq_status cq_ckpt_folder_file(const cq_ckpt *c, const char *name, char **path, cq_err *err) {
     if (path) *path = NULL;
     if (!c || !name || !path) return cq_err_set(err, CQ_E_ARG, "cq_ckpt_folder_file: NULL argument");
+    if (c->no_folder) return CQ_OK;
     char *p = cq_path_join(c->dir, name);
     struct stat st;
     if (!p) return cq_err_set(err, CQ_E_NOMEM, "out of memory");

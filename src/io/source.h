@@ -3,8 +3,8 @@
  * whatever the file format. A source lists its tensors (name, type, shape, byte size, bytes)
  * over the file's read-only mapping, zero copy, and takes back the pages of a tensor once its
  * reader is done with them, so a pass over a file larger than memory stays bounded.
- * safetensors implements it (safetensors_read.c); cq_ckpt (shards.c) is built on it. A new
- * format (GGUF next) supplies one cq__source_ops and a case in cq__source_open; nothing above
+ * safetensors (safetensors_read.c) and GGUF (gguf.c) implement it; cq_ckpt (shards.c) is built
+ * on it. A new format supplies one cq__source_ops and a case in cq__source_open; nothing above
  * src/io changes. Private to the library; never installed.
  */
 #ifndef CQ_IO_SOURCE_H
@@ -60,8 +60,8 @@ typedef struct cq__source {
     void *impl;
 } cq__source;
 
-/* Opens the file at path as a source of the format its contents name (safetensors today),
- * validated in full. */
+/* Opens the file at path as a source of the format its contents name (GGUF when it starts
+ * with "GGUF" or is named *.gguf, safetensors otherwise), validated in full. */
 cq_status cq__source_open(const char *path, cq__source **out, cq_err *err);
 /* Closes the source and the file it reads; accepts NULL. */
 void cq__source_close(cq__source *s);
@@ -76,6 +76,13 @@ static inline void cq__src_release(const cq__source *s, int64_t i, uint64_t off,
 static inline void cq__src_sequential(const cq__source *s) {
     if (s->ops->sequential) s->ops->sequential(s->impl);
 }
+/* What a mapped source's release and sequential ops do (source.c), shared by every format:
+ * release gives back the whole pages inside bytes [off, off + n) of the n_bytes at data (n
+ * clamped); a page shared with a neighbouring tensor stays until that one is released too.
+ * MADV_DONTNEED on a read-only file mapping only unmaps the pages; the page cache keeps them. */
+void cq__release_mapped(const void *data, uint64_t nbytes, uint64_t off, uint64_t n);
+void cq__advise_sequential(const void *base, size_t size);
+
 /* The string value of metadata key `key`, NULL when absent or not a string. */
 const char *cq__src_meta_string(const cq__source *s, const char *key);
 
@@ -83,6 +90,12 @@ const char *cq__src_meta_string(const cq__source *s, const char *key);
  * the file behind a source (NULL for another format). */
 cq__source *cq__st_source(cq_st_file *f);
 const cq_st_file *cq__st_of_source(const cq__source *s);
+/* The same for GGUF (gguf.c). A GGUF tensor's record has t.shape in Hugging Face order (ggml's
+ * ne reversed), t.dtype the cq_dtype of F32, F16, BF16, F64, I8, I16, I32 and I64 tensors and
+ * CQ_DTYPE_INVALID for the block types, and format_type its ggml type. Metadata: integers as
+ * INT (a u64 above INT64_MAX reads as absent), f32/f64 as FLOAT, BOOL, STRING, and ARRAY. */
+cq__source *cq__gguf_source(cq_gguf *g);
+const cq_gguf *cq__gguf_of_source(const cq__source *s);
 
 /* ---- checkpoints on sources (shards.c) ---------------------------------------------------- */
 

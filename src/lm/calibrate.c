@@ -120,6 +120,11 @@ cq_status cq_lm_save_calibrated(const cq_lm *lm, const char *out_dir, bool overw
     cq_status st = CQ_OK;
     /* the shards, then every other regular file of the folder (config, qmap, index, tokenizer) */
     for (int s = 0; !st && s < cq_ckpt_shard_count(lm->ckpt); s++) {
+        if (!cq_ckpt_shard(lm->ckpt, s)) { /* a .gguf: its folder exists only in memory */
+            st = cq_err_set(err, CQ_E_UNSUPPORTED, "%s: write the model as a folder first (cquanto convert), then "
+                            "calibrate that", src);
+            break;
+        }
         char *p = cq_path_join(tmp, cq_ckpt_shard_file(lm->ckpt, s));
         st = p ? write_shard(lm, cq_ckpt_shard(lm->ckpt, s), p, err) : cq_err_set(err, CQ_E_NOMEM, "out of memory");
         free(p);

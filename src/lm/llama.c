@@ -8,8 +8,10 @@
  * order, so the thread count never changes a result.
  */
 #include "lm/lm_internal.h"
-#include "io/io_internal.h" /* cq__hfconfig_ints */
+#include "convert/gguf_hf.h" /* a .gguf is loaded as the Hugging Face folder it stands for */
+#include "io/io_internal.h"  /* cq__hfconfig_ints */
 #include "io/source.h"      /* cq__ckpt_release: a repacked tensor's pages go back to the kernel */
+#include "kernels/kernels_internal.h" /* the attention kernels */
 
 #include <math.h>
 
@@ -21,7 +23,7 @@
 #define LM_DEFAULT_BATCH 256
 
 cq_lm_opts cq_lm_default_opts(void) {
-    cq_lm_opts o = {CQ_MATMUL_EXACT, 0, 0, CQ_ROPE_HALF, NULL, CQ_QNONE, CQ_OPT_DEFAULT, -1, CQ_QNONE};
+    cq_lm_opts o = {CQ_MATMUL_EXACT, 0, 0, CQ_ROPE_HALF, NULL, CQ_QNONE, CQ_OPT_DEFAULT, -1, CQ_QNONE, CQ_QNONE};
     return o;
 }
 
@@ -49,9 +51,8 @@ static bool cfg_set(const cq_hfconfig *c, const char *key) {
     return cq_hfconfig_int(c, key, &v, NULL) != CQ_E_NOTFOUND;
 }
 
-static cq_status read_config(cq_lm *lm, const char *path, const cq_lm_opts *o, cq_err *err) {
-    cq_hfconfig *c = NULL;
-    CQ__TRY(cq_hfconfig_load(path, &c, err));
+/* c: the parsed config; path names it in messages. */
+static cq_status read_config(cq_lm *lm, cq_hfconfig *c, const char *path, const cq_lm_opts *o, cq_err *err) {
     cq_status st = CQ_OK;
     const char *mt = cq_hfconfig_model_type(c);
     static const char *const types[] = {"llama", "mistral", "qwen2"};
@@ -118,7 +119,6 @@ static cq_status read_config(cq_lm *lm, const char *path, const cq_lm_opts *o, c
         lm->context = window;
     }
 done:
-    cq_hfconfig_free(c);
     return st;
 }
 
@@ -206,8 +206,10 @@ static cq_status mm_from_qweight(const cq_qweight *w, cq_mm_weight **out, cq_err
 
 /* Linear `module` [out_f, in_f]: quanto's state when the folder quantized it, else the float
  * weight, quantized on load when asked (quantize: the layers' Linears, not the head). */
-static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64_t in_f, bool quantize, lm_linear *l,
-                             cq_err *err) {
+/* A Linear: a quanto module as its map says, else the float weight, quantized on load to qt
+ * (CQ_QNONE: kept as stored) with activations act. */
+static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64_t in_f, cq_qtype qt, cq_qtype act,
+                             lm_linear *l, cq_err *err) {
     char name[256];
     cq_err inner = {0};
     cq_status st;
@@ -238,9 +240,9 @@ static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64
         const cq_tensor *t;
         CQ__TRY(get_tensor(lm, name, out_f, in_f, &t, err));
         if (lm->wdtype == CQ_DTYPE_INVALID) lm->wdtype = t->dtype;
-        if (quantize && lm->quantize_to != CQ_QNONE) {
-            l->act = lm->quantize_act;
-            st = cq_qweight_quantize(t, lm->quantize_to, lm->optimizer, lm->group_size, &qw, &inner);
+        if (qt != CQ_QNONE) {
+            l->act = act;
+            st = cq_qweight_quantize(t, qt, lm->optimizer, lm->group_size, &qw, &inner);
             if (!st) st = mm_from_qweight(qw, &l->w, &inner);
             if (!st) lm->wqtype = qw->qtype, lm->quantized++;
             cq_qweight_free(qw);
@@ -288,7 +290,7 @@ static cq_status load_weights(cq_lm *lm, cq_err *err) {
                    {"mlp.down_proj", lm->hidden, lm->inter, &L->down}};
         for (size_t j = 0; j < CQ_ARRAY_LEN(lin); j++) {
             snprintf(n, sizeof n, "%s.%s", p, lin[j].name);
-            CQ__TRY(load_linear(lm, n, lin[j].out, lin[j].in, true, lin[j].l, err));
+            CQ__TRY(load_linear(lm, n, lin[j].out, lin[j].in, lm->quantize_to, lm->quantize_act, lin[j].l, err));
         }
     }
     CQ__TRY(load_vector(lm, "model.norm.weight", lm->hidden, &lm->final_norm, err));
@@ -297,7 +299,11 @@ static cq_status load_weights(cq_lm *lm, cq_err *err) {
     if (!lm->tied && !has_head)
         return cq_err_set(err, CQ_E_FORMAT, "%s: tie_word_embeddings is false but lm_head.weight is missing",
                           cq_ckpt_dir(lm->ckpt));
-    return load_linear(lm, lm->tied ? "model.embed_tokens" : "lm_head", lm->vocab, lm->hidden, false, &lm->head, err);
+    cq_qtype layers_qtype = lm->wqtype; /* what cq_lm_info reports: the layers', not the head's */
+    cq_status st = load_linear(lm, lm->tied ? "model.embed_tokens" : "lm_head", lm->vocab, lm->hidden,
+                               lm->quantize_head, CQ_QNONE, &lm->head, err);
+    lm->wqtype = layers_qtype;
+    return st;
 }
 
 /* ---- arena -------------------------------------------------------------------------------- */
@@ -406,10 +412,14 @@ void cq_lm_free(cq_lm *lm) {
     free(lm);
 }
 
-/* The tokenizer: opts->tokenizer, else tokenizer.json / tok512.bin / tokenizer.bin beside the
- * weights. */
-static cq_status load_tokenizer(cq_lm *lm, const cq_lm_opts *o, cq_err *err) {
+/* The tokenizer: opts->tokenizer, else the GGUF's, else tokenizer.json / tok512.bin /
+ * tokenizer.bin beside the weights. */
+static cq_status load_tokenizer(cq_lm *lm, const cq_lm_opts *o, const cq__gguf_hf *gguf, cq_err *err) {
     if (o->tokenizer) return cq_tokenizer_load(o->tokenizer, &lm->tok, err);
+    if (gguf) {
+        const char *text = cq__gguf_hf_tokenizer(gguf);
+        return text ? cq_tokenizer_parse(text, strlen(text), cq_ckpt_dir(lm->ckpt), &lm->tok, err) : CQ_OK;
+    }
     static const char *const names[] = {"tokenizer.json", "tok512.bin", "tokenizer.bin"};
     for (size_t i = 0; i < CQ_ARRAY_LEN(names); i++) {
         char *p = NULL;
@@ -440,6 +450,7 @@ cq_status cq_lm_load(const char *path, const cq_lm_opts *opts, cq_lm **out, cq_e
     lm->wdtype = CQ_DTYPE_INVALID;
     lm->quantize_to = o.weights;
     lm->quantize_act = o.activations;
+    lm->quantize_head = o.head;
     if (o.activations != CQ_QNONE && (o.activations != CQ_QINT8 || o.weights == CQ_QNONE)) {
         free(lm);
         return cq_err_set(err, CQ_E_UNSUPPORTED, "cq_lm_load: activations %s need quantized weights and qint8",
@@ -447,25 +458,40 @@ cq_status cq_lm_load(const char *path, const cq_lm_opts *opts, cq_lm **out, cq_e
     }
     lm->optimizer = o.optimizer;
     lm->group_size = o.group_size;
-    if (o.weights != CQ_QNONE && !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, false)) {
-        free(lm);
-        return cq_err_set(err, CQ_E_ARG, "cq_lm_load: %s is not a weight qtype", cq_qtype_name(o.weights));
+    for (int k = 0; k < 2; k++) {
+        cq_qtype q = k ? o.head : o.weights;
+        if (q != CQ_QNONE && !cq_qtype_takes(q, CQ_QROLE_WEIGHTS, false)) {
+            free(lm);
+            return cq_err_set(err, CQ_E_ARG, "cq_lm_load: %s is not a weight qtype", cq_qtype_name(q));
+        }
     }
     char *cfg = NULL, *qmap = NULL;
-    cq_status st = cq_ckpt_open(path, &lm->ckpt, err);
-    if (!st) st = cq_ckpt_folder_file(lm->ckpt, "quanto_qmap.json", &qmap, err);
-    if (!st && qmap) st = cq__qmodules_find(lm->ckpt, NULL, &lm->qmods, err);
+    cq_hfconfig *config = NULL;
+    cq__gguf_hf *gguf = NULL;
+    cq_status st = CQ_OK;
+    if (cq__is_gguf_file(path)) { /* converted in memory, by the rules of `cquanto convert` */
+        st = cq__gguf_hf_open(path, CQ_DTYPE_INVALID, &gguf, err);
+        if (!st) st = cq__gguf_hf_to_ckpt(gguf, &lm->ckpt, err);
+        if (!st) st = cq_hfconfig_parse(cq__gguf_hf_config(gguf), strlen(cq__gguf_hf_config(gguf)), path, &config, err);
+    } else {
+        st = cq_ckpt_open(path, &lm->ckpt, err);
+        if (!st) st = cq_ckpt_folder_file(lm->ckpt, "quanto_qmap.json", &qmap, err);
+        if (!st && qmap) st = cq__qmodules_find(lm->ckpt, NULL, &lm->qmods, err);
+        if (!st) st = cq_ckpt_folder_file(lm->ckpt, "config.json", &cfg, err);
+        if (!st && !cfg) st = cq_err_set(err, CQ_E_NOTFOUND, "%s: no config.json beside the weights", path);
+        if (!st) st = cq_hfconfig_load(cfg, &config, err);
+    }
     free(qmap);
-    if (!st) st = cq_ckpt_folder_file(lm->ckpt, "config.json", &cfg, err);
-    if (!st && !cfg) st = cq_err_set(err, CQ_E_NOTFOUND, "%s: no config.json beside the weights", path);
-    if (!st) st = read_config(lm, cfg, &o, err);
+    if (!st) st = read_config(lm, config, cfg ? cfg : path, &o, err);
+    cq_hfconfig_free(config);
     free(cfg);
     lm->batch = o.batch > 0 ? o.batch : LM_DEFAULT_BATCH;
     if (lm->batch > lm->context) lm->batch = lm->context;
     if (!st) st = load_weights(lm, err);
     if (!st) st = alloc_arena(lm, err);
     if (!st) st = ensure_work(lm, err);
-    if (!st) st = load_tokenizer(lm, &o, err);
+    if (!st) st = load_tokenizer(lm, &o, gguf, err);
+    cq__gguf_hf_free(gguf);
     if (!st && lm->tok && cq_tokenizer_vocab_size(lm->tok) > lm->vocab)
         st = cq_err_set(err, CQ_E_FORMAT, "%s: the tokenizer has %lld tokens, the model %lld", path,
                         (long long)cq_tokenizer_vocab_size(lm->tok), (long long)lm->vocab);
@@ -592,6 +618,8 @@ static void attention(cq_lm *lm, int64_t li, int64_t T, int64_t p0) {
     const float *kc = lm->kcache + (size_t)(li * lm->context) * (size_t)kvd;
     const float *vc = lm->vcache + (size_t)(li * lm->context) * (size_t)kvd;
     float scale = 1.0f / sqrtf((float)d);
+    const cq__attn_scores_fn scores = CQ__VEC(attn_scores); /* SIMD, the same sums at every level */
+    const cq__attn_values_fn values = CQ__VEC(attn_values);
     int64_t units = T * lm->heads;
     int nt = lm->nscores;
     if (units * (p0 + T) * d < 65536) nt = 1;
@@ -604,27 +632,20 @@ static void attention(cq_lm *lm, int64_t li, int64_t T, int64_t p0) {
 #endif
         int64_t t = u / lm->heads, h = u % lm->heads, kvh = h / group, n = p0 + t + 1;
         const float *q = lm->q + t * qd + h * d;
+        scores(q, kc + kvh * d, kvd, n, d, scale, sc);
         float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) {
-            const float *k = kc + j * kvd + kvh * d;
-            float s = 0.0f;
-            for (int64_t i = 0; i < d; i++) s = fmaf(q[i], k[i], s);
-            sc[j] = s * scale;
+        for (int64_t j = 0; j < n; j++)
             if (sc[j] > mx) mx = sc[j];
-        }
         float sum = 0.0f;
         for (int64_t j = 0; j < n; j++) {
             sc[j] = expf(sc[j] - mx);
             sum += sc[j];
         }
         float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n; j++) sc[j] *= inv;
         float *o = lm->att + t * qd + h * d;
         for (int64_t i = 0; i < d; i++) o[i] = 0.0f;
-        for (int64_t j = 0; j < n; j++) {
-            const float *v = vc + j * kvd + kvh * d;
-            float p = sc[j] * inv;
-            for (int64_t i = 0; i < d; i++) o[i] = fmaf(p, v[i], o[i]);
-        }
+        values(sc, vc + kvh * d, kvd, n, d, o);
     }
 }
 

@@ -61,6 +61,7 @@ struct cq_lm {
     cq_qtype wqtype;
     int64_t quantized;
     cq_qtype quantize_act;   /* activations for quantize-on-load */
+    cq_qtype quantize_head;  /* the head, quantized on load (cq_lm_opts.head) */
     bool calibrating;
     float momentum, one_minus;
     int8_t *xq;              /* [batch][max in_features]: int8 activations */

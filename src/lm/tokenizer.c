@@ -7,6 +7,7 @@
  * is tokenizer_hf.c.
  */
 #include "lm/tokenizer_internal.h"
+#include "convert/gguf_hf.h" /* a .gguf carries its tokenizer in metadata */
 
 #include <math.h>
 
@@ -171,6 +172,15 @@ cq_status cq_tokenizer_load(const char *path, cq_tokenizer **out, cq_err *err) {
     CQ__ARG(out);
     *out = NULL;
     CQ__ARG(path);
+    if (cq__is_gguf_file(path)) { /* the tokenizer.json `cquanto convert` would write */
+        cq__gguf_hf *g = NULL;
+        CQ__TRY(cq__gguf_hf_open(path, CQ_DTYPE_INVALID, &g, err));
+        const char *json = cq__gguf_hf_tokenizer(g);
+        cq_status st = json ? cq_tokenizer_parse(json, strlen(json), path, out, err)
+                            : cq_err_set(err, CQ_E_NOTFOUND, "%s: the file has no tokenizer (tokenizer.ggml.model)", path);
+        cq__gguf_hf_free(g);
+        return st;
+    }
     char *text;
     size_t n;
     CQ__TRY(cq_fs_read_file(path, TOK_MAX_FILE_BYTES, &text, &n, err));

@@ -245,6 +245,8 @@ static cq_status parse_pre(cq__hf_tok *h, const json_t *p, const char *label, cq
     } else if (type && !strcmp(type, "Digits")) {
         st->kind = PRE_DIGITS;
         st->individual = json_is_true(json_object_get(p, "individual_digits"));
+        /* tokenizers splits on Rust's char::is_numeric: the categories Nd, Nl and No ("4", "½") */
+        CQ__TRY(compile("\\p{N}", label, &st->re, err));
     } else if (type && !strcmp(type, "Metaspace")) {
         st->kind = PRE_METASPACE;
         const char *r = jstr(p, "replacement");
@@ -697,10 +699,8 @@ static bool pre_step_run(const pre_step *st, sbuf *b, ranges *pieces, bool first
                 ok = rg_put(&parts, 0, src.n);
             }
         } else if (st->kind == PRE_DIGITS) {
-            m.n = 0;
-            for (size_t i = 0; ok && i < src.n; i++)
-                if (src.p[i] >= '0' && src.p[i] <= '9') ok = rg_put(&m, i, 1);
-            ok = ok && split_piece(whole, &m, st->individual ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS, &parts);
+            ok = find_matches(st, &src, whole, &m, md) &&
+                 split_piece(whole, &m, st->individual ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS, &parts);
         } else if (st->re || st->literal) {
             ok = find_matches(st, &src, whole, &m, md) &&
                  split_piece(whole, &m, st->kind == PRE_BYTELEVEL ? SPLIT_ISOLATED : st->behavior, &parts);

@@ -26,8 +26,19 @@ int cli_is_help(const char *arg);
 /* Parses a positive integer argument; returns 0 on success. */
 int cli_parse_int(const char *s, long min, long max, long *out);
 
+/* Seconds on the monotonic clock. */
+double cli_now(void);
 /* "1.23 MB" style sizes into buf. */
 const char *cli_human_bytes(double bytes, char *buf, size_t n);
+
+/* Whether path is a GGUF file: it starts with the GGUF magic or is named *.gguf (cmd_inspect.c).
+ * The checkpoint commands (quantize, dequantize, report) read safetensors checkpoints; for a GGUF
+ * input cli_refuse_gguf prints the one-line refusal naming `cquanto convert` and returns 1. */
+int cli_is_gguf(const char *path);
+/* A command's argument a that is not one of its options: taken as its one input *in (0), or a
+ * usage error (2 after printing it) for an unknown option or a second input. */
+int cli_take_input(const char *cmd, const char *a, const char **in);
+int cli_refuse_gguf(const char *cmd, const char *path);
 
 /* The options of the language-model commands (lm_args.c): when argv[*i] is one of them, it is
  * parsed into o (or *threads) with its value and *i moved past it, and 1 comes back; 0 when it is
@@ -43,6 +54,8 @@ int cmd_cpu(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_dequantize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);

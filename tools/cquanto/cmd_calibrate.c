@@ -86,6 +86,7 @@ int cmd_calibrate(int argc, char **argv) {
         if (takes) i++;
     }
     if (!model) return cli_usage_error(CMD, "QUANT is required (see --help)");
+    if (cli_is_gguf(model)) return cli_refuse_gguf(CMD, model); /* its calibrated copy needs a folder to copy */
     if (!file) return cli_usage_error(CMD, "-f TEXT is required");
     if (!out) return cli_usage_error(CMD, "-o OUT is required");
     if (threads) cq_set_num_threads((int)threads);

@@ -54,12 +54,6 @@ typedef struct row_result {
     float max_diff;
 } row_result;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 typedef struct progress_ctx {
     const char *row;
     int epoch, epochs;
@@ -68,7 +62,7 @@ typedef struct progress_ctx {
 
 static void on_step(void *ctx, int64_t step, int64_t steps, float loss) {
     progress_ctx *p = ctx;
-    double t = now_s();
+    double t = cli_now();
     if (step != steps && t - p->last < 0.1) return;
     p->last = t;
     fprintf(stderr, "\r\033[K  %s: epoch %d/%d, step %lld/%lld, loss %.4f", p->row, p->epoch, p->epochs,
@@ -130,10 +124,10 @@ static cq_status eval_outputs(demo *d, cq_model *m, float *out, double *ms_per_b
         cq_tensor view = {.dtype = CQ_F32, .ndim = 4, .shape = {EVAL_BATCH, 1, 28, 28}, .data = x};
         cq_var *in = NULL, *y = NULL;
         s = cq_dataset_batch(d->mnist, SPLIT + i, EVAL_BATCH, x, NULL, &d->err);
-        double t0 = now_s();
+        double t0 = cli_now();
         if (!s) s = cq_tape_input(t, &view, &in, &d->err);
         if (!s) s = cq_model_forward(m, t, in, &y, &d->err);
-        times[batches++] = now_s() - t0;
+        times[batches++] = cli_now() - t0;
         if (!s) memcpy(out + i * 10, cq_var_f32(y), (size_t)EVAL_BATCH * 10 * sizeof *out);
         cq_tape_reset(t);
     }
@@ -250,7 +244,7 @@ static int run_demo(demo *d) {
     };
     const int n_rows = (int)(sizeof rows / sizeof rows[0]);
     row_result results[8] = {0}, reloaded = {0};
-    double t0 = now_s();
+    double t0 = cli_now();
     printf("cquanto demo: LeNet on MNIST (data: %s). Calibration and QAT on test images 0-4999,\n"
            "accuracy on 5000-9999; every row is frozen, saved as a quanto checkpoint and reloaded.\n"
            "threads: %d, QAT: %d epoch%s of Adam, batch %d\n\n",
@@ -277,7 +271,7 @@ static int run_demo(demo *d) {
            "        every reload bit-identical: %s\n",
            w8a8_drop, w8a8_drop <= 0.3 ? "ok" : "FAILED", w4_drop, w4_drop <= 1.0 ? "ok" : "FAILED",
            exact ? "ok" : "FAILED");
-    printf("total %.1f s\n", now_s() - t0);
+    printf("total %.1f s\n", cli_now() - t0);
     return exact && w8a8_drop <= 0.3 && w4_drop <= 1.0 ? 0 : 1;
 }
 

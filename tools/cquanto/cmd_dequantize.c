@@ -38,17 +38,14 @@ int cmd_dequantize(int argc, char **argv) {
         } else if ((v = cli_opt_value(argc, argv, &arg, "--like", &missing)) || missing) {
             if (missing) return cli_usage_error(CMD, "--like needs a checkpoint");
             like = v;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (in) {
-            return cli_usage_error(CMD, "one input only (got '%s' and '%s')", in, a);
-        } else {
-            in = a;
+        } else if (cli_take_input(CMD, a, &in)) {
+            return 2;
         }
     }
     if (next != CLI_ARGS_END) return next;
     if (!in) return cli_usage_error(CMD, "missing the quantized checkpoint");
     if (!out) return cli_usage_error(CMD, "missing -o FLOAT.safetensors");
+    if (cli_is_gguf(in) || (like && cli_is_gguf(like))) return cli_refuse_gguf(CMD, cli_is_gguf(in) ? in : like);
     cq_convert_opts o = cq_convert_default_opts();
     o.overwrite = force;
     o.like = like;

@@ -16,8 +16,9 @@ static void usage(FILE *f) {
             "usage: cquanto generate MODEL [-p TEXT] [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [options]\n\n"
             "MODEL is a Hugging Face folder of a Llama-family decoder (Llama, SmolLM, TinyLlama, Mistral,\n"
             "Qwen2): config.json, model.safetensors or shards, and a tokenizer (tokenizer.json, tok512.bin or\n"
-            "tokenizer.bin, or --tokenizer). Writes the prompt and then the generated text to stdout as it is\n"
-            "produced; timings go to stderr.\n\n"
+            "tokenizer.bin, or --tokenizer), or a llama.cpp .gguf file (read as `cquanto convert` would write\n"
+            "it, block formats dequantized to f32). Writes the prompt and then the generated text to stdout as\n"
+            "it is produced; timings go to stderr.\n\n"
             "  -p, --prompt TEXT  text to continue (default: empty, the model starts from BOS)\n"
             "  -n, --tokens N     tokens to generate (default 256; stops early at EOS or BOS: the\n"
             "                     tokenizer's, and config.json's eos_token_id)\n"
@@ -31,12 +32,6 @@ static void usage(FILE *f) {
             "  -h, --help         this help\n\n"
             "exit status: 0 ok, 1 unreadable or unsupported model, 2 usage error\n",
             cli_lm_options_help);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int parse_real(const char *s, double lo, double hi, double *out) {
@@ -112,9 +107,9 @@ int cmd_generate(int argc, char **argv) {
     if (!a.seeded) a.seed = (unsigned long long)time(NULL);
     cq_err err = {0};
     cq_lm *lm = NULL;
-    double t0 = now_s();
+    double t0 = cli_now();
     if (cq_lm_load(a.model, &a.lm, &lm, &err)) return cli_fail(CMD, &err);
-    double t_load = now_s() - t0;
+    double t_load = cli_now() - t0;
     const cq_tokenizer *tok = cq_lm_tokenizer(lm);
     if (!tok) {
         cq_lm_free(lm);
@@ -146,9 +141,9 @@ int cmd_generate(int argc, char **argv) {
         return cli_fail(CMD, &err);
     }
     for (int64_t i = 0; i < n_prompt; i++) put_piece(tok, i ? ids[i - 1] : -1, ids[i]);
-    double t1 = now_s();
+    double t1 = cli_now();
     cq_status st = cq_lm_forward(lm, ids, n_prompt, logits, n_prompt - 1, &err);
-    double t_prefill = now_s() - t1, t2 = now_s();
+    double t_prefill = cli_now() - t1, t2 = cli_now();
     uint64_t rng = a.seed ? a.seed : 1;
     int32_t prev = ids[n_prompt - 1];
     long made = 0, steps = 0;
@@ -161,7 +156,7 @@ int cmd_generate(int argc, char **argv) {
         prev = next;
         if (made + 1 < a.n) st = cq_lm_forward(lm, &next, 1, logits, 0, &err), steps++;
     }
-    double t_decode = now_s() - t2;
+    double t_decode = cli_now() - t2;
     putchar('\n');
     fflush(stdout);
     if (!a.quiet && !st) {

@@ -15,11 +15,11 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cquanto perplexity MODEL -f TEXT [-c N] [--chunks N] [--reference FLOAT_MODEL] [options]\n\n"
-            "Perplexity of MODEL (a Llama-family folder, float or quanto) on the text file, by llama.cpp's\n"
-            "protocol: whole chunks of N tokens, each from an empty cache with BOS first, the second half\n"
-            "of each scored. With --reference, the same chunks also run through the base model (the float\n"
-            "original) and the KL divergence, the change in the correct token's probability and top-token\n"
-            "agreement are reported, as llama-perplexity --kl-divergence does.\n\n"
+            "Perplexity of MODEL (a Llama-family folder, float or quanto, or a .gguf) on the text file, by\n"
+            "llama.cpp's protocol: whole chunks of N tokens, each from an empty cache with BOS first, the\n"
+            "second half of each scored. With --reference, the same chunks also run through the base model\n"
+            "(the float original) and the KL divergence, the change in the correct token's probability and\n"
+            "top-token agreement are reported, as llama-perplexity --kl-divergence does.\n\n"
             "  -f, --file TEXT    the text (e.g. data/wikitext-2/wiki.test.raw)\n"
             "  -c, --ctx N        tokens per chunk (default: 512, or the model's context if shorter)\n"
             "  --chunks N         score only the first N chunks\n"
@@ -36,17 +36,11 @@ typedef struct {
     double t0;
 } progress_state;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void on_chunk(void *user, int64_t chunk, int64_t chunks, double ppl) {
     progress_state *p = user;
     if (p->quiet) return;
     if (chunk == 1) {
-        double dt = now_s() - p->t0;
+        double dt = cli_now() - p->t0;
         fprintf(stderr, "cquanto perplexity: %.2f s per chunk, ETA %.1f s\n", dt, dt * (double)(chunks - 1));
     }
     printf("[%lld]%.4f,", (long long)chunk, ppl);
@@ -111,13 +105,13 @@ int cmd_perplexity(int argc, char **argv) {
         free(text);
         return cli_lm_no_tokenizer(CMD, model);
     }
-    double t0 = now_s();
+    double t0 = cli_now();
     if (!st) st = cq_tokenizer_encode(tok, text, len, true, &ids, &n, &err);
     if (!st && !quiet)
         fprintf(stderr, "cquanto perplexity: %s: %zu bytes, %lld tokens (%.2f s)\n", file, len, (long long)n,
-                now_s() - t0);
+                cli_now() - t0);
     cq_ppl_result r;
-    progress_state ps = {quiet, now_s()};
+    progress_state ps = {quiet, cli_now()};
     if (!st) {
         cq_ppl_opts po = cq_ppl_default_opts();
         po.n_ctx = ctx;
@@ -128,7 +122,7 @@ int cmd_perplexity(int argc, char **argv) {
         st = cq_lm_perplexity(lm, base, ids, n, &po, &r, &err);
     }
     if (!st) {
-        double dt = now_s() - ps.t0;
+        double dt = cli_now() - ps.t0;
         printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_err);
         if (base) {
             printf("Base PPL             %10.4f +/- %.5f\n", r.base_ppl, r.base_ppl_err);

@@ -165,12 +165,8 @@ int cmd_quantize(int argc, char **argv) {
             if (missing) rc = cli_usage_error(CMD, "--module-kinds needs a JSON file");
             else if (kinds) rc = cli_usage_error(CMD, "--module-kinds given twice");
             else kinds = v;
-        } else if (a[0] == '-' && a[1]) {
-            rc = cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (in) {
-            rc = cli_usage_error(CMD, "one input only (got '%s' and '%s')", in, a);
         } else {
-            in = a;
+            rc = cli_take_input(CMD, a, &in);
         }
     }
     cq_convert_opts o = cq_convert_default_opts();
@@ -181,6 +177,7 @@ int cmd_quantize(int argc, char **argv) {
     choices(CQ_QROLE_ACTIVATIONS, ", ", " or ", ach, sizeof ach);
     if (!rc && !weights) rc = cli_usage_error(CMD, "missing --weights (%s)", wch);
     if (!rc && !out && !dry_run) rc = cli_usage_error(CMD, "missing -o OUT (or --dry-run)");
+    if (!rc && cli_is_gguf(in)) rc = cli_refuse_gguf(CMD, in);
     if (!rc && (cq_qtype_parse(weights, &o.weights, &err) || !cq_qtype_takes(o.weights, CQ_QROLE_WEIGHTS, true)))
         rc = cli_usage_error(CMD, "--weights %s: choose %s", weights, wch);
     if (!rc && activations &&

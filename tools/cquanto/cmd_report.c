@@ -53,6 +53,8 @@ int cmd_report(int argc, char **argv) {
     }
     if (next != CLI_ARGS_END) return next;
     if (npaths != 2) return cli_usage_error(CMD, "give the float checkpoint and the quantized one");
+    for (int i = 0; i < 2; i++)
+        if (cli_is_gguf(paths[i])) return cli_refuse_gguf(CMD, paths[i]);
     cq_err err = {0};
     /* The chart is checked before the work, as the other commands' outputs are. */
     if (plot && cq_convert_check_output(plot, paths, 2, &err)) return cli_fail(CMD, &err);

@@ -11,11 +11,13 @@ const char cli_lm_options_help[] =
     "  --weights Q        quantize the layers' Linears on load: int8, int4, int2, float8, float8_e5m2\n"
     "                     (a quanto folder from `cquanto quantize` runs quantized as it is)\n"
     "  --activations int8 with --weights: static int8 activations (scales 1 until `cquanto calibrate`)\n"
+    "  --head Q           quantize the output head on load too (int8, int4 ...; default: as stored,\n"
+    "                     as optimum-quanto leaves it; llama.cpp quantizes it)\n"
     "  --group-size N     int2/int4 group size (default: optimum-quanto's rule)\n"
     "  --optimizer O      absmax, max or hqq (default: absmax at 8 bits, max below)\n"
     "  --mode exact|fast  matmul mode for quantized weights (default exact: quanto's arithmetic)\n"
     "  --context N        KV cache length (default: the model's, at most 4096)\n"
-    "  --tokenizer FILE   tokenizer.json or llama2.c's tokenizer.bin (default: the model folder's)\n"
+    "  --tokenizer FILE   tokenizer.json, llama2.c's tokenizer.bin or a .gguf (default: the model's)\n"
     "  --threads N        worker threads (default: CQ_THREADS or all cores); never changes a result\n";
 
 int cli_lm_option(const char *cmd, int argc, char **argv, int *i, cq_lm_opts *o, long *threads) {
@@ -24,6 +26,9 @@ int cli_lm_option(const char *cmd, int argc, char **argv, int *i, cq_lm_opts *o,
     if (!strcmp(a, "--weights")) {
         if (!v || cq_qtype_parse(v, &o->weights, NULL) || !cq_qtype_takes(o->weights, CQ_QROLE_WEIGHTS, false))
             return cli_usage_error(cmd, "--weights needs int8, int4, int2, float8 or float8_e5m2");
+    } else if (!strcmp(a, "--head")) {
+        if (!v || cq_qtype_parse(v, &o->head, NULL) || !cq_qtype_takes(o->head, CQ_QROLE_WEIGHTS, false))
+            return cli_usage_error(cmd, "--head needs int8, int4, int2, float8 or float8_e5m2");
     } else if (!strcmp(a, "--activations")) {
         if (!v || cq_qtype_parse(v, &o->activations, NULL) || o->activations != CQ_QINT8)
             return cli_usage_error(cmd, "--activations needs int8 (float8 activations are not run yet)");

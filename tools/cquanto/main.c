@@ -7,11 +7,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const cli_command g_commands[] = {
     {"quantize", "quantize a safetensors file or Hugging Face folder in one streaming pass", cmd_quantize},
     {"dequantize", "turn a quanto checkpoint back into a float safetensors file", cmd_dequantize},
+    {"convert", "turn a llama.cpp GGUF model into a float Hugging Face folder", cmd_convert},
     {"generate", "generate text with a Llama-family model (float or quantized weights)", cmd_generate},
+    {"tokenize", "the token ids a model's tokenizer gives a text", cmd_tokenize},
     {"perplexity", "perplexity (llama.cpp's protocol) and KL divergence against a base model", cmd_perplexity},
     {"calibrate", "measure static activation scales of a quanto folder on a text (optimum-quanto's Calibration)",
      cmd_calibrate},
@@ -51,6 +54,19 @@ int cli_parse_int(const char *s, long min, long max, long *out) {
     if (errno || end == s || *end || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+int cli_take_input(const char *cmd, const char *a, const char **in) {
+    if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);
+    if (*in) return cli_usage_error(cmd, "one input only (got '%s' and '%s')", *in, a);
+    *in = a;
+    return 0;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 const char *cli_human_bytes(double bytes, char *buf, size_t n) {

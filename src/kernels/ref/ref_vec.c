@@ -154,6 +154,21 @@ extern void cq__ref_matmul_fast(const cq__mm_args *a, int64_t t0, int64_t t1, in
                                  void *scratch);
 extern size_t cq__ref_scratch_exact(const cq_mm_weight *w, int64_t m);
 
+static void attn_scores_ref(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float scale,
+                            float *s) {
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        float acc[16] = {0};
+        for (int64_t i = 0; i < d; i++) acc[i % 16] = fmaf(q[i], kj[i], acc[i % 16]);
+        s[j] = cq__sum16(acc) * scale;
+    }
+}
+
+static void attn_values_ref(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *o) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < d; i++) o[i] = fmaf(p[j], v[j * ldv + i], o[i]);
+}
+
 #define REF_VEC(field, opname, type) {opname "__ref", CQ__OP_##field, CQ__W_NONE, CQ_ISA_REF, 0, 1, 1, {.field = field##_ref}, NULL},
 #define REF_GEMM(op, wfmt, act, wt, fn, scratch) \
     {CQ__GEMM_NAME(act, wt, 1, 1, "ref"), CQ__OP_##op, wfmt, CQ_ISA_REF, 0, 1, 1, {.op = fn}, scratch},
