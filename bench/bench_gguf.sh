@@ -11,6 +11,7 @@
 # Q4_K_M, int2 vs Q2_K, W8A8 prefill vs Q8_0.
 #
 # usage: bench/bench_gguf.sh [BUILD_DIR]     (make B=BUILD_DIR cli bench first)
+# Rows of cquanto's quantized models quantize the output head to int8 too (bench_lm --head int8).
 # env:   CQ_BENCH_DIR   scratch folder for the converted models (default $HOME/.cache/cquanto/bench-gguf)
 #        CQ_BENCH_PPL_CHUNKS  perplexity chunks of 512 tokens per model (default 20; 0: the whole file)
 #        CQ_BENCH_REPS  repetitions per timing, median (default 3)
@@ -42,13 +43,18 @@ cat "$W"/f32/*.safetensors "$W"/bf16/*.safetensors "$W"/*.gguf >/dev/null # into
 
 # ---- speed ----------------------------------------------------------------------------------
 log "cquanto: bench_lm on the f32 folder (quantize-on-load rows) and the bf16 folder"
-"$B/bench/bench_lm" --model "$W/f32" --prompt 512 --decode 64 --reps "$REPS" --threads 2 \
+# --head int8: llama.cpp quantizes its output tensor too (the quantize logs say to which type)
+"$B/bench/bench_lm" --model "$W/f32" --prompt 512 --decode 64 --reps "$REPS" --threads 2 --head int8 \
     --only int8-exact,int8-fast,int4-exact,int4-fast,int2-exact,int2-fast,w8a8 | tee "$W/cquanto_speed.txt"
 "$B/bench/bench_lm" --model "$W/bf16" --prompt 512 --decode 64 --reps "$REPS" --threads 2 --only float |
     tee "$W/cquanto_speed_bf16.txt"
 log "llama.cpp: llama-bench -p 512 -n 64 -t 1,2"
+: >"$W/llama_speed.md"
 for t in $LTYPES; do
-    "$BIN/llama-bench" -m "$W/smollm2-$t.gguf" -p 512 -n 64 -t 1,2 -r "$REPS" -o md 2>/dev/null | tee -a "$W/llama_speed.md"
+    /usr/bin/time -f "peak RSS %M kB" -o "$W/llama_rss_$t.txt" \
+        "$BIN/llama-bench" -m "$W/smollm2-$t.gguf" -p 512 -n 64 -t 1,2 -r "$REPS" -o md 2>/dev/null | tee -a "$W/llama_speed.md"
+    echo "$t: $(cat "$W/llama_rss_$t.txt")" | tee -a "$W/llama_speed.md"
+    grep -E "token_embd|output.weight" "$W/quantize-$t.log" | head -2 >>"$W/llama_speed.md" || true
 done
 
 # ---- quality --------------------------------------------------------------------------------
@@ -62,13 +68,13 @@ for q in none int8 int4 int2; do
     if [ $q = none ]; then
         "$C" perplexity "$W/bf16" -f $TEXT --ctx 512 "${chunk_args[@]}" --reference "$W/f32" -q
     else
-        "$C" perplexity "$W/f32" --weights $q -f $TEXT --ctx 512 "${chunk_args[@]}" --reference "$W/f32" -q
+        "$C" perplexity "$W/f32" --weights $q --head int8 -f $TEXT --ctx 512 "${chunk_args[@]}" --reference "$W/f32" -q
     fi | sed "s/^/$q: /" | tee -a "$W/cquanto_quality.txt"
 done
 # W8A8: scales calibrated on WikiText-2's training split would be the clean protocol; the bundled
-# text is the test split, so the calibration reads its last 64 chunks and perplexity the first.
+# text is the test split, so the calibration reads its last 300 kB and perplexity its first chunks.
 log "cquanto calibrate (W8A8) and perplexity"
-[ -f "$W/w8a8/config.json" ] || tail -c 1500000 $TEXT >"$W/calib.txt"
+[ -f "$W/w8a8/config.json" ] || tail -c 300000 $TEXT >"$W/calib.txt"
 [ -f "$W/w8a8/config.json" ] || "$C" calibrate "$W/f32" --weights int8 --activations int8 -f "$W/calib.txt" \
     -o "$W/w8a8" --samples 64 -q
 "$C" perplexity "$W/w8a8" -f $TEXT --ctx 512 "${chunk_args[@]}" --reference "$W/f32" -q | sed "s/^/w8a8: /" |

@@ -624,3 +624,36 @@ TST(lm_w8a8_calibration_matches_optimum_quanto) {
     cq_st_close(g);
     if (ref.f) cq_st_close(ref.f);
 }
+
+/* --head quantizes the output head on load (quanto's rule for its qtype; the layers' group size
+ * is not applied to it); without it the head stays float. */
+TST(lm_head_quantized_on_request) {
+    cq_lm_opts o = cq_lm_default_opts();
+    o.weights = CQ_QINT4;
+    o.group_size = 4; /* divides every width of stories260K (64, 172); would be refused at int8 */
+    cq_lm *plain = NULL, *head8 = NULL;
+    CHECK(cq_lm_load(LM_DIR, &o, &plain, NULL) == CQ_OK);
+    o.head = CQ_QINT8;
+    cq_err err = {0};
+    CHECKF(cq_lm_load(LM_DIR, &o, &head8, &err) == CQ_OK, "%s", err.msg);
+    if (plain && head8) {
+        cq_lm_info a, b;
+        cq_lm_get_info(plain, &a);
+        cq_lm_get_info(head8, &b);
+        /* the tied 512 x 64 head: 4 bytes a weight as stored, 1 (plus scales) at int8 */
+        CHECKF(a.weight_bytes - b.weight_bytes >= 512 * 64 * 3 - 4096, "%lld vs %lld bytes", (long long)a.weight_bytes,
+               (long long)b.weight_bytes);
+        CHECK(b.weight_qtype == CQ_QINT4 && a.quantized + 1 == b.quantized);
+        int32_t ids[8] = {1, 403, 407, 261, 378, 290, 269, 353};
+        float la[512], lb[512];
+        CHECK(cq_lm_forward(plain, ids, 8, la, 7, NULL) == CQ_OK && cq_lm_forward(head8, ids, 8, lb, 7, NULL) == CQ_OK);
+        double d = 0, n = 0;
+        for (int i = 0; i < 512; i++) d += ((double)la[i] - lb[i]) * ((double)la[i] - lb[i]), n += (double)la[i] * la[i];
+        CHECKF(d > 0 && d < 1e-3 * n, "relative squared change of the logits %g", d / n);
+    }
+    cq_lm_free(plain);
+    cq_lm_free(head8);
+    o.head = CQ_QINT2 + 100;
+    cq_lm *bad = NULL;
+    CHECK(cq_lm_load(LM_DIR, &o, &bad, &err) == CQ_E_ARG && !bad);
+}

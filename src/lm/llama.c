@@ -207,9 +207,9 @@ static cq_status mm_from_qweight(const cq_qweight *w, cq_mm_weight **out, cq_err
 /* Linear `module` [out_f, in_f]: quanto's state when the folder quantized it, else the float
  * weight, quantized on load when asked (quantize: the layers' Linears, not the head). */
 /* A Linear: a quanto module as its map says, else the float weight, quantized on load to qt
- * (CQ_QNONE: kept as stored) with activations act. */
-static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64_t in_f, cq_qtype qt, cq_qtype act,
-                             lm_linear *l, cq_err *err) {
+ * (CQ_QNONE: kept as stored) in groups of group_size (cq_qweight_quantize) with activations act. */
+static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64_t in_f, cq_qtype qt,
+                             int64_t group_size, cq_qtype act, lm_linear *l, cq_err *err) {
     char name[256];
     cq_err inner = {0};
     cq_status st;
@@ -242,7 +242,7 @@ static cq_status load_linear(cq_lm *lm, const char *module, int64_t out_f, int64
         if (lm->wdtype == CQ_DTYPE_INVALID) lm->wdtype = t->dtype;
         if (qt != CQ_QNONE) {
             l->act = act;
-            st = cq_qweight_quantize(t, qt, lm->optimizer, lm->group_size, &qw, &inner);
+            st = cq_qweight_quantize(t, qt, lm->optimizer, group_size, &qw, &inner);
             if (!st) st = mm_from_qweight(qw, &l->w, &inner);
             if (!st) lm->wqtype = qw->qtype, lm->quantized++;
             cq_qweight_free(qw);
@@ -290,7 +290,8 @@ static cq_status load_weights(cq_lm *lm, cq_err *err) {
                    {"mlp.down_proj", lm->hidden, lm->inter, &L->down}};
         for (size_t j = 0; j < CQ_ARRAY_LEN(lin); j++) {
             snprintf(n, sizeof n, "%s.%s", p, lin[j].name);
-            CQ__TRY(load_linear(lm, n, lin[j].out, lin[j].in, lm->quantize_to, lm->quantize_act, lin[j].l, err));
+            CQ__TRY(load_linear(lm, n, lin[j].out, lin[j].in, lm->quantize_to, lm->group_size, lm->quantize_act,
+                                lin[j].l, err));
         }
     }
     CQ__TRY(load_vector(lm, "model.norm.weight", lm->hidden, &lm->final_norm, err));
@@ -300,8 +301,9 @@ static cq_status load_weights(cq_lm *lm, cq_err *err) {
         return cq_err_set(err, CQ_E_FORMAT, "%s: tie_word_embeddings is false but lm_head.weight is missing",
                           cq_ckpt_dir(lm->ckpt));
     cq_qtype layers_qtype = lm->wqtype; /* what cq_lm_info reports: the layers', not the head's */
+    /* the layers' group size is for their qtype; the head takes quanto's rule for its own */
     cq_status st = load_linear(lm, lm->tied ? "model.embed_tokens" : "lm_head", lm->vocab, lm->hidden,
-                               lm->quantize_head, CQ_QNONE, &lm->head, err);
+                               lm->quantize_head, -1, CQ_QNONE, &lm->head, err);
     lm->wqtype = layers_qtype;
     return st;
 }

@@ -36,6 +36,9 @@ check_rc "bad option" 2 "$CQUANTO" generate $M --bogus
 check_rc "bad temperature" 2 "$CQUANTO" generate $M --temp x
 check_rc "bad top-p" 2 "$CQUANTO" generate $M --top-p 0
 check_rc "bad mode" 2 "$CQUANTO" generate $M --mode turbo
+check_rc "bad --head" 2 "$CQUANTO" generate $M --head int3
+check "--weights int4 --head int8" "$CQUANTO" generate $M -p "Once upon a time" -n 16 --temp 0 --weights int4 --head int8 -q
+expect "--head int8: some text" grep -q "^Once upon a time" "$T/out"
 check_rc "missing model" 1 "$CQUANTO" generate "$T/nothing" -p hi
 expect "missing model named" grep -q "nothing" "$T/err"
 check_rc "context too small" 1 "$CQUANTO" generate $M -p "Once upon a time" -n 64 --context 16

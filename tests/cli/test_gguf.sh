@@ -4,7 +4,8 @@
 # `cquanto quantize` take, `cquanto generate`/`tokenize` run the .gguf directly with the text and
 # ids of the folder it came from, and usage errors exit 2, unusable files 1, naming the problem.
 # With --full: SmolLM2-135M (scripts/get-model.sh smollm2-135m): its ids over the whole of
-# WikiText-2 equal those of llama.cpp's llama-tokenize (tests/data/gguf/smollm2_wikitext_ids.sha256).
+# WikiText-2 equal those of llama.cpp's llama-tokenize (tests/data/gguf/smollm2_wikitext_ids.sha256),
+# its perplexity is llama-perplexity's within 0.5%, and convert -> quantize int4 -> perplexity runs.
 . "$(dirname "$0")/lib.sh"
 G=tests/data/gguf/stories260K-F32.gguf
 M=data/stories260K
@@ -54,6 +55,11 @@ if [ "${1:-}" = "--full" ]; then
     if S=$(scripts/get-model.sh smollm2-135m 2>"$T/fetch" | tail -n 1) && [ -f "$S" ]; then
         check "SmolLM2: tokenize WikiText-2" "$CQUANTO" tokenize "$S" -f data/wikitext-2/wiki.test.raw
         expect "SmolLM2: llama-tokenize's ids" [ "$(sha256sum <"$T/out" | cut -d' ' -f1)" = "$(cut -d' ' -f1 tests/data/gguf/smollm2_wikitext_ids.sha256)" ]
+        # llama-perplexity's running estimate after 10 chunks of 512 (tests/data/gguf/smollm2_llama_cpp_reference.txt)
+        want=$(grep -o '\[10\][0-9.]*' tests/data/gguf/smollm2_llama_cpp_reference.txt | head -n 1 | cut -d']' -f2)
+        check "SmolLM2: perplexity of the .gguf, 10 chunks" "$CQUANTO" perplexity "$S" -f data/wikitext-2/wiki.test.raw --chunks 10 -q
+        got=$(sed -n 's/.*PPL = \([0-9.]*\).*/\1/p' "$T/out" | tail -n 1)
+        expect "SmolLM2: PPL $got within 0.5% of llama-perplexity's $want" awk -v a="$got" -v b="$want" 'BEGIN { d = a / b - 1; exit !(b > 0 && d < 0.005 && d > -0.005) }'
         check "SmolLM2: convert" "$CQUANTO" convert "$S" -o "$T/smol" -q
         check "SmolLM2: quantize int4" "$CQUANTO" quantize "$T/smol" -o "$T/smol4" --weights int4 -q
         check "SmolLM2: perplexity of the int4 model" "$CQUANTO" perplexity "$T/smol4" -f data/wikitext-2/wiki.test.raw --chunks 2 -q
