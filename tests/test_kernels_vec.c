@@ -441,18 +441,20 @@ TST(kernel_vec_public_wrappers_thread_split) {
     free(y);
 }
 
-/* Attention's scores and weighted sums: every level's bits equal the reference's for head sizes
- * 1..70 (tails of every length), row strides wider than a row, misaligned rows, and rows holding
- * zeros, signed zeros, infinities and NaN. */
+/* Attention's scores (over a transposed K: key j's element i at k[i * ld + j]) and weighted sums:
+ * every level's bits equal the reference's for head sizes 1..70, 0..9 keys (tails of every
+ * length), strides wider than a row, misaligned data, and zeros, signed zeros, infinities and
+ * NaN among the keys. */
 TST(kernel_vec_attention_matches_ref) {
     krng r = {31};
     const int64_t maxd = 70, maxn = 9, ld = 75;
-    float *k = malloc((size_t)(maxn * ld + 1) * sizeof(float)), *q = malloc((size_t)(maxd + 1) * sizeof(float));
+    const int64_t nk = (maxd + 1) * ld + 1;
+    float *k = malloc((size_t)nk * sizeof(float)), *q = malloc((size_t)(maxd + 1) * sizeof(float));
     float p[9], s1[9], s2[9], o1[80], o2[80];
-    for (int64_t i = 0; i < maxn * ld + 1; i++) k[i] = krng_n(&r, 1.5f);
+    for (int64_t i = 0; i < nk; i++) k[i] = krng_n(&r, 1.5f);
     for (int64_t i = 0; i < maxd + 1; i++) q[i] = krng_n(&r, 1.5f);
     for (int j = 0; j < 9; j++) p[j] = j == 4 ? 0.0f : fabsf(krng_n(&r, 0.5f));
-    k[3 * ld + 5] = -0.0f, k[5 * ld + 17] = INFINITY, k[7 * ld + 2] = NAN, q[40] = -0.0f;
+    k[3 * ld + 5] = -0.0f, k[5 * ld + 17] = INFINITY, k[7 * ld + 2] = NAN, k[4 * ld + 3] = -INFINITY, q[40] = -0.0f;
     /* the reference itself against a plain double-precision dot product and weighted sum */
     double worst = 0;
     for (int64_t d = 1; d <= 40; d++) {
@@ -461,7 +463,7 @@ TST(kernel_vec_attention_matches_ref) {
         REF_VEC(attn_values)(p, k, ld, 2, d, ov);
         for (int64_t j = 0; j < 2; j++) {
             double dot = 0;
-            for (int64_t i = 0; i < d; i++) dot += (double)q[i] * k[j * ld + i];
+            for (int64_t i = 0; i < d; i++) dot += (double)q[i] * k[i * ld + j];
             worst = fmax(worst, fabs(s1[j] - 0.5 * dot));
         }
         for (int64_t i = 0; i < d; i++) worst = fmax(worst, fabs(ov[i] - ((double)p[0] * k[i] + (double)p[1] * k[ld + i])));

@@ -165,9 +165,10 @@ typedef void (*cq__dequantize_i8_fn)(const int8_t *, int64_t, float, void *, cq_
 typedef void (*cq__quantize_f8_fn)(const void *, cq_dtype, int64_t, float, cq_dtype, uint8_t *);
 typedef int32_t (*cq__sum_i8_fn)(const int8_t *, int64_t); /* n <= 2^23: exact in int32 */
 typedef void (*cq__minmax_fn)(const void *, cq_dtype, int64_t, float *, float *);
-/* Attention (src/lm): s[j] = scale * dot(q, k_j) for the n rows k_j = k + j * ldk of d floats,
- * each dot product in cq__dot16's order; o[i] += p[j] * v[j * ldv + i] over j in order, one
- * fused multiply-add each. */
+/* Attention (src/lm), over a K cache stored transposed (key j's element i at k[i * ldk + j], so
+ * the keys lie along the SIMD lanes and a score needs no reduction): s[j] = scale * (q . k_j)
+ * for j < n, the dot product summed in increasing i with one fused multiply-add per term; and
+ * o[i] += p[j] * v[j * ldv + i] over j in order, one fused multiply-add each. */
 typedef void (*cq__attn_scores_fn)(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float scale,
                                    float *s);
 typedef void (*cq__attn_values_fn)(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *o);
@@ -260,17 +261,6 @@ bool cq__kernel_allowed(const cq__kernel *k);
 const cq__kernel *cq__kernel_at(cq_isa isa, cq__op op, cq__wfmt w);
 /* The entry dispatch runs for a slot: of the allowed entries, the last registered. */
 const cq__kernel *cq__kernel_pick(cq__op op, cq__wfmt w);
-/* The order every level sums a dot product in: element i goes to running sum i mod 16 (a
- * fused multiply-add each, so a 16-lane register holds them), then the 16 sums are added in
- * halves (8 + 8, 4 + 4, 2 + 2, 1 + 1). This is that last step. */
-static inline float cq__sum16(const float *acc) {
-    float t[8];
-    for (int l = 0; l < 8; l++) t[l] = acc[l] + acc[l + 8];
-    for (int l = 0; l < 4; l++) t[l] = t[l] + t[l + 4];
-    for (int l = 0; l < 2; l++) t[l] = t[l] + t[l + 2];
-    return t[0] + t[1];
-}
-
 /* The dispatched function of an elementwise op: CQ__VEC(absmax)(x, t, n). */
 #define CQ__VEC(field) (cq__kernel_pick(CQ__OP_##field, CQ__W_NONE)->fn.field)
 

@@ -634,7 +634,7 @@ static void attention(cq_lm *lm, int64_t li, int64_t T, int64_t p0) {
 #endif
         int64_t t = u / lm->heads, h = u % lm->heads, kvh = h / group, n = p0 + t + 1;
         const float *q = lm->q + t * qd + h * d;
-        scores(q, kc + kvh * d, kvd, n, d, scale, sc);
+        scores(q, kc + kvh * d * lm->context, lm->context, n, d, scale, sc);
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; j++)
             if (sc[j] > mx) mx = sc[j];
@@ -669,7 +669,7 @@ static cq_status forward_chunk(cq_lm *lm, const int32_t *ids, int64_t T, float *
         for (int64_t t = 0; t < T; t++) {
             rope(lm, lm->q + t * qd, lm->heads, p0 + t);
             rope(lm, lm->k + t * kvd, lm->kv_heads, p0 + t);
-            memcpy(kc + (p0 + t) * kvd, lm->k + t * kvd, (size_t)kvd * sizeof(float));
+            for (int64_t i = 0; i < kvd; i++) kc[i * lm->context + p0 + t] = lm->k[t * kvd + i]; /* transposed */
             memcpy(vc + (p0 + t) * kvd, lm->v + t * kvd, (size_t)kvd * sizeof(float));
         }
         attention(lm, li, T, p0);

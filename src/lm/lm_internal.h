@@ -44,7 +44,9 @@ struct cq_lm {
     float *final_norm;
     lm_linear head;
     float *inv_freq;         /* [head_dim / 2] */
-    float *kcache, *vcache;  /* [layers][context][kv_heads * head_dim] */
+    /* K: [layers][kv_heads * head_dim][context] (transposed: the keys along the SIMD lanes of the
+     * score kernel); V: [layers][context][kv_heads * head_dim] */
+    float *kcache, *vcache;
     int64_t pos;             /* tokens in the cache */
     /* arena: [batch] rows of each activation */
     float *arena, *x, *xn, *q, *att, *k, *v, *gate, *up;

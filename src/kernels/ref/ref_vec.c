@@ -157,10 +157,9 @@ extern size_t cq__ref_scratch_exact(const cq_mm_weight *w, int64_t m);
 static void attn_scores_ref(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float scale,
                             float *s) {
     for (int64_t j = 0; j < n; j++) {
-        const float *kj = k + j * ldk;
-        float acc[16] = {0};
-        for (int64_t i = 0; i < d; i++) acc[i % 16] = fmaf(q[i], kj[i], acc[i % 16]);
-        s[j] = cq__sum16(acc) * scale;
+        float acc = 0.0f;
+        for (int64_t i = 0; i < d; i++) acc = fmaf(q[i], k[i * ldk + j], acc);
+        s[j] = acc * scale;
     }
 }
 
