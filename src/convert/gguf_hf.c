@@ -581,20 +581,10 @@ cq_status cq__gguf_hf_open(const char *path, cq_dtype dtype, cq__gguf_hf **out, 
     return CQ_OK;
 }
 
-int64_t cq__gguf_hf_count(const cq__gguf_hf *h) { return h->n; }
-const char *cq__gguf_hf_name(const cq__gguf_hf *h, int64_t i) { return h->t[i].name; }
-cq_dtype cq__gguf_hf_dtype(const cq__gguf_hf *h, int64_t i) { return h->t[i].dtype; }
-int cq__gguf_hf_shape(const cq__gguf_hf *h, int64_t i, int64_t shape[2]) {
-    shape[0] = h->t[i].shape[0], shape[1] = h->t[i].shape[1];
-    return h->t[i].ndim;
-}
 const char *cq__gguf_hf_config(const cq__gguf_hf *h) { return h->config; }
 const char *cq__gguf_hf_tokenizer(const cq__gguf_hf *h) { return h->tokenizer; }
-const char *cq__gguf_hf_generation_config(const cq__gguf_hf *h) { return h->generation; }
-const char *cq__gguf_hf_source_type(const cq__gguf_hf *h, int64_t i) {
-    return cq_ggml_type_name(cq_gguf_tensor_at(h->g, h->t[i].src)->type);
-}
-uint64_t cq__gguf_hf_source_bytes(const cq__gguf_hf *h, int64_t i) {
+
+static uint64_t source_bytes(const cq__gguf_hf *h, int64_t i) {
     return cq_gguf_tensor_at(h->g, h->t[i].src)->nbytes;
 }
 
@@ -616,7 +606,7 @@ cq_status cq_gguf_convert(const char *gguf, const char *out, const cq_gguf_conve
     double t0 = cq__now();
     for (int64_t i = 0; !st && i < h->n; i++) {
         st = cq_st_writer_declare(w, h->t[i].name, h->t[i].dtype, h->t[i].ndim, h->t[i].shape, err);
-        total += cq__gguf_hf_source_bytes(h, i);
+        total += source_bytes(h, i);
     }
     if (!st) st = cq_st_writer_add_metadata(w, "format", "pt", err);
     void *buf = NULL;
@@ -628,7 +618,7 @@ cq_status cq_gguf_convert(const char *gguf, const char *out, const cq_gguf_conve
         if (!st) st = cq__gguf_hf_tensor(h, i, buf, err);
         if (!st) st = cq_st_writer_write(w, t->name, buf, nb, err);
         if (o.cancel && *o.cancel) st = cq_err_set(err, CQ_E_IO, "%s: interrupted", out);
-        done += cq__gguf_hf_source_bytes(h, i);
+        done += source_bytes(h, i);
         if (!st && o.progress) {
             cq_convert_progress pr = {i + 1, h->n, done, total, cq__now() - t0, t->name};
             o.progress(&pr, o.progress_user);

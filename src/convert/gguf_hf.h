@@ -17,19 +17,12 @@ typedef struct cq__gguf_hf cq__gguf_hf;
 cq_status cq__gguf_hf_open(const char *path, cq_dtype dtype, cq__gguf_hf **out, cq_err *err);
 void cq__gguf_hf_free(cq__gguf_hf *h); /* accepts NULL */
 
-int64_t cq__gguf_hf_count(const cq__gguf_hf *h);
-const char *cq__gguf_hf_name(const cq__gguf_hf *h, int64_t i);
-cq_dtype cq__gguf_hf_dtype(const cq__gguf_hf *h, int64_t i);
-int cq__gguf_hf_shape(const cq__gguf_hf *h, int64_t i, int64_t shape[2]); /* returns ndim (1 or 2) */
-const char *cq__gguf_hf_source_type(const cq__gguf_hf *h, int64_t i);     /* "Q4_1" ... */
-uint64_t cq__gguf_hf_source_bytes(const cq__gguf_hf *h, int64_t i);
-/* Tensor i in its dtype and shape, into dst (numel * dtype size bytes). */
+/* Tensor i of the plan, in its dtype and shape, into dst (numel * dtype size bytes). */
 cq_status cq__gguf_hf_tensor(const cq__gguf_hf *h, int64_t i, void *dst, cq_err *err);
 
-/* The texts of config.json, generation_config.json and tokenizer.json (NULL: the file has no
- * tokenizer), each ending in a newline. */
+/* The texts of config.json and tokenizer.json (NULL: the file has no tokenizer), each ending in a
+ * newline. */
 const char *cq__gguf_hf_config(const cq__gguf_hf *h);
-const char *cq__gguf_hf_generation_config(const cq__gguf_hf *h);
 const char *cq__gguf_hf_tokenizer(const cq__gguf_hf *h);
 
 /* Whether path is a file that starts with GGUF's magic. */
