@@ -16,6 +16,17 @@
 
 #define IO_UNUSED __attribute__((unused))
 
+/* Encodes text with t (special tokens added) and compares the ids with the JSON array want;
+ * *ids (malloc'd, the caller frees it) and *n get what the encoder gave. */
+static IO_UNUSED bool io_ids_match(const cq_tokenizer *t, const char *text, const json_t *want, int32_t **ids,
+                                   int64_t *n) {
+    *ids = NULL, *n = 0;
+    if (cq_tokenizer_encode(t, text, strlen(text), true, ids, n, NULL) != CQ_OK) return false;
+    bool same = (size_t)*n == json_array_size(want);
+    for (int64_t k = 0; same && k < *n; k++) same = (*ids)[k] == json_integer_value(json_array_get(want, (size_t)k));
+    return same;
+}
+
 /* A fresh empty scratch folder under $TMPDIR (or /tmp); the caller removes it. */
 static IO_UNUSED char *io_tmpdir(void) {
     const char *base = getenv("TMPDIR");
